@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -149,25 +150,25 @@ print_info_text(const VhdxInfo *info)
     g_print(_("file:                 %s\n"), info->path);
     g_print(_("creator:              %s\n"), info->creator);
     g_print(_("type:                 %s\n"), vhdx_disk_type_name(info->type));
-    g_print(_("virtual size:         %" G_GUINT64_FORMAT " (%s)\n"),
+    g_print(_("virtual size:         %" PRIu64 " (%s)\n"),
             info->virtual_size, vsize);
-    g_print(_("file size:            %" G_GUINT64_FORMAT "\n"), info->file_size);
+    g_print(_("file size:            %" PRIu64 "\n"), info->file_size);
     g_print(_("block size:           %u\n"), info->block_size);
     g_print(_("logical sector size:  %u\n"), info->logical_sector_size);
     g_print(_("physical sector size: %u\n"), info->physical_sector_size);
     g_print(_("virtual disk id:      %s\n"), disk_id);
     g_print(_("data write guid:      %s\n"), dwg);
     g_print(_("file write guid:      %s\n"), fwg);
-    g_print(_("sequence number:      %" G_GUINT64_FORMAT "\n"),
+    g_print(_("sequence number:      %" PRIu64 "\n"),
             info->sequence_number);
-    g_print(_("log:                  %u bytes at %" G_GUINT64_FORMAT "%s\n"),
+    g_print(_("log:                  %u bytes at %" PRIu64 "%s\n"),
             info->log_length, info->log_offset,
             info->log_replayed ? _(", not empty (replayed in memory)") : "");
-    g_print(_("payload blocks:       %" G_GUINT64_FORMAT "\n"),
+    g_print(_("payload blocks:       %" PRIu64 "\n"),
             info->payload_blocks);
     for (gsize s = 0; s < G_N_ELEMENTS(state_names); s++)
         if (state_names[s] && info->block_count[s])
-            g_print("  %-20s%" G_GUINT64_FORMAT "\n", state_names[s],
+            g_print("  %-20s%" PRIu64 "\n", state_names[s],
                     info->block_count[s]);
     if (info->type == VHDX_DISK_DIFFERENCING) {
         g_print(_("parent_linkage:       %s\n"), info->parent_linkage);
@@ -396,7 +397,7 @@ cmd_chain(int argc, char **argv)
     for (VhdxImage *i = img; i; i = vhdx_get_parent(i), depth++) {
         const VhdxInfo *info = vhdx_get_info(i);
         g_autofree char *dwg = guid_braced(&info->data_write_guid);
-        g_print("%u\t%s\t%s\t%" G_GUINT64_FORMAT "\t%s", depth, info->path,
+        g_print("%u\t%s\t%s\t%" PRIu64 "\t%s", depth, info->path,
                 vhdx_disk_type_name(info->type), info->virtual_size, dwg);
         if (info->type == VHDX_DISK_DIFFERENCING)
             g_print(_("\tparent_linkage %s: matches\n"), info->parent_linkage);

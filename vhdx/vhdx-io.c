@@ -104,7 +104,7 @@ vhdx_io_pread(VhdxImage *img, void *buf, gsize len, guint64 offset,
             if (errno == EINTR)
                 continue;
             g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                        _("%s: cannot read %zu bytes at offset %" G_GUINT64_FORMAT
+                        _("%s: cannot read %zu bytes at offset %" PRIu64
                           ": %s"),
                         img->path, len, offset, g_strerror(errno));
             return FALSE;
@@ -137,7 +137,7 @@ vhdx_io_pwrite(VhdxImage *img, const void *buf, gsize len, guint64 offset,
                 continue;
             img->broken = TRUE;
             g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                        _("%s: cannot write %zu bytes at offset %" G_GUINT64_FORMAT
+                        _("%s: cannot write %zu bytes at offset %" PRIu64
                           ": %s"),
                         img->path, len, offset, g_strerror(errno));
             return FALSE;
@@ -175,7 +175,7 @@ vhdx_io_truncate(VhdxImage *img, guint64 size, GError **error)
     if (ftruncate(img->fd, (off_t) size) < 0) {
         img->broken = TRUE;
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                    _("%s: cannot resize to %" G_GUINT64_FORMAT " bytes: %s"),
+                    _("%s: cannot resize to %" PRIu64 " bytes: %s"),
                     img->path, size, g_strerror(errno));
         return FALSE;
     }

@@ -202,7 +202,7 @@ vhdx_log_replay(VhdxImage *img, GError **error)
         if (n >= nsect || !e->valid || (prev && e->seq != prev->seq + 1))
             return vhdx_fault(img, error, FALSE,
                               _("log: the active sequence (entries up to "
-                                "sequence number %" G_GUINT64_FORMAT
+                                "sequence number %" PRIu64
                                 ") is broken at log offset %u"),
                               head->seq, pos);
         g_ptr_array_add(sequence, e);
@@ -216,8 +216,8 @@ vhdx_log_replay(VhdxImage *img, GError **error)
         return FALSE;
     if (real_size < head->flushed_file_offset)
         return vhdx_fault(img, error, FALSE,
-                          _("log: the file is %" G_GUINT64_FORMAT
-                            " bytes but the log says %" G_GUINT64_FORMAT
+                          _("log: the file is %" PRIu64
+                            " bytes but the log says %" PRIu64
                             " bytes were on disk: the file was truncated"),
                           real_size, head->flushed_file_offset);
 

@@ -149,7 +149,7 @@ merge_into_parent(Merge *m, GError **error)
 
     if (needed > parent->bat_length / 8) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_UNSUPPORTED,
-                    _("%s: the child is %" G_GUINT64_FORMAT " bytes, more "
+                    _("%s: the child is %" PRIu64 " bytes, more "
                       "than the BAT of parent %s can address"),
                     child->path, vsize, parent->path);
         return FALSE;

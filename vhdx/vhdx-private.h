@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "vhdx.h"

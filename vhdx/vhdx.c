@@ -191,15 +191,15 @@ parse_headers(VhdxImage *img, GError **error)
         c->log_length < MiB || c->log_length % MiB ||
         c->log_length > VHDX_MAX_LOG_LENGTH)
         return vhdx_fault(img, error, FALSE,
-                          _("header: log at offset %" G_GUINT64_FORMAT
+                          _("header: log at offset %" PRIu64
                             " with length %u is not 1 MiB aligned or too "
                             "large"),
                           c->log_offset, c->log_length);
     if (c->log_offset + c->log_length > img->effective_size)
         return vhdx_fault(img, error, FALSE,
-                          _("header: the log (offset %" G_GUINT64_FORMAT
+                          _("header: the log (offset %" PRIu64
                             ", length %u) lies beyond the end of the file "
-                            "(%" G_GUINT64_FORMAT " bytes): truncated?"),
+                            "(%" PRIu64 " bytes): truncated?"),
                           c->log_offset, c->log_length, img->effective_size);
     return TRUE;
 }
@@ -237,7 +237,7 @@ parse_region_table(VhdxImage *img, GError **error)
             e.file_offset + e.length > img->effective_size) {
             g_autofree char *id = vhdx_guid_to_string(&e.guid);
             return vhdx_fault(img, error, FALSE,
-                              _("region table: region {%s} (offset %" G_GUINT64_FORMAT
+                              _("region table: region {%s} (offset %" PRIu64
                                 ", length %u) is misaligned or beyond the end "
                                 "of the file"),
                               id, e.file_offset, e.length);
@@ -346,8 +346,8 @@ parse_bat(VhdxImage *img, GError **error)
                                              info->chunk_ratio);
     if (info->bat_entries > n)
         return vhdx_fault(img, error, FALSE,
-                          _("BAT: %" G_GUINT64_FORMAT " entries are needed "
-                            "but the region holds only %" G_GUINT64_FORMAT),
+                          _("BAT: %" PRIu64 " entries are needed "
+                            "but the region holds only %" PRIu64),
                           info->bat_entries, n);
     if (!vhdx_io_pread(img, raw, img->bat_length, img->bat_offset, error))
         return FALSE;
@@ -365,8 +365,8 @@ parse_bat(VhdxImage *img, GError **error)
 
         if (!block_state_valid(img, state)) {
             if (!vhdx_fault(img, error, TRUE,
-                            _("BAT entry %" G_GUINT64_FORMAT " (payload block "
-                              "%" G_GUINT64_FORMAT ") has state %u, invalid "
+                            _("BAT entry %" PRIu64 " (payload block "
+                              "%" PRIu64 ") has state %u, invalid "
                               "in a %s file"),
                             idx, b, state, vhdx_disk_type_name(info->type)))
                 return FALSE;
@@ -380,10 +380,10 @@ parse_bat(VhdxImage *img, GError **error)
         if (off < VHDX_HEADER_SECTION_SIZE ||
             off + info->block_size > img->effective_size) {
             if (!vhdx_fault(img, error, TRUE,
-                            _("BAT entry %" G_GUINT64_FORMAT " (payload block "
-                              "%" G_GUINT64_FORMAT ") at offset "
-                              "%" G_GUINT64_FORMAT " lies outside the file "
-                              "(%" G_GUINT64_FORMAT " bytes): truncated?"),
+                            _("BAT entry %" PRIu64 " (payload block "
+                              "%" PRIu64 ") at offset "
+                              "%" PRIu64 " lies outside the file "
+                              "(%" PRIu64 " bytes): truncated?"),
                             idx, b, off, img->effective_size))
                 return FALSE;
             img->bat[idx] = VHDX_BLOCK_NOT_PRESENT;
@@ -407,9 +407,9 @@ parse_bat(VhdxImage *img, GError **error)
             off < VHDX_HEADER_SECTION_SIZE ||
             off + VHDX_SB_BLOCK_SIZE > img->effective_size) {
             if (!vhdx_fault(img, error, TRUE,
-                            _("BAT entry %" G_GUINT64_FORMAT " (sector bitmap "
-                              "of chunk %" G_GUINT64_FORMAT ") has state %u "
-                              "at offset %" G_GUINT64_FORMAT ", invalid here"),
+                            _("BAT entry %" PRIu64 " (sector bitmap "
+                              "of chunk %" PRIu64 ") has state %u "
+                              "at offset %" PRIu64 ", invalid here"),
                             idx, c, state, off))
                 return FALSE;
             img->bat[idx] = 0;
@@ -427,7 +427,7 @@ parse_bat(VhdxImage *img, GError **error)
         if (vhdx_bat_state(img->bat[idx]) == VHDX_BLOCK_PARTIALLY_PRESENT &&
             vhdx_bat_state(img->bat[sbi]) != VHDX_SB_PRESENT) {
             if (!vhdx_fault(img, error, TRUE,
-                            _("payload block %" G_GUINT64_FORMAT " is "
+                            _("payload block %" PRIu64 " is "
                               "partially present but its chunk has no sector "
                               "bitmap"),
                             b))
@@ -446,9 +446,9 @@ parse_bat(VhdxImage *img, GError **error)
         Extent *p = &g_array_index(extents, Extent, i - 1);
         if (p->end > x->start &&
             !vhdx_fault(img, error, TRUE,
-                        _("%s %" G_GUINT64_FORMAT " (offset %" G_GUINT64_FORMAT
-                          ") overlaps %s %" G_GUINT64_FORMAT
-                          " (offset %" G_GUINT64_FORMAT ")"),
+                        _("%s %" PRIu64 " (offset %" PRIu64
+                          ") overlaps %s %" PRIu64
+                          " (offset %" PRIu64 ")"),
                         _(x->what), x->index, x->start, _(p->what), p->index,
                         p->start))
             return FALSE;
@@ -489,7 +489,7 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
     img->effective_size = size;
     if (size < VHDX_HEADER_SECTION_SIZE) {
         vhdx_fault(img, error, FALSE,
-                   _("the file is %" G_GUINT64_FORMAT " bytes, too short for "
+                   _("the file is %" PRIu64 " bytes, too short for "
                      "a VHDX header section"),
                    size);
         return NULL;
@@ -713,8 +713,8 @@ check_range(VhdxImage *img, gsize len, guint64 offset, GError **error)
     if (offset > img->info.virtual_size ||
         len > img->info.virtual_size - offset) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_INVALID,
-                    _("%s: %zu bytes at offset %" G_GUINT64_FORMAT " are "
-                      "beyond the virtual disk size %" G_GUINT64_FORMAT),
+                    _("%s: %zu bytes at offset %" PRIu64 " are "
+                      "beyond the virtual disk size %" PRIu64),
                     img->path, len, offset, img->info.virtual_size);
         return FALSE;
     }
@@ -1041,7 +1041,7 @@ create_file(const char *path, const CreateLayout *l, GError **error)
         return FALSE;
     if (bat_length > VHDX_MAX_BAT_LENGTH) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_INVALID,
-                    _("%s: %" G_GUINT64_FORMAT " blocks need a BAT larger "
+                    _("%s: %" PRIu64 " blocks need a BAT larger "
                       "than supported; use a larger block size"),
                     path, blocks);
         return FALSE;
@@ -1170,7 +1170,7 @@ vhdx_create(const char *path, const VhdxCreateOptions *opts, GError **error)
     if (opts->virtual_size == 0 || opts->virtual_size > VHDX_MAX_VIRTUAL_SIZE ||
         opts->virtual_size % lss) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_INVALID,
-                    _("size %" G_GUINT64_FORMAT " is not a multiple of %u "
+                    _("size %" PRIu64 " is not a multiple of %u "
                       "bytes between %u bytes and 64 TiB"),
                     opts->virtual_size, lss, lss);
         return FALSE;
