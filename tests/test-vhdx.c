@@ -805,6 +805,7 @@ test_truncated_everywhere(Scratch *s, gconstpointer data)
     gsize len;
     guint8 buf[4096];
 
+    g_assert_true(g_file_test(base, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_get_contents(child, &full, &len, NULL));
     for (gsize cut = 0; cut < len; cut += len / 97 + 1) {
         GError *err = NULL;

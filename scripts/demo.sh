@@ -1,0 +1,45 @@
+#!/bin/sh
+# The main job on the embedded default: builds the project and walks a
+# Hyper-V-style checkpoint chain through virt-vhdx, checked by 7-Zip and
+# qemu-img along the way.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+./scripts/build.sh build
+
+V=build/tools/virt-vhdx
+work=$(mktemp -d /tmp/virthypervd-demo-XXXXXX)
+base=$work/web1.vhdx
+avhdx=$work/web1_$(cat /proc/sys/kernel/random/uuid | tr a-z A-Z).avhdx
+show() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+guest() { $V cat "$1" | dd bs=1M skip=1 count=1 iflag=fullblock status=none | tr -d '\0'; }
+
+show "A 64 MiB dynamic disk, as Hyper-V creates one"
+$V create "$base" --size 64M
+printf 'guest data, day 1\n' | $V write "$base" --offset 1M
+$V info "$base" | sed -n '1,4p;12,16p'
+
+show "Checkpoint: the disk is frozen, the VM writes to a differencing AVHDX"
+$V create "$avhdx" --parent "$base"
+printf 'guest data, day 2 (after the checkpoint)\n' |
+    $V write "$avhdx" --offset 1M
+$V chain "$avhdx"
+printf 'through the chain: %s\n' "$(guest "$avhdx")"
+printf 'the frozen parent:  %s\n' "$(guest "$base")"
+
+show "Readers nobody here wrote agree (7-Zip reads the whole chain)"
+7zz t -tvhdx "$avhdx" | grep -E 'Everything is Ok|ERROR'
+ours=$($V cat "$avhdx" | sha256sum | cut -c1-16)
+theirs=$(cd "$work" && 7zz e -tvhdx -so "$avhdx" 2>/dev/null | sha256sum | cut -c1-16)
+echo "sha256 virt-vhdx $ours, 7-Zip $theirs"
+[ "$ours" = "$theirs" ]
+
+show "Delete the checkpoint: the AVHDX is merged into its parent"
+$V merge "$avhdx"
+ls "$work"
+$V check "$base"
+qemu-img check -f vhdx "$base"
+printf 'the disk now holds: %s\n' "$(guest "$base")"
+
+rm -rf "$work"
+show "Done"
