@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,6 +182,32 @@ vhdx_io_truncate(VhdxImage *img, guint64 size, GError **error)
     }
     if (size > img->effective_size)
         img->effective_size = size;
+    return TRUE;
+}
+
+gboolean
+vhdx_io_allocate(VhdxImage *img, guint64 offset, guint64 len, GError **error)
+{
+    int err;
+
+    if (!write_allowed(img, error))
+        return FALSE;
+    /* Reserve the space now, as a host file system does for a VHDX block:
+     * later writes into it find it allocated and contiguous. */
+    err = posix_fallocate(img->fd, (off_t) offset, (off_t) len);
+    if (err == EOPNOTSUPP || err == EINVAL) {
+        err = ftruncate(img->fd, (off_t) (offset + len)) < 0 ? errno : 0;
+    }
+    if (err) {
+        img->broken = TRUE;
+        g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
+                    _("%s: cannot allocate %" PRIu64 " bytes at offset "
+                      "%" PRIu64 ": %s"),
+                    img->path, len, offset, g_strerror(err));
+        return FALSE;
+    }
+    if (offset + len > img->effective_size)
+        img->effective_size = offset + len;
     return TRUE;
 }
 

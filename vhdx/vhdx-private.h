@@ -93,6 +93,9 @@ gboolean vhdx_io_pwrite(VhdxImage *img, const void *buf, gsize len,
                         guint64 offset, GError **error);
 gboolean vhdx_io_sync(VhdxImage *img, GError **error);
 gboolean vhdx_io_truncate(VhdxImage *img, guint64 size, GError **error);
+/* Extends the file with len zeroed, allocated bytes at offset. */
+gboolean vhdx_io_allocate(VhdxImage *img, guint64 offset, guint64 len,
+                          GError **error);
 guint64 vhdx_io_file_size(VhdxImage *img, GError **error);
 /* Test hook: after n more writes every write fails, as if the machine had
  * stopped there; n < 0 turns it off. Returns the writes made so far. */

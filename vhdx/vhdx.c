@@ -745,7 +745,7 @@ allocate(VhdxImage *img, guint64 size, guint64 *out, GError **error)
 {
     guint64 at = img->alloc_end;
 
-    if (!vhdx_io_truncate(img, at + size, error))
+    if (!vhdx_io_allocate(img, at, size, error))
         return FALSE;
     img->alloc_end = at + size;
     *out = at;
