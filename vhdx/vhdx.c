@@ -991,23 +991,36 @@ typedef struct {
     GPtrArray *items;
 } CreateLayout;
 
+/* Writes the 4 KiB pages of buf that hold anything but zeros: the rest of
+ * a new file is a hole that reads as zeros, and costs no I/O to flush. */
 static gboolean
-write_all(int fd, const char *path, const void *buf, gsize len, guint64 off,
-          GError **error)
+write_nonzero(int fd, const char *path, const guint8 *buf, gsize len,
+              guint64 off, GError **error)
 {
-    const guint8 *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                        _("%s: cannot write: %s"), path, g_strerror(errno));
-            return FALSE;
+    static const guint8 zero[VHDX_SECTOR_SIZE];
+    gsize at = 0;
+
+    while (at < len) {
+        gsize start, end;
+        while (at < len && memcmp(buf + at, zero,
+                                  MIN(VHDX_SECTOR_SIZE, len - at)) == 0)
+            at += VHDX_SECTOR_SIZE;
+        start = at;
+        while (at < len && memcmp(buf + at, zero,
+                                  MIN(VHDX_SECTOR_SIZE, len - at)) != 0)
+            at += VHDX_SECTOR_SIZE;
+        end = MIN(at, len);
+        while (start < end) {
+            ssize_t n = pwrite(fd, buf + start, end - start, off + start);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
+                            _("%s: cannot write: %s"), path, g_strerror(errno));
+                return FALSE;
+            }
+            start += n;
         }
-        p += n;
-        off += n;
-        len -= n;
     }
     return TRUE;
 }
@@ -1099,9 +1112,9 @@ create_file(const char *path, const CreateLayout *l, GError **error)
                     _("%s: cannot create: %s"), path, g_strerror(errno));
         return FALSE;
     }
-    ok = write_all(fd, path, head, VHDX_HEADER_SECTION_SIZE, 0, error) &&
-         write_all(fd, path, meta, meta_length, meta_offset, error) &&
-         write_all(fd, path, bat, bat_length, bat_offset, error);
+    ok = write_nonzero(fd, path, head, VHDX_HEADER_SECTION_SIZE, 0, error) &&
+         write_nonzero(fd, path, meta, meta_length, meta_offset, error) &&
+         write_nonzero(fd, path, bat, bat_length, bat_offset, error);
     if (ok && ftruncate(fd, (off_t) end) < 0) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
                     _("%s: cannot resize: %s"), path, g_strerror(errno));
