@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-    meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+    meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
     libglib2.0-dev libjson-glib-dev libisal-dev
     gettext locales bzip2 python3
     qemu-utils libvhdi-utils python3-libvhdi 7zip

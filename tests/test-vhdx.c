@@ -146,8 +146,9 @@ test_fixture_windows_dynamic(Scratch *s, gconstpointer data)
     g_assert_cmpuint(info->block_count[VHDX_BLOCK_ZERO], ==, 29);
     g_assert_cmpuint(info->sequence_number, ==, 15);
     sum = sha256_of_disk(img);
-    g_assert_cmpstr(sum, ==,
-                    "d3d112d8dab7fd360609f7d5a7b769904b7a2a7d7b6b8c535f65a23293c05478");
+    g_assert_cmpstr(
+        sum, ==,
+        "d3d112d8dab7fd360609f7d5a7b769904b7a2a7d7b6b8c535f65a23293c05478");
     assert_clean(path);
 }
 
@@ -165,14 +166,15 @@ test_fixture_twin_headers(Scratch *s, gconstpointer data)
     g_assert_cmpuint(vhdx_get_info(img)->block_count[VHDX_BLOCK_FULLY_PRESENT],
                      ==, 128);
     sum = sha256_of_disk(img);
-    g_assert_cmpstr(sum, ==,
-                    "96d964042be9b58dda1725567abfb0cf9fd8380e2118754afa979c2ad445938a");
+    g_assert_cmpstr(
+        sum, ==,
+        "96d964042be9b58dda1725567abfb0cf9fd8380e2118754afa979c2ad445938a");
     assert_clean(path);
 }
 
-#define DIRTY_REPLAYED \
+#define DIRTY_REPLAYED                                                         \
     "179cefe8b0587f123393eedf2aa7aa8d25798591178e6bc3950a09762f38f96f"
-#define DIRTY_FILE \
+#define DIRTY_FILE                                                             \
     "511daba998dba208ffc57a7814194d5dd3afb7c314731b904ff1682e3fb4951a"
 
 static void
@@ -265,11 +267,13 @@ test_fixture_differencing_pair(Scratch *s, gconstpointer data)
     g_assert_nonnull(vhdx_get_parent(img));
     g_assert_cmpuint(vhdx_get_info(vhdx_get_parent(img))->block_size, ==, MB);
     sum = sha256_of_disk(img);
-    g_assert_cmpstr(sum, ==,
-                    "b2c35878af15cd87395d0685b0176b3bd8e205c34ef3032b991e0ce6ed0536b6");
+    g_assert_cmpstr(
+        sum, ==,
+        "b2c35878af15cd87395d0685b0176b3bd8e205c34ef3032b991e0ce6ed0536b6");
     base_sum = sha256_of_path(base);
-    g_assert_cmpstr(base_sum, ==,
-                    "0ff93b14914fbb1e32069a40f6abd7e1a24f0d3469e7de00a2647e7fc30c05df");
+    g_assert_cmpstr(
+        base_sum, ==,
+        "0ff93b14914fbb1e32069a40f6abd7e1a24f0d3469e7de00a2647e7fc30c05df");
     assert_clean(child);
 }
 
@@ -315,8 +319,7 @@ typedef struct {
 } Model;
 
 static void
-model_write(Model *m, VhdxImage *img, const guint8 *buf, gsize len,
-            guint64 off)
+model_write(Model *m, VhdxImage *img, const guint8 *buf, gsize len, guint64 off)
 {
     GError *err = NULL;
     g_assert_true(vhdx_write(img, buf, len, off, &err));
@@ -469,8 +472,8 @@ test_chain_copy_on_write(Scratch *s, gconstpointer data)
     g_assert_no_error(err);
     model_assert(&m, img);
     /* small writes left the inherited blocks partially present */
-    g_assert_cmpuint(vhdx_get_info(img)->block_count[VHDX_BLOCK_PARTIALLY_PRESENT],
-                     >, 0);
+    g_assert_cmpuint(
+        vhdx_get_info(img)->block_count[VHDX_BLOCK_PARTIALLY_PRESENT], >, 0);
     vhdx_free(img);
 
     /* writing to the child changes its DataWriteGuid: the grandchild no
@@ -768,8 +771,7 @@ test_damage(Scratch *s, gconstpointer data)
     } else {
         patch = g_malloc(d->length);
         memset(patch, d->value, d->length);
-        g_assert_cmpint(pwrite(fd, patch, d->length, d->offset), ==,
-                        d->length);
+        g_assert_cmpint(pwrite(fd, patch, d->length, d->offset), ==, d->length);
     }
     close(fd);
 
@@ -839,7 +841,7 @@ static VhdxCreateOptions opts_4k = { .virtual_size = 9 * MB,
 static VhdxCreateOptions opts_odd = { .virtual_size = 5 * MB + 512 * 3,
                                       .block_size = 4 * MB };
 
-#define ADD(path, fn, data) \
+#define ADD(path, fn, data)                                                    \
     g_test_add(path, Scratch, data, scratch_setup, fn, scratch_teardown)
 
 int
@@ -854,8 +856,8 @@ main(int argc, char **argv)
     ADD("/vhdx/fixture/twin-headers", test_fixture_twin_headers, NULL);
     ADD("/vhdx/fixture/dirty-log/read-only", test_fixture_dirty_log_read_only,
         NULL);
-    ADD("/vhdx/fixture/dirty-log/read-write",
-        test_fixture_dirty_log_read_write, NULL);
+    ADD("/vhdx/fixture/dirty-log/read-write", test_fixture_dirty_log_read_write,
+        NULL);
     ADD("/vhdx/fixture/differencing/read-through-parent",
         test_fixture_differencing_pair, NULL);
     ADD("/vhdx/fixture/differencing/missing-parent",
@@ -876,7 +878,8 @@ main(int argc, char **argv)
     ADD("/vhdx/crash/write", test_crash_write, NULL);
     ADD("/vhdx/crash/merge", test_crash_merge, NULL);
     for (gsize i = 0; i < G_N_ELEMENTS(damages); i++) {
-        g_autofree char *p = g_strdup_printf("/vhdx/damage/%s", damages[i].name);
+        g_autofree char *p =
+            g_strdup_printf("/vhdx/damage/%s", damages[i].name);
         ADD(p, test_damage, &damages[i]);
     }
     ADD("/vhdx/damage/truncated-everywhere", test_truncated_everywhere, NULL);

@@ -26,8 +26,8 @@
 
 typedef int (*CommandFunc)(int argc, char **argv);
 
-static int
-usage_error(GOptionContext *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static int usage_error(GOptionContext *ctx, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
 
 static int
 usage_error(GOptionContext *ctx, const char *fmt, ...)
@@ -134,15 +134,15 @@ guid_braced(const VhdxGuid *g)
 }
 
 static const char *const state_names[8] = {
-    "not_present", "undefined", "zero", "unmapped",
+    "not_present", "undefined", "zero",          "unmapped",
     NULL,          "unmapped",  "fully_present", "partially_present",
 };
 
 static void
 print_info_text(const VhdxInfo *info)
 {
-    g_autofree char *vsize = g_format_size_full(info->virtual_size,
-                                                G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *vsize =
+        g_format_size_full(info->virtual_size, G_FORMAT_SIZE_IEC_UNITS);
     g_autofree char *disk_id = guid_braced(&info->virtual_disk_id);
     g_autofree char *dwg = guid_braced(&info->data_write_guid);
     g_autofree char *fwg = guid_braced(&info->file_write_guid);
@@ -150,8 +150,8 @@ print_info_text(const VhdxInfo *info)
     g_print(_("file:                 %s\n"), info->path);
     g_print(_("creator:              %s\n"), info->creator);
     g_print(_("type:                 %s\n"), vhdx_disk_type_name(info->type));
-    g_print(_("virtual size:         %" PRIu64 " (%s)\n"),
-            info->virtual_size, vsize);
+    g_print(_("virtual size:         %" PRIu64 " (%s)\n"), info->virtual_size,
+            vsize);
     g_print(_("file size:            %" PRIu64 "\n"), info->file_size);
     g_print(_("block size:           %u\n"), info->block_size);
     g_print(_("logical sector size:  %u\n"), info->logical_sector_size);
@@ -159,13 +159,11 @@ print_info_text(const VhdxInfo *info)
     g_print(_("virtual disk id:      %s\n"), disk_id);
     g_print(_("data write guid:      %s\n"), dwg);
     g_print(_("file write guid:      %s\n"), fwg);
-    g_print(_("sequence number:      %" PRIu64 "\n"),
-            info->sequence_number);
+    g_print(_("sequence number:      %" PRIu64 "\n"), info->sequence_number);
     g_print(_("log:                  %u bytes at %" PRIu64 "%s\n"),
             info->log_length, info->log_offset,
             info->log_replayed ? _(", not empty (replayed in memory)") : "");
-    g_print(_("payload blocks:       %" PRIu64 "\n"),
-            info->payload_blocks);
+    g_print(_("payload blocks:       %" PRIu64 "\n"), info->payload_blocks);
     for (gsize s = 0; s < G_N_ELEMENTS(state_names); s++)
         if (state_names[s] && info->block_count[s])
             g_print("  %-20s%" PRIu64 "\n", state_names[s],
@@ -175,7 +173,8 @@ print_info_text(const VhdxInfo *info)
         if (info->parent_linkage2)
             g_print(_("parent_linkage2:      %s\n"), info->parent_linkage2);
         if (info->parent_relative_path)
-            g_print(_("relative_path:        %s\n"), info->parent_relative_path);
+            g_print(_("relative_path:        %s\n"),
+                    info->parent_relative_path);
         if (info->parent_volume_path)
             g_print(_("volume_path:          %s\n"), info->parent_volume_path);
         if (info->parent_absolute_win32_path)
@@ -270,9 +269,8 @@ cmd_info(int argc, char **argv)
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx =
-        command_context(_("info FILE"), _("Show what a VHDX file holds."),
-                        entries);
+    g_autoptr(GOptionContext) ctx = command_context(
+        _("info FILE"), _("Show what a VHDX file holds."), entries);
     g_autoptr(VhdxImage) img = NULL;
     GError *err = NULL;
     int rc;
@@ -335,8 +333,8 @@ cmd_create(int argc, char **argv)
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = command_context(
-        _("create FILE"), _("Create a dynamic, fixed or differencing VHDX file."),
-        entries);
+        _("create FILE"),
+        _("Create a dynamic, fixed or differencing VHDX file."), entries);
     guint64 size = 0, bs = 0;
     GError *err = NULL;
     int rc;
@@ -359,8 +357,9 @@ cmd_create(int argc, char **argv)
     } else {
         VhdxCreateOptions opts = { 0 };
         if (!size_s || !parse_size(size_s, &size)) {
-            rc = usage_error(ctx, size_s ? _("invalid size '%s'")
-                                         : _("--size or --parent is required"),
+            rc = usage_error(ctx,
+                             size_s ? _("invalid size '%s'")
+                                    : _("--size or --parent is required"),
                              size_s);
             goto out;
         }
@@ -467,8 +466,7 @@ cmd_write(int argc, char **argv)
     };
     g_autoptr(GOptionContext) ctx = command_context(
         _("write FILE"),
-        _("Write standard input into the virtual disk at an offset."),
-        entries);
+        _("Write standard input into the virtual disk at an offset."), entries);
     g_autofree guint8 *buf = NULL;
     VhdxImage *img;
     GError *err = NULL;
@@ -565,7 +563,8 @@ static const struct {
 } commands[] = {
     { "info", cmd_info, N_("show what a VHDX file holds") },
     { "check", cmd_check, N_("check a file and its parents") },
-    { "create", cmd_create, N_("create a dynamic, fixed or differencing file") },
+    { "create", cmd_create,
+      N_("create a dynamic, fixed or differencing file") },
     { "chain", cmd_chain, N_("list the files of a differencing chain") },
     { "cat", cmd_cat, N_("write the virtual disk's bytes to standard output") },
     { "write", cmd_write, N_("write standard input into the virtual disk") },

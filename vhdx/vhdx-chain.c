@@ -34,9 +34,8 @@ candidate_paths(VhdxImage *img)
         g_ptr_array_add(out, g_canonicalize_filename(r, dir));
     }
     if (abs) {
-        g_autofree char *a = to_posix(g_str_has_prefix(abs, "\\\\?\\")
-                                          ? abs + 4
-                                          : abs);
+        g_autofree char *a =
+            to_posix(g_str_has_prefix(abs, "\\\\?\\") ? abs + 4 : abs);
         g_autofree char *base = g_path_get_basename(a);
         if (g_ascii_isalpha(a[0]) && a[1] == ':' && a[2] == '/')
             g_ptr_array_add(out, g_canonicalize_filename(a + 2, NULL));

@@ -11,7 +11,7 @@
 
 #include "vhdx-format.h"
 
-G_DEFINE_QUARK(vhdx-error-quark, vhdx_error)
+G_DEFINE_QUARK(vhdx - error - quark, vhdx_error)
 
 guint32
 vhdx_crc32c(const guint8 *buf, gsize len, gsize crc_offset)

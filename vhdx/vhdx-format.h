@@ -20,7 +20,7 @@
 #define TiB (G_GUINT64_CONSTANT(1) << 40)
 
 /* Rounds v up to a multiple of a power of two. */
-#define VHDX_ROUND_UP(v, align) (((v) + (align) - 1) & ~((guint64) (align) - 1))
+#define VHDX_ROUND_UP(v, align) (((v) + (align) -1) & ~((guint64) (align) -1))
 
 /* 2.2: header section */
 #define VHDX_FILE_ID_OFFSET       0
@@ -195,11 +195,11 @@ void vhdx_log_descriptor_decode(VhdxLogDescriptor *d, const guint8 *buf);
 void vhdx_log_descriptor_encode(const VhdxLogDescriptor *d, guint8 *buf);
 
 /* 2.6.1.1 / 2.6.1.2: metadata table */
-#define VHDX_METADATA_SIGNATURE   G_GUINT64_CONSTANT(0x617461646174656d)
-#define VHDX_METADATA_TABLE_SIZE  (64 * KiB)
-#define VHDX_METADATA_ENTRY_SIZE  32
-#define VHDX_META_FLAG_IS_USER    0x1
-#define VHDX_META_FLAG_IS_VDISK   0x2
+#define VHDX_METADATA_SIGNATURE    G_GUINT64_CONSTANT(0x617461646174656d)
+#define VHDX_METADATA_TABLE_SIZE   (64 * KiB)
+#define VHDX_METADATA_ENTRY_SIZE   32
+#define VHDX_META_FLAG_IS_USER     0x1
+#define VHDX_META_FLAG_IS_VDISK    0x2
 #define VHDX_META_FLAG_IS_REQUIRED 0x4
 
 typedef struct {

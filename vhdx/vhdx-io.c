@@ -104,10 +104,10 @@ vhdx_io_pread(VhdxImage *img, void *buf, gsize len, guint64 offset,
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                        _("%s: cannot read %zu bytes at offset %" PRIu64
-                          ": %s"),
-                        img->path, len, offset, g_strerror(errno));
+            g_set_error(
+                error, VHDX_ERROR, VHDX_ERROR_IO,
+                _("%s: cannot read %zu bytes at offset %" PRIu64 ": %s"),
+                img->path, len, offset, g_strerror(errno));
             return FALSE;
         }
         if (n == 0) {
@@ -137,10 +137,10 @@ vhdx_io_pwrite(VhdxImage *img, const void *buf, gsize len, guint64 offset,
             if (errno == EINTR)
                 continue;
             img->broken = TRUE;
-            g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                        _("%s: cannot write %zu bytes at offset %" PRIu64
-                          ": %s"),
-                        img->path, len, offset, g_strerror(errno));
+            g_set_error(
+                error, VHDX_ERROR, VHDX_ERROR_IO,
+                _("%s: cannot write %zu bytes at offset %" PRIu64 ": %s"),
+                img->path, len, offset, g_strerror(errno));
             return FALSE;
         }
         done += n;
@@ -176,8 +176,8 @@ vhdx_io_truncate(VhdxImage *img, guint64 size, GError **error)
     if (ftruncate(img->fd, (off_t) size) < 0) {
         img->broken = TRUE;
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                    _("%s: cannot resize to %" PRIu64 " bytes: %s"),
-                    img->path, size, g_strerror(errno));
+                    _("%s: cannot resize to %" PRIu64 " bytes: %s"), img->path,
+                    size, g_strerror(errno));
         return FALSE;
     }
     if (size > img->effective_size)
@@ -217,8 +217,8 @@ vhdx_io_file_size(VhdxImage *img, GError **error)
     struct stat st;
 
     if (fstat(img->fd, &st) < 0) {
-        g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO,
-                    _("%s: cannot stat: %s"), img->path, g_strerror(errno));
+        g_set_error(error, VHDX_ERROR, VHDX_ERROR_IO, _("%s: cannot stat: %s"),
+                    img->path, g_strerror(errno));
         return G_MAXUINT64;
     }
     return (guint64) st.st_size;

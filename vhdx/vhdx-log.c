@@ -48,8 +48,8 @@ log_copy(const guint8 *log, guint32 log_len, guint32 pos, guint8 *out,
 
 /* Validates the entry at pos (2.3.1); returns its bytes when valid. */
 static guint8 *
-log_entry_load(VhdxImage *img, const guint8 *log, guint32 log_len,
-               guint32 pos, LogEntryInfo *info)
+log_entry_load(VhdxImage *img, const guint8 *log, guint32 log_len, guint32 pos,
+               LogEntryInfo *info)
 {
     VhdxLogEntryHeader h;
     g_autofree guint8 *entry = NULL;
@@ -225,8 +225,8 @@ vhdx_log_replay(VhdxImage *img, GError **error)
         if (!vhdx_begin_change(img, FALSE, error))
             return FALSE;
     } else {
-        img->overlay = g_hash_table_new_full(g_int64_hash, g_int64_equal,
-                                             g_free, g_free);
+        img->overlay =
+            g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     }
     for (guint i = 0; i < sequence->len; i++) {
         LogEntryInfo *e = sequence->pdata[i];
@@ -322,8 +322,7 @@ vhdx_log_commit(VhdxImage *img, const guint64 *offsets,
             vhdx_put_le32(ds, VHDX_LOG_DATA_SIGNATURE);
             vhdx_put_le32(ds + 4, img->log_seq >> 32);
             memcpy(ds + 8, src + 8, VHDX_SECTOR_SIZE - 12);
-            vhdx_put_le32(ds + VHDX_SECTOR_SIZE - 4,
-                          img->log_seq & 0xffffffff);
+            vhdx_put_le32(ds + VHDX_SECTOR_SIZE - 4, img->log_seq & 0xffffffff);
         }
         vhdx_put_le32(entry + 4, vhdx_crc32c(entry, entry_len, 4));
 

@@ -138,8 +138,8 @@ merge_into_parent(Merge *m, GError **error)
     VhdxImage *child = m->child, *parent = m->parent;
     guint32 bs = child->info.block_size;
     guint64 vsize = child->info.virtual_size;
-    guint64 needed_blocks = (vsize + parent->info.block_size - 1) /
-                            parent->info.block_size;
+    guint64 needed_blocks =
+        (vsize + parent->info.block_size - 1) / parent->info.block_size;
     guint64 needed = vhdx_bat_entries_for(parent->info.type, needed_blocks,
                                           parent->info.chunk_ratio);
     VhdxGuid merged_guid;
@@ -235,8 +235,8 @@ vhdx_merge(const char *child_path, VhdxProgressFunc progress,
         return FALSE;
     if (child->info.type != VHDX_DISK_DIFFERENCING) {
         g_set_error(error, VHDX_ERROR, VHDX_ERROR_INVALID,
-                    _("%s: a %s image has no parent to merge into"),
-                    child_path, vhdx_disk_type_name(child->info.type));
+                    _("%s: a %s image has no parent to merge into"), child_path,
+                    vhdx_disk_type_name(child->info.type));
         return FALSE;
     }
     buf = g_malloc(MERGE_CHUNK);

@@ -26,8 +26,7 @@ vhdx_meta_item_free(VhdxMetaItem *item)
 }
 
 VhdxMetaItem *
-vhdx_meta_item_new(const char *guid, guint32 flags, const void *data,
-                   gsize len)
+vhdx_meta_item_new(const char *guid, guint32 flags, const void *data, gsize len)
 {
     VhdxMetaItem *item = g_new0(VhdxMetaItem, 1);
     item->item_id = vhdx_guid_const(guid);
@@ -123,8 +122,8 @@ locator_parse(VhdxImage *img, GBytes *bytes, GError **error)
 }
 
 static const char *const locator_keys[] = {
-    "parent_linkage", "parent_linkage2", "relative_path", "volume_path",
-    "absolute_win32_path",
+    "parent_linkage", "parent_linkage2",     "relative_path",
+    "volume_path",    "absolute_win32_path",
 };
 
 static void
@@ -251,10 +250,9 @@ parse_table(VhdxImage *img, GError **error)
         VhdxMetaItem *item;
 
         vhdx_metadata_entry_decode(&e, m + VHDX_METADATA_ENTRY_SIZE * (i + 1));
-        if (e.length > 0 &&
-            (e.offset < VHDX_METADATA_TABLE_SIZE ||
-             (guint64) e.offset + e.length > img->meta_length ||
-             e.length > VHDX_MAX_META_ITEM)) {
+        if (e.length > 0 && (e.offset < VHDX_METADATA_TABLE_SIZE ||
+                             (guint64) e.offset + e.length > img->meta_length ||
+                             e.length > VHDX_MAX_META_ITEM)) {
             g_autofree char *id = vhdx_guid_to_string(&e.item_id);
             if (!vhdx_fault(img, error, TRUE,
                             _("metadata table: item {%s} (offset %u, length "
@@ -300,7 +298,8 @@ parse_table(VhdxImage *img, GError **error)
 
     g_array_sort(entries, compare_entry_offset);
     for (guint i = 1; i < entries->len; i++) {
-        VhdxMetadataEntry *a = &g_array_index(entries, VhdxMetadataEntry, i - 1);
+        VhdxMetadataEntry *a =
+            &g_array_index(entries, VhdxMetadataEntry, i - 1);
         VhdxMetadataEntry *b = &g_array_index(entries, VhdxMetadataEntry, i);
         if (a->length && b->length && a->offset + a->length > b->offset)
             if (!vhdx_fault(img, error, TRUE,
@@ -373,11 +372,10 @@ vhdx_metadata_parse(VhdxImage *img, GError **error)
         return FALSE;
 
     info->block_size = block_size;
-    info->chunk_ratio = (guint32) ((VHDX_SECTORS_PER_CHUNK *
-                                    info->logical_sector_size) /
-                                   block_size);
-    info->payload_blocks =
-        (info->virtual_size + block_size - 1) / block_size;
+    info->chunk_ratio =
+        (guint32) ((VHDX_SECTORS_PER_CHUNK * info->logical_sector_size) /
+                   block_size);
+    info->payload_blocks = (info->virtual_size + block_size - 1) / block_size;
 
     if (img->file_params & VHDX_PARAMS_HAS_PARENT) {
         info->type = VHDX_DISK_DIFFERENCING;

@@ -140,8 +140,7 @@ gboolean vhdx_parent_matches(VhdxImage *child, VhdxImage *parent);
 
 /* vhdx.c internals used by the merge */
 VhdxImage *vhdx_open_internal(const char *path, VhdxOpenFlags flags,
-                              GPtrArray *problems, guint depth,
-                              GError **error);
+                              GPtrArray *problems, guint depth, GError **error);
 gboolean vhdx_commit(VhdxImage *img, GError **error);
 gboolean vhdx_sector_bitmap_get(VhdxImage *img, guint64 chunk,
                                 VhdxSectorBitmap **out, GError **error);
@@ -149,5 +148,5 @@ guint64 vhdx_payload_index(VhdxImage *img, guint64 block);
 guint64 vhdx_bat_entries_for(VhdxDiskType type, guint64 blocks,
                              guint32 chunk_ratio);
 guint64 vhdx_bitmap_index(VhdxImage *img, guint64 chunk);
-gboolean vhdx_read_local(VhdxImage *img, void *buf, gsize len,
-                         guint64 offset, GError **error);
+gboolean vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
+                         GError **error);

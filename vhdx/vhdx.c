@@ -134,8 +134,8 @@ parse_file_identifier(VhdxImage *img, GError **error)
 
 /* 2.2.2: both headers; the valid one with the higher sequence number wins */
 static gboolean
-header_valid(VhdxImage *img, const guint8 *raw, const VhdxHeader *h,
-             int slot, GError **error)
+header_valid(VhdxImage *img, const guint8 *raw, const VhdxHeader *h, int slot,
+             GError **error)
 {
     const char *why = NULL;
 
@@ -402,8 +402,7 @@ parse_bat(VhdxImage *img, GError **error)
 
         if (state == VHDX_SB_NOT_PRESENT)
             continue;
-        if (state != VHDX_SB_PRESENT ||
-            info->type != VHDX_DISK_DIFFERENCING ||
+        if (state != VHDX_SB_PRESENT || info->type != VHDX_DISK_DIFFERENCING ||
             off < VHDX_HEADER_SECTION_SIZE ||
             off + VHDX_SB_BLOCK_SIZE > img->effective_size) {
             if (!vhdx_fault(img, error, TRUE,
@@ -415,9 +414,9 @@ parse_bat(VhdxImage *img, GError **error)
             img->bat[idx] = 0;
             continue;
         }
-        g_array_append_val(extents, ((Extent){ off, off + VHDX_SB_BLOCK_SIZE,
-                                               N_("sector bitmap of chunk"),
-                                               c }));
+        g_array_append_val(extents,
+                           ((Extent){ off, off + VHDX_SB_BLOCK_SIZE,
+                                      N_("sector bitmap of chunk"), c }));
     }
 
     /* partially present blocks need their chunk's sector bitmap */
@@ -447,8 +446,7 @@ parse_bat(VhdxImage *img, GError **error)
         if (p->end > x->start &&
             !vhdx_fault(img, error, TRUE,
                         _("%s %" PRIu64 " (offset %" PRIu64
-                          ") overlaps %s %" PRIu64
-                          " (offset %" PRIu64 ")"),
+                          ") overlaps %s %" PRIu64 " (offset %" PRIu64 ")"),
                         _(x->what), x->index, x->start, _(p->what), p->index,
                         p->start))
             return FALSE;
@@ -506,8 +504,7 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
         !vhdx_metadata_parse(img, error) || !parse_bat(img, error))
         return NULL;
 
-    if ((flags & VHDX_OPEN_CHAIN) &&
-        img->info.type == VHDX_DISK_DIFFERENCING &&
+    if ((flags & VHDX_OPEN_CHAIN) && img->info.type == VHDX_DISK_DIFFERENCING &&
         !vhdx_chain_open_parent(img, flags, depth, error))
         return NULL;
     img->problems = NULL;
@@ -588,12 +585,11 @@ vhdx_sector_bitmap_get(VhdxImage *img, guint64 chunk, VhdxSectorBitmap **out,
     return TRUE;
 }
 
-static gboolean read_range(VhdxImage *img, guint8 *buf, gsize len,
-                           guint64 off, GError **error);
+static gboolean read_range(VhdxImage *img, guint8 *buf, gsize len, guint64 off,
+                           GError **error);
 
 static gboolean
-read_parent(VhdxImage *img, guint8 *buf, gsize len, guint64 off,
-            GError **error)
+read_parent(VhdxImage *img, guint8 *buf, gsize len, guint64 off, GError **error)
 {
     guint64 psize;
     gsize n;
@@ -633,9 +629,9 @@ read_partial(VhdxImage *img, guint8 *buf, gsize len, guint64 off,
     guint64 pos = off;
     VhdxSectorBitmap *sb;
 
-    if (!vhdx_sector_bitmap_get(img, pos / img->info.block_size /
-                                         img->info.chunk_ratio,
-                                &sb, error))
+    if (!vhdx_sector_bitmap_get(
+            img, pos / img->info.block_size / img->info.chunk_ratio, &sb,
+            error))
         return FALSE;
     g_assert(sb);
     while (pos < end) {
@@ -669,8 +665,7 @@ read_partial(VhdxImage *img, guint8 *buf, gsize len, guint64 off,
 
 /* 2.1 of the reference notes: read resolution through the chain */
 static gboolean
-read_range(VhdxImage *img, guint8 *buf, gsize len, guint64 off,
-           GError **error)
+read_range(VhdxImage *img, guint8 *buf, gsize len, guint64 off, GError **error)
 {
     guint32 bs = img->info.block_size;
 
@@ -722,8 +717,7 @@ check_range(VhdxImage *img, gsize len, guint64 offset, GError **error)
 }
 
 gboolean
-vhdx_read(VhdxImage *img, void *buf, gsize len, guint64 offset,
-          GError **error)
+vhdx_read(VhdxImage *img, void *buf, gsize len, guint64 offset, GError **error)
 {
     return check_range(img, len, offset, error) &&
            read_range(img, buf, len, offset, error);
@@ -734,7 +728,8 @@ gboolean
 vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
                 GError **error)
 {
-    guint64 e = img->bat[vhdx_payload_index(img, offset / img->info.block_size)];
+    guint64 e =
+        img->bat[vhdx_payload_index(img, offset / img->info.block_size)];
     return vhdx_io_pread(img, buf, len,
                          vhdx_bat_offset(e) + offset % img->info.block_size,
                          error);
@@ -798,7 +793,8 @@ write_in_block(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
     guint64 idx = vhdx_payload_index(img, block);
     guint64 e = img->bat[idx];
     guint state = vhdx_bat_state(e);
-    guint64 block_bytes = MIN((guint64) bs, img->info.virtual_size - block * bs);
+    guint64 block_bytes =
+        MIN((guint64) bs, img->info.virtual_size - block * bs);
     guint64 at;
 
     img->payload_unsynced = TRUE;
@@ -817,7 +813,8 @@ write_in_block(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
         !vhdx_io_pwrite(img, buf, len, at + in_block, error))
         return FALSE;
     if (img->info.type == VHDX_DISK_DIFFERENCING &&
-        state == VHDX_BLOCK_NOT_PRESENT && !(in_block == 0 && len == block_bytes)) {
+        state == VHDX_BLOCK_NOT_PRESENT &&
+        !(in_block == 0 && len == block_bytes)) {
         if (!set_bitmap_bits(img, off, len, error))
             return FALSE;
         state = VHDX_BLOCK_PARTIALLY_PRESENT;
@@ -904,7 +901,8 @@ vhdx_commit(VhdxImage *img, GError **error)
             continue;
         sector = g_malloc(VHDX_SECTOR_SIZE);
         for (guint i = 0; i < VHDX_SECTOR_SIZE / 8; i++)
-            vhdx_put_le64(sector + 8 * i, img->bat[s * (VHDX_SECTOR_SIZE / 8) + i]);
+            vhdx_put_le64(sector + 8 * i,
+                          img->bat[s * (VHDX_SECTOR_SIZE / 8) + i]);
         at = img->bat_offset + s * VHDX_SECTOR_SIZE;
         g_array_append_val(offsets, at);
         g_ptr_array_add(data, sector);
@@ -917,8 +915,9 @@ vhdx_commit(VhdxImage *img, GError **error)
             if (!sb->dirty[s])
                 continue;
             g_array_append_val(offsets, at);
-            g_ptr_array_add(data, g_memdup2(sb->bits + (gsize) s * VHDX_SECTOR_SIZE,
-                                            VHDX_SECTOR_SIZE));
+            g_ptr_array_add(data,
+                            g_memdup2(sb->bits + (gsize) s * VHDX_SECTOR_SIZE,
+                                      VHDX_SECTOR_SIZE));
         }
     }
     for (guint32 s = 0; s < img->meta_length / VHDX_SECTOR_SIZE; s++) {
@@ -926,8 +925,9 @@ vhdx_commit(VhdxImage *img, GError **error)
         if (!img->meta_dirty[s])
             continue;
         g_array_append_val(offsets, at);
-        g_ptr_array_add(data, g_memdup2(img->meta + (gsize) s * VHDX_SECTOR_SIZE,
-                                        VHDX_SECTOR_SIZE));
+        g_ptr_array_add(data,
+                        g_memdup2(img->meta + (gsize) s * VHDX_SECTOR_SIZE,
+                                  VHDX_SECTOR_SIZE));
     }
 
     if (img->payload_unsynced || offsets->len) {
@@ -1002,12 +1002,12 @@ write_nonzero(int fd, const char *path, const guint8 *buf, gsize len,
 
     while (at < len) {
         gsize start, end;
-        while (at < len && memcmp(buf + at, zero,
-                                  MIN(VHDX_SECTOR_SIZE, len - at)) == 0)
+        while (at < len &&
+               memcmp(buf + at, zero, MIN(VHDX_SECTOR_SIZE, len - at)) == 0)
             at += VHDX_SECTOR_SIZE;
         start = at;
-        while (at < len && memcmp(buf + at, zero,
-                                  MIN(VHDX_SECTOR_SIZE, len - at)) != 0)
+        while (at < len &&
+               memcmp(buf + at, zero, MIN(VHDX_SECTOR_SIZE, len - at)) != 0)
             at += VHDX_SECTOR_SIZE;
         end = MIN(at, len);
         while (start < end) {
@@ -1063,7 +1063,8 @@ create_file(const char *path, const CreateLayout *l, GError **error)
     /* 2.2.1 */
     memcpy(head, "vhdxfile", 8);
     creator = g_utf8_to_utf16(l->creator, -1, NULL, &ncreator, NULL);
-    for (glong i = 0; creator && i < MIN(ncreator, VHDX_CREATOR_SIZE / 2 - 1); i++)
+    for (glong i = 0; creator && i < MIN(ncreator, VHDX_CREATOR_SIZE / 2 - 1);
+         i++)
         vhdx_put_le16(head + 8 + 2 * i, creator[i]);
 
     /* 2.2.2: both slots, the second one current */
@@ -1159,8 +1160,8 @@ vhdx_create(const char *path, const VhdxCreateOptions *opts, GError **error)
 {
     guint32 bs = opts->block_size ? opts->block_size : 32 * MiB;
     guint32 lss = opts->logical_sector_size ? opts->logical_sector_size : 512;
-    guint32 pss = opts->physical_sector_size ? opts->physical_sector_size
-                                             : 4096;
+    guint32 pss =
+        opts->physical_sector_size ? opts->physical_sector_size : 4096;
     g_autoptr(GPtrArray) items =
         g_ptr_array_new_with_free_func((GDestroyNotify) vhdx_meta_item_free);
     const guint32 vd = VHDX_META_FLAG_IS_VDISK | VHDX_META_FLAG_IS_REQUIRED;
@@ -1193,13 +1194,13 @@ vhdx_create(const char *path, const VhdxCreateOptions *opts, GError **error)
     vhdx_put_le64(u64, opts->virtual_size);
     vhdx_put_le32(u32a, lss);
     vhdx_put_le32(u32b, pss);
-    g_ptr_array_add(items, file_params_item(bs, opts->fixed
-                                                    ? VHDX_PARAMS_LEAVE_BLOCKS_ALLOCATED
-                                                    : 0));
+    g_ptr_array_add(
+        items, file_params_item(
+                   bs, opts->fixed ? VHDX_PARAMS_LEAVE_BLOCKS_ALLOCATED : 0));
     g_ptr_array_add(items,
                     vhdx_meta_item_new(VHDX_GUID_VIRTUAL_SIZE, vd, u64, 8));
-    g_ptr_array_add(items, vhdx_meta_item_new(VHDX_GUID_VIRTUAL_DISK_ID, vd,
-                                              &disk_id, 16));
+    g_ptr_array_add(
+        items, vhdx_meta_item_new(VHDX_GUID_VIRTUAL_DISK_ID, vd, &disk_id, 16));
     g_ptr_array_add(items,
                     vhdx_meta_item_new(VHDX_GUID_LOGICAL_SECTOR, vd, u32a, 4));
     g_ptr_array_add(items,
@@ -1254,11 +1255,10 @@ vhdx_create_differencing(const char *path, const char *parent_path,
     if (!locator)
         return FALSE;
     loc = vhdx_locator_build(locator);
-    g_ptr_array_add(items, vhdx_meta_item_new(
-                               VHDX_GUID_PARENT_LOCATOR,
-                               VHDX_META_FLAG_IS_REQUIRED,
-                               g_bytes_get_data(loc, NULL),
-                               g_bytes_get_size(loc)));
+    g_ptr_array_add(items, vhdx_meta_item_new(VHDX_GUID_PARENT_LOCATOR,
+                                              VHDX_META_FLAG_IS_REQUIRED,
+                                              g_bytes_get_data(loc, NULL),
+                                              g_bytes_get_size(loc)));
 
     l.virtual_size = parent->info.virtual_size;
     l.block_size = bs;
@@ -1282,8 +1282,8 @@ vhdx_set_parent(VhdxImage *img, const char *parent_path, GError **error)
                     _("%s: not a differencing image"), img->path);
         return FALSE;
     }
-    parent = vhdx_open(parent_path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN,
-                       error);
+    parent =
+        vhdx_open(parent_path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, error);
     if (!parent)
         return FALSE;
     if (parent->info.virtual_size > img->info.virtual_size ||

@@ -113,15 +113,15 @@ VhdxBlockState vhdx_get_block_state(VhdxImage *img, guint64 block);
 /* Reads through the chain: bytes the chain does not hold read as zeros. */
 gboolean vhdx_read(VhdxImage *img, void *buf, gsize len, guint64 offset,
                    GError **error);
-gboolean vhdx_write(VhdxImage *img, const void *buf, gsize len,
-                    guint64 offset, GError **error);
+gboolean vhdx_write(VhdxImage *img, const void *buf, gsize len, guint64 offset,
+                    GError **error);
 /* Makes every write so far durable: payload, then BAT through the log. */
 gboolean vhdx_flush(VhdxImage *img, GError **error);
 
 typedef struct {
     guint64 virtual_size;
-    guint32 block_size;          /* 0: 32 MiB (2 MiB for differencing) */
-    guint32 logical_sector_size; /* 0: 512 */
+    guint32 block_size;           /* 0: 32 MiB (2 MiB for differencing) */
+    guint32 logical_sector_size;  /* 0: 512 */
     guint32 physical_sector_size; /* 0: 4096 */
     gboolean fixed;
     const char *creator; /* NULL: this library's name and version */

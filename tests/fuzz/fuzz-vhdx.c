@@ -88,8 +88,8 @@ make_templates(void)
     for (gint64 n = 1; n < 64 && !child_dirty; n++) {
         g_unlink(child_path);
         must(vhdx_create_differencing(child_path, parent_path, 0, &err), err);
-        img = vhdx_open(child_path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN,
-                        &err);
+        img =
+            vhdx_open(child_path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
         vhdx_io_fail_writes_after(n);
         if (vhdx_write(img, buf, 4096, 1000, NULL) &&
             vhdx_write(img, buf, 2 * MB, 2 * MB, NULL))
@@ -145,7 +145,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     put(parent_path, parent_clean);
     put(child_path, data[0] & 2 ? child_dirty : child_clean);
     target = data[0] & 1 ? parent_path : child_path;
-    tmpl = data[0] & 1 ? parent_clean : (data[0] & 2 ? child_dirty : child_clean);
+    tmpl =
+        data[0] & 1 ? parent_clean : (data[0] & 2 ? child_dirty : child_clean);
     file = g_memdup2(g_bytes_get_data(tmpl, &len), g_bytes_get_size(tmpl));
 
     while (at + 5 <= size) {
