@@ -508,6 +508,44 @@ test_chain_read_only_refuses_write(Scratch *s, gconstpointer data)
 }
 
 static void
+test_lock_one_writer(Scratch *s, gconstpointer data)
+{
+    g_autofree char *base = path_in(s, "base.vhdx");
+    g_autofree char *child = path_in(s, "child.avhdx");
+    VhdxCreateOptions opts = { .virtual_size = 4 * MB };
+    GError *err = NULL;
+    VhdxImage *writer, *reader, *other;
+
+    g_assert_true(vhdx_create(base, &opts, &err));
+    g_assert_true(vhdx_create_differencing(child, base, 0, &err));
+    reader = vhdx_open(child, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);
+    g_assert_no_error(err);
+    other = vhdx_open(base, VHDX_OPEN_READ_ONLY, &err);
+    g_assert_no_error(err);
+    /* the parent is being read: it cannot be written, nor merged into */
+    g_assert_null(vhdx_open(base, VHDX_OPEN_READ_WRITE, &err));
+    g_assert_error(err, VHDX_ERROR, VHDX_ERROR_BUSY);
+    g_assert_nonnull(strstr(err->message, "base.vhdx"));
+    g_clear_error(&err);
+    g_assert_false(vhdx_merge(child, NULL, NULL, &err));
+    g_assert_error(err, VHDX_ERROR, VHDX_ERROR_BUSY);
+    g_clear_error(&err);
+    vhdx_free(reader);
+    vhdx_free(other);
+
+    writer = vhdx_open(child, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
+    g_assert_no_error(err);
+    g_assert_null(vhdx_open(child, VHDX_OPEN_READ_ONLY, &err));
+    g_assert_error(err, VHDX_ERROR, VHDX_ERROR_BUSY);
+    g_clear_error(&err);
+    /* the writer's parent is only read: other readers are welcome */
+    other = vhdx_open(base, VHDX_OPEN_READ_ONLY, &err);
+    g_assert_no_error(err);
+    vhdx_free(other);
+    g_assert_true(vhdx_close(writer, &err));
+}
+
+static void
 test_merge_leaf(Scratch *s, gconstpointer data)
 {
     Model m;
@@ -871,6 +909,7 @@ main(int argc, char **argv)
     ADD("/vhdx/create/bad-arguments", test_create_refuses_existing, NULL);
     ADD("/vhdx/chain/copy-on-write", test_chain_copy_on_write, NULL);
     ADD("/vhdx/chain/read-only", test_chain_read_only_refuses_write, NULL);
+    ADD("/vhdx/chain/one-writer", test_lock_one_writer, NULL);
     ADD("/vhdx/merge/leaf", test_merge_leaf, NULL);
     ADD("/vhdx/merge/middle-then-reparent", test_merge_middle_and_reparent,
         NULL);

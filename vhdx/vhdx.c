@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "vhdx-private.h"
@@ -479,6 +480,16 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
                     path, g_strerror(err));
         if (problems)
             vhdx_fault(img, NULL, TRUE, _("cannot open: %s"), g_strerror(err));
+        return NULL;
+    }
+    if (flock(img->fd, (rw ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+        int err = errno;
+        g_set_error(error, VHDX_ERROR,
+                    err == EWOULDBLOCK ? VHDX_ERROR_BUSY : VHDX_ERROR_IO,
+                    err == EWOULDBLOCK ? _("%s: the file is in use by another "
+                                           "open that writes it")
+                                       : _("%s: cannot lock: %s"),
+                    path, g_strerror(err));
         return NULL;
     }
     size = vhdx_io_file_size(img, error);

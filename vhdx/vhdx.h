@@ -26,6 +26,7 @@ typedef enum {
     VHDX_ERROR_PARENT,      /* parent missing, or its linkage does not match */
     VHDX_ERROR_INVALID,     /* a bad argument from the caller */
     VHDX_ERROR_READ_ONLY,   /* a write to an image opened read-only */
+    VHDX_ERROR_BUSY,        /* another open of the file is writing it */
 } VhdxErrorCode;
 
 /* A GUID in the byte order it has on disk (Data1..3 little-endian). */
@@ -58,6 +59,9 @@ typedef enum {
     VHDX_BLOCK_PARTIALLY_PRESENT = 7,
 } VhdxBlockState;
 
+/* A read-write open holds the file exclusively, a read-only one shares it
+ * with other readers (flock(2)); the other kind fails with
+ * VHDX_ERROR_BUSY. */
 typedef enum {
     VHDX_OPEN_READ_ONLY = 0,
     VHDX_OPEN_READ_WRITE = 1 << 0,
