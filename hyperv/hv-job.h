@@ -1,0 +1,45 @@
+/*
+ * hv-job.h: method results and Hyper-V jobs
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "wsman.h"
+
+G_BEGIN_DECLS
+
+typedef void (*HvProgressFunc)(guint percent, gpointer data);
+
+typedef struct {
+    guint timeout_ms;  /* 0: 10 minutes */
+    guint poll_min_ms; /* 0: 100 ms, doubling up to poll_max_ms */
+    guint poll_max_ms; /* 0: 2 s */
+    HvProgressFunc progress;
+    gpointer progress_data;
+    GCancellable *cancellable;
+} HvJobWait;
+
+/* Finished = 7, 8, 9, 10, 32768; successful = 7, 32768 with ErrorCode 0. */
+gboolean hv_job_state_finished(guint16 state);
+
+/* Waits for the job the EPR names; returns it in its final, successful
+ * state, or fails with Hyper-V's own text (ErrorDescription, GetErrorEx). */
+Msvm_ConcreteJob *hv_job_wait(WsmanClient *client, const WmiEpr *job,
+                              const HvJobWait *wait, GError **error);
+
+/* Checks a method's output: ReturnValue 0 is done, 4096 waits for the Job
+ * (returned in job_out when not NULL), anything else fails naming what and
+ * the value's meaning. */
+gboolean hv_method_result(WsmanClient *client, const char *what,
+                          WmiObject *output, const HvJobWait *wait,
+                          Msvm_ConcreteJob **job_out, GError **error);
+
+/* The objects of result_class a job affected (Msvm_AffectedJobElement). */
+GPtrArray *hv_job_affected(WsmanClient *client, const Msvm_ConcreteJob *job,
+                           const char *result_class, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,947 @@
+/*
+ * wsman.c: WS-Management over HTTP(S) with libcurl, messages with libxml2
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <glib/gi18n-lib.h>
+#include <libxml/parser.h>
+
+#include "wsman.h"
+
+#define ACTION_ENUMERATE WSMAN_NS_ENUM "/Enumerate"
+#define ACTION_PULL      WSMAN_NS_ENUM "/Pull"
+#define ACTION_RELEASE   WSMAN_NS_ENUM "/Release"
+#define ACTION_GET       WSMAN_NS_XFER "/Get"
+#define MAX_ELEMENTS     "512"
+#define MAX_ENVELOPE     "512000"
+
+struct _WsmanClient {
+    char *url;
+    char *host;
+    char *userpwd;
+    CURL *curl;
+    struct curl_slist *headers;
+    char curl_error[CURL_ERROR_SIZE];
+    gsize max_response;
+    guint timeout_ms;
+    guint64 requests;
+    GHashTable *counters;
+};
+
+typedef struct {
+    GByteArray *data;
+    gsize max;
+    gboolean too_large;
+} Response;
+
+static GOnce curl_once = G_ONCE_INIT;
+
+static gpointer
+curl_init_once(gpointer data)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return NULL;
+}
+
+static size_t
+collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    Response *r = userdata;
+    gsize n = size * nmemb;
+
+    if (r->data->len + n > r->max) {
+        r->too_large = TRUE;
+        return 0; /* libcurl stops with CURLE_WRITE_ERROR */
+    }
+    g_byte_array_append(r->data, (guint8 *) ptr, n);
+    return n;
+}
+
+WsmanClient *
+wsman_client_new(const WsmanOptions *opts, GError **error)
+{
+    g_autoptr(GUri) uri = NULL;
+    WsmanClient *c;
+    long auth;
+
+    g_once(&curl_once, curl_init_once, NULL);
+    uri = g_uri_parse(opts->url, G_URI_FLAGS_NONE, NULL);
+    if (!uri || !g_uri_get_host(uri) ||
+        (g_strcmp0(g_uri_get_scheme(uri), "http") != 0 &&
+         g_strcmp0(g_uri_get_scheme(uri), "https") != 0)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                    _("'%s' is not an http:// or https:// WS-Management URL"),
+                    opts->url);
+        return NULL;
+    }
+
+    c = g_new0(WsmanClient, 1);
+    c->url = g_strdup(opts->url);
+    c->host = g_strdup(g_uri_get_host(uri));
+    c->max_response =
+        opts->max_response ? opts->max_response : WSMAN_DEFAULT_MAX_RESPONSE;
+    c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
+    c->counters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    c->curl = curl_easy_init();
+    c->headers = curl_slist_append(
+        NULL, "Content-Type: application/soap+xml;charset=UTF-8");
+    c->headers = curl_slist_append(c->headers, "Expect:");
+
+    curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long) c->timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) MIN(c->timeout_ms, 30000));
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT,
+                     PACKAGE_NAME "/" PACKAGE_VERSION);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (opts->ca_file)
+        curl_easy_setopt(c->curl, CURLOPT_CAINFO, opts->ca_file);
+    if (opts->no_verify) {
+        curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (opts->user) {
+        /* kept only in libcurl's handle; never logged */
+        curl_easy_setopt(c->curl, CURLOPT_USERNAME, opts->user);
+        curl_easy_setopt(c->curl, CURLOPT_PASSWORD,
+                         opts->password ? opts->password : "");
+        auth = opts->auth == WSMAN_AUTH_BASIC ? CURLAUTH_BASIC
+               : opts->auth == WSMAN_AUTH_NEGOTIATE
+                   ? CURLAUTH_NEGOTIATE | CURLAUTH_NTLM
+                   : CURLAUTH_NTLM;
+        curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, auth);
+    }
+    return c;
+}
+
+void
+wsman_client_free(WsmanClient *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->curl);
+    curl_slist_free_all(c->headers);
+    g_free(c->url);
+    g_free(c->host);
+    g_free(c->userpwd);
+    g_hash_table_unref(c->counters);
+    g_free(c);
+}
+
+const char *
+wsman_client_host(WsmanClient *c)
+{
+    return c->host;
+}
+
+guint64
+wsman_client_request_count(WsmanClient *c)
+{
+    return c->requests;
+}
+
+GHashTable *
+wsman_client_counters(WsmanClient *c)
+{
+    return c->counters;
+}
+
+void
+wsman_client_reset_counters(WsmanClient *c)
+{
+    c->requests = 0;
+    g_hash_table_remove_all(c->counters);
+}
+
+static void
+count(WsmanClient *c, const char *key)
+{
+    gpointer n = g_hash_table_lookup(c->counters, key);
+    g_hash_table_replace(c->counters, g_strdup(key),
+                         GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+    c->requests++;
+}
+
+/* XML helpers */
+
+xmlNode *
+wsman_child(xmlNode *node, const char *ns, const char *name)
+{
+    for (xmlNode *n = node ? node->children : NULL; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE &&
+            g_str_equal((const char *) n->name, name) &&
+            (!ns || (n->ns && g_str_equal((const char *) n->ns->href, ns))))
+            return n;
+    return NULL;
+}
+
+static char *
+text_of(xmlNode *node)
+{
+    xmlChar *c = node ? xmlNodeGetContent(node) : NULL;
+    char *s = c ? g_strstrip(g_strdup((const char *) c)) : NULL;
+    xmlFree(c);
+    return s;
+}
+
+xmlNode *
+wsman_body(xmlDoc *doc)
+{
+    xmlNode *env = xmlDocGetRootElement(doc);
+    return wsman_child(env, WSMAN_NS_SOAP, "Body");
+}
+
+static gboolean
+is_nil(xmlNode *n)
+{
+    xmlChar *v = xmlGetNsProp(n, (const xmlChar *) "nil",
+                              (const xmlChar *) WSMAN_NS_XSI);
+    gboolean nil = v && (g_ascii_strcasecmp((char *) v, "true") == 0 ||
+                         g_str_equal((char *) v, "1"));
+    xmlFree(v);
+    return nil;
+}
+
+gboolean
+wsman_parse_epr(xmlNode *node, WmiEpr **out)
+{
+    xmlNode *refs = wsman_child(node, WSMAN_NS_ADDR, "ReferenceParameters");
+    xmlNode *uri = wsman_child(refs, WSMAN_NS_WSMAN, "ResourceURI");
+    xmlNode *set = wsman_child(refs, WSMAN_NS_WSMAN, "SelectorSet");
+    g_autofree char *resource = text_of(uri);
+    g_autofree char *address =
+        text_of(wsman_child(node, WSMAN_NS_ADDR, "Address"));
+    const char *slash;
+    WmiEpr *epr;
+
+    if (!resource || !*resource)
+        return FALSE;
+    slash = strrchr(resource, '/');
+    epr = wmi_epr_new(slash ? slash + 1 : resource);
+    g_free(epr->resource_uri);
+    epr->resource_uri = g_steal_pointer(&resource);
+    if (address) {
+        g_free(epr->address);
+        epr->address = g_steal_pointer(&address);
+    }
+    for (xmlNode *s = set ? set->children : NULL; s; s = s->next) {
+        xmlChar *name;
+        g_autofree char *value = NULL;
+        if (s->type != XML_ELEMENT_NODE ||
+            !g_str_equal((const char *) s->name, "Selector"))
+            continue;
+        name = xmlGetProp(s, (const xmlChar *) "Name");
+        value = text_of(s);
+        if (name)
+            wmi_epr_add_selector(epr, (const char *) name, value);
+        xmlFree(name);
+    }
+    *out = epr;
+    return TRUE;
+}
+
+/* One property element: nil, text, cim:Datetime / cim:Interval, or EPR. */
+static WmiValue *
+parse_property(xmlNode *p)
+{
+    WmiValue *v = g_new0(WmiValue, 1);
+    xmlNode *first = NULL;
+
+    if (is_nil(p)) {
+        v->kind = WMI_VALUE_NIL;
+        return v;
+    }
+    for (xmlNode *n = p->children; n && !first; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            first = n;
+    if (first && first->ns &&
+        g_str_equal((const char *) first->ns->href, WSMAN_NS_CIM)) {
+        v->kind = g_str_equal((const char *) first->name, "Interval")
+                      ? WMI_VALUE_INTERVAL
+                      : WMI_VALUE_DATETIME;
+        v->text = text_of(first);
+    } else if (first && wsman_parse_epr(p, &v->epr)) {
+        v->kind = WMI_VALUE_EPR;
+    } else {
+        xmlChar *c = xmlNodeGetContent(p);
+        v->kind = WMI_VALUE_TEXT;
+        v->text = g_strdup(c ? (const char *) c : "");
+        xmlFree(c);
+    }
+    return v;
+}
+
+WmiObject *
+wsman_parse_instance(xmlNode *node)
+{
+    WmiObject *obj = wmi_object_new((const char *) node->name);
+
+    for (xmlNode *p = node->children; p; p = p->next) {
+        if (p->type != XML_ELEMENT_NODE)
+            continue;
+        /* cim:Location and other foreign children are not properties */
+        if (p->ns && node->ns &&
+            !g_str_equal((const char *) p->ns->href,
+                         (const char *) node->ns->href))
+            continue;
+        wmi_object_add_value(obj, (const char *) p->name, parse_property(p));
+    }
+    return obj;
+}
+
+/* A SOAP fault (s:Fault) as a GError keeping Windows' text and code. */
+static void
+set_fault(xmlNode *fault, const char *host, GError **error)
+{
+    xmlNode *code = wsman_child(fault, WSMAN_NS_SOAP, "Code");
+    xmlNode *sub = wsman_child(code, WSMAN_NS_SOAP, "Subcode");
+    xmlNode *reason = wsman_child(fault, WSMAN_NS_SOAP, "Reason");
+    xmlNode *detail = wsman_child(fault, WSMAN_NS_SOAP, "Detail");
+    g_autofree char *value = text_of(wsman_child(code, WSMAN_NS_SOAP, "Value"));
+    g_autofree char *subvalue =
+        text_of(wsman_child(sub, WSMAN_NS_SOAP, "Value"));
+    g_autofree char *text = text_of(wsman_child(reason, WSMAN_NS_SOAP, "Text"));
+    g_autofree char *message = NULL, *wincode = NULL, *cim_status = NULL;
+    guint64 hresult = 0, status = 0;
+    HvErrorCode kind = HV_ERROR_FAULT;
+    GString *msg = g_string_new(NULL);
+
+    for (xmlNode *d = detail ? detail->children : NULL; d; d = d->next) {
+        if (d->type != XML_ELEMENT_NODE)
+            continue;
+        if (g_str_equal((const char *) d->name, "WSManFault")) {
+            xmlChar *c = xmlGetProp(d, (const xmlChar *) "Code");
+            wincode = c ? g_strdup((const char *) c) : NULL;
+            xmlFree(c);
+            message = text_of(wsman_child(d, NULL, "Message"));
+        } else if (g_str_equal((const char *) d->name, "MSFT_WmiError")) {
+            message = text_of(wsman_child(d, NULL, "Message"));
+            wincode = text_of(wsman_child(d, NULL, "error_Code"));
+            cim_status = text_of(wsman_child(d, NULL, "CIMStatusCode"));
+        }
+    }
+    if (wincode)
+        wmi_parse_unsigned(wincode, G_MAXUINT32, &hresult);
+    if (cim_status)
+        wmi_parse_unsigned(cim_status, G_MAXUINT32, &status);
+
+    /* 0x80338000: the object was not found; CIM_ERR_NOT_FOUND is 6 */
+    if (hresult == 0x80338000 || status == 6 ||
+        (subvalue && (g_str_has_suffix(subvalue, ":InvalidSelectors") ||
+                      g_str_has_suffix(subvalue, ":DestinationUnreachable"))))
+        kind = HV_ERROR_NOT_FOUND;
+    else if (hresult == 0x80338029 ||
+             (subvalue && g_str_has_suffix(subvalue, ":TimedOut")))
+        kind = HV_ERROR_TIMEOUT;
+    else if (subvalue && g_str_has_suffix(subvalue, ":AccessDenied"))
+        kind = HV_ERROR_FORBIDDEN;
+
+    g_string_printf(msg, _("%s: WS-Management fault %s"), host,
+                    subvalue ? subvalue
+                    : value  ? value
+                             : "?");
+    if (message && *message)
+        g_string_append_printf(msg, ": %s", message);
+    else if (text && *text)
+        g_string_append_printf(msg, ": %s", text);
+    if (hresult)
+        g_string_append_printf(msg, " (0x%08" PRIx64 ")", hresult);
+    g_set_error_literal(error, HV_ERROR, kind, msg->str);
+    g_string_free(msg, TRUE);
+}
+
+xmlDoc *
+wsman_parse_envelope(const char *data, gsize len, const char *host,
+                     GError **error)
+{
+    xmlDoc *doc;
+    xmlNode *env, *body, *fault;
+
+    if (len > G_MAXINT) {
+        g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                    _("%s: reply of %zu bytes is too large"), host, len);
+        return NULL;
+    }
+    doc = xmlReadMemory(data, (int) len, NULL, NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    env = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!env || !env->ns ||
+        !g_str_equal((const char *) env->name, "Envelope") ||
+        !g_str_equal((const char *) env->ns->href, WSMAN_NS_SOAP) ||
+        !(body = wsman_child(env, WSMAN_NS_SOAP, "Body"))) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: the reply is not a SOAP 1.2 envelope"), host);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    fault = wsman_child(body, WSMAN_NS_SOAP, "Fault");
+    if (fault) {
+        set_fault(fault, host, error);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Request building */
+
+typedef struct {
+    xmlDoc *doc;
+    xmlNode *header;
+    xmlNode *body;
+    xmlNs *s, *a, *w;
+} Envelope;
+
+static xmlNode *
+add(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, ns, (const xmlChar *) name,
+                           (const xmlChar *) text);
+}
+
+static void
+must_understand(Envelope *e, xmlNode *n)
+{
+    xmlNewNsProp(n, e->s, (const xmlChar *) "mustUnderstand",
+                 (const xmlChar *) "true");
+}
+
+static void
+add_selectors(Envelope *e, xmlNode *parent, const WmiEpr *epr)
+{
+    xmlNode *set;
+
+    if (!epr || epr->selector_names->len == 0)
+        return;
+    set = add(parent, e->w, "SelectorSet", NULL);
+    for (guint i = 0; i < epr->selector_names->len; i++) {
+        xmlNode *sel =
+            add(set, e->w, "Selector", epr->selector_values->pdata[i]);
+        xmlNewProp(sel, (const xmlChar *) "Name",
+                   (const xmlChar *) epr->selector_names->pdata[i]);
+    }
+}
+
+static void
+envelope_init(WsmanClient *c, Envelope *e, const char *action,
+              const char *resource_uri, const WmiEpr *selectors)
+{
+    xmlNode *env, *n, *reply;
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *message_id = g_strconcat("uuid:", uuid, NULL);
+    g_autofree char *timeout = g_strdup_printf(
+        "PT%u.%03uS", c->timeout_ms / 1000, c->timeout_ms % 1000);
+
+    e->doc = xmlNewDoc((const xmlChar *) "1.0");
+    env = xmlNewNode(NULL, (const xmlChar *) "Envelope");
+    xmlDocSetRootElement(e->doc, env);
+    e->s =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_SOAP, (const xmlChar *) "s");
+    e->a =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_ADDR, (const xmlChar *) "a");
+    e->w =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_WSMAN, (const xmlChar *) "w");
+    xmlSetNs(env, e->s);
+    e->header = add(env, e->s, "Header", NULL);
+    e->body = add(env, e->s, "Body", NULL);
+
+    add(e->header, e->a, "To", c->url);
+    must_understand(e, add(e->header, e->w, "ResourceURI", resource_uri));
+    reply = add(e->header, e->a, "ReplyTo", NULL);
+    add(reply, e->a, "Address", WSMAN_ANONYMOUS);
+    must_understand(e, add(e->header, e->a, "Action", action));
+    must_understand(e, add(e->header, e->w, "MaxEnvelopeSize", MAX_ENVELOPE));
+    add(e->header, e->a, "MessageID", message_id);
+    n = add(e->header, e->w, "Locale", NULL);
+    xmlNodeSetLang(n, (const xmlChar *) "en-US");
+    xmlNewNsProp(n, e->s, (const xmlChar *) "mustUnderstand",
+                 (const xmlChar *) "false");
+    add(e->header, e->w, "OperationTimeout", timeout);
+    add_selectors(e, e->header, selectors);
+}
+
+static const char *
+curl_failure(CURLcode rc, HvErrorCode *kind)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        *kind = HV_ERROR_TIMEOUT;
+        return _("no answer in time");
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+        *kind = HV_ERROR_TLS;
+        return _("TLS failed");
+    case CURLE_COULDNT_RESOLVE_HOST:
+        *kind = HV_ERROR_CONNECTION;
+        return _("cannot resolve the host name");
+    case CURLE_COULDNT_CONNECT:
+        *kind = HV_ERROR_CONNECTION;
+        return _("cannot connect");
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        *kind = HV_ERROR_CONNECTION;
+        return _("the connection was closed or reset");
+    default:
+        *kind = HV_ERROR_CONNECTION;
+        return _("request failed");
+    }
+}
+
+/* Sends the envelope and returns the parsed reply (never a fault). */
+static xmlDoc *
+call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
+{
+    xmlChar *out = NULL;
+    int out_len = 0;
+    Response r = { g_byte_array_new(), c->max_response, FALSE };
+    CURLcode rc;
+    long status = 0;
+    xmlDoc *reply = NULL;
+    g_autoptr(GByteArray) data = r.data;
+
+    xmlDocDumpMemoryEnc(e->doc, &out, &out_len, "UTF-8");
+    xmlFreeDoc(e->doc);
+    e->doc = NULL;
+    count(c, counter);
+    g_debug("%s: %s", c->host, counter);
+
+    c->curl_error[0] = '\0';
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (char *) out);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long) out_len);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
+    rc = curl_easy_perform(c->curl);
+    xmlFree(out);
+
+    if (r.too_large) {
+        g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                    _("%s: the reply to %s is larger than %zu bytes"), c->host,
+                    counter, c->max_response);
+        return NULL;
+    }
+    if (rc != CURLE_OK) {
+        HvErrorCode kind;
+        const char *what = curl_failure(rc, &kind);
+        g_set_error(error, HV_ERROR, kind, "%s: %s (%s): %s", c->host, what,
+                    counter,
+                    c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
+        return NULL;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 401) {
+        g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                    _("%s: access denied (HTTP 401): check the user name and "
+                      "password, and that WinRM accepts this authentication"),
+                    c->host);
+        return NULL;
+    }
+    if (status == 403) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FORBIDDEN,
+                    _("%s: forbidden (HTTP 403): the account may not use "
+                      "WinRM"),
+                    c->host);
+        return NULL;
+    }
+    if (status == 200 || status == 400 || status == 500) {
+        /* faults come with 400 or 500; parse whatever came */
+        GError *perr = NULL;
+        reply = wsman_parse_envelope((const char *) data->data, data->len,
+                                     c->host, &perr);
+        if (reply && status != 200) {
+            xmlFreeDoc(reply);
+            reply = NULL;
+        } else if (!reply) {
+            if (status == 200 || perr->code != HV_ERROR_PARSE) {
+                g_propagate_error(error, perr);
+                return NULL;
+            }
+            g_error_free(perr);
+        } else {
+            return reply;
+        }
+    }
+    g_set_error(error, HV_ERROR, HV_ERROR_HTTP,
+                _("%s: HTTP status %ld to %s without a SOAP fault"), c->host,
+                status, counter);
+    return NULL;
+}
+
+/* The class a WQL query is about, for the Pull URI and the counters. */
+static char *
+wql_class(const char *wql)
+{
+    static const char *const patterns[] = {
+        "\\bResultClass\\s*=\\s*(\\w+)",
+        "\\bFROM\\s+(\\w+)",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(patterns); i++) {
+        g_autoptr(GRegex) re =
+            g_regex_new(patterns[i], G_REGEX_CASELESS, 0, NULL);
+        g_autoptr(GMatchInfo) m = NULL;
+        if (g_regex_match(re, wql, 0, &m))
+            return g_match_info_fetch(m, 1);
+    }
+    return g_strdup("*");
+}
+
+static gboolean
+take_items(xmlNode *items, gboolean epr_mode, GPtrArray *out, const char *host,
+           GError **error)
+{
+    for (xmlNode *n = items ? items->children : NULL; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (out->len >= WSMAN_MAX_ITEMS) {
+            g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                        _("%s: more than %d objects in one enumeration"), host,
+                        WSMAN_MAX_ITEMS);
+            return FALSE;
+        }
+        if (epr_mode) {
+            WmiEpr *epr = NULL;
+            if (!wsman_parse_epr(n, &epr)) {
+                g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                            _("%s: an enumerated item is not an endpoint "
+                              "reference"),
+                            host);
+                return FALSE;
+            }
+            g_ptr_array_add(out, epr);
+        } else {
+            g_ptr_array_add(out, wsman_parse_instance(n));
+        }
+    }
+    return TRUE;
+}
+
+static void
+release(WsmanClient *c, const char *uri, const char *context,
+        const char *counter)
+{
+    Envelope e;
+    xmlNode *rel;
+    g_autofree char *key = g_strconcat("Release ", counter, NULL);
+    xmlDoc *reply;
+
+    envelope_init(c, &e, ACTION_RELEASE, uri, NULL);
+    rel = add(e.body, NULL, "Release", NULL);
+    xmlSetNs(rel, xmlNewNs(rel, (const xmlChar *) WSMAN_NS_ENUM,
+                           (const xmlChar *) "n"));
+    add(rel, rel->ns, "EnumerationContext", context);
+    reply = call(c, &e, key, NULL);
+    xmlFreeDoc(reply);
+}
+
+GPtrArray *
+wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
+                GError **error)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(
+        epr_mode ? (GDestroyNotify) wmi_epr_free
+                 : (GDestroyNotify) wmi_object_free);
+    g_autofree char *klass = wql_class(wql);
+    g_autofree char *pull_uri = g_strconcat(WSMAN_URI_V2, klass, NULL);
+    g_autofree char *enum_key = g_strconcat("Enumerate ", klass, NULL);
+    g_autofree char *pull_key = g_strconcat("Pull ", klass, NULL);
+    g_autofree char *context = NULL;
+    gboolean done = FALSE;
+    Envelope e;
+    xmlNode *en, *filter, *resp, *body;
+    xmlNs *n;
+    xmlDoc *reply;
+
+    envelope_init(c, &e, ACTION_ENUMERATE, WSMAN_URI_V2 "*", NULL);
+    en = add(e.body, NULL, "Enumerate", NULL);
+    n = xmlNewNs(en, (const xmlChar *) WSMAN_NS_ENUM, (const xmlChar *) "n");
+    xmlSetNs(en, n);
+    add(en, e.w, "OptimizeEnumeration", NULL);
+    add(en, e.w, "MaxElements", MAX_ELEMENTS);
+    if (epr_mode)
+        add(en, e.w, "EnumerationMode", "EnumerateEPR");
+    filter = add(en, e.w, "Filter", wql);
+    xmlNewProp(filter, (const xmlChar *) "Dialect",
+               (const xmlChar *) WSMAN_DIALECT_WQL);
+
+    reply = call(c, &e, enum_key, error);
+    if (!reply)
+        return NULL;
+    body = wsman_body(reply);
+    resp = wsman_child(body, WSMAN_NS_ENUM, "EnumerateResponse");
+    if (!resp) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: no EnumerateResponse in the reply"), c->host);
+        xmlFreeDoc(reply);
+        return NULL;
+    }
+    context = text_of(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
+    done = wsman_child(resp, WSMAN_NS_WSMAN, "EndOfSequence") != NULL;
+    if (!take_items(wsman_child(resp, WSMAN_NS_WSMAN, "Items"), epr_mode, out,
+                    c->host, error)) {
+        xmlFreeDoc(reply);
+        if (context && !done)
+            release(c, pull_uri, context, klass);
+        return NULL;
+    }
+    xmlFreeDoc(reply);
+
+    while (!done && context && *context) {
+        xmlNode *pull;
+        gboolean ok;
+
+        envelope_init(c, &e, ACTION_PULL, pull_uri, NULL);
+        pull = add(e.body, NULL, "Pull", NULL);
+        n = xmlNewNs(pull, (const xmlChar *) WSMAN_NS_ENUM,
+                     (const xmlChar *) "n");
+        xmlSetNs(pull, n);
+        add(pull, n, "EnumerationContext", context);
+        add(pull, n, "MaxElements", MAX_ELEMENTS);
+        reply = call(c, &e, pull_key, error);
+        if (!reply)
+            return NULL; /* a failed Pull leaves no context to release */
+        resp = wsman_child(wsman_body(reply), WSMAN_NS_ENUM, "PullResponse");
+        if (!resp) {
+            g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                        _("%s: no PullResponse in the reply"), c->host);
+            xmlFreeDoc(reply);
+            release(c, pull_uri, context, klass);
+            return NULL;
+        }
+        g_free(context);
+        /* Windows hands out a new context with each Pull */
+        context =
+            text_of(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
+        done = wsman_child(resp, WSMAN_NS_ENUM, "EndOfSequence") != NULL;
+        ok = take_items(wsman_child(resp, WSMAN_NS_ENUM, "Items"), epr_mode,
+                        out, c->host, error);
+        xmlFreeDoc(reply);
+        if (!ok) {
+            if (context && !done)
+                release(c, pull_uri, context, klass);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&out);
+}
+
+WmiObject *
+wsman_get(WsmanClient *c, const WmiEpr *epr, GError **error)
+{
+    g_autofree char *key = g_strconcat("Get ", epr->class_name, NULL);
+    Envelope e;
+    xmlDoc *reply;
+    xmlNode *body, *inst = NULL;
+    WmiObject *obj;
+
+    envelope_init(c, &e, ACTION_GET, epr->resource_uri, epr);
+    reply = call(c, &e, key, error);
+    if (!reply)
+        return NULL;
+    body = wsman_body(reply);
+    for (xmlNode *n = body->children; n && !inst; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            inst = n;
+    if (!inst) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: an empty reply to Get %s"), c->host,
+                    epr->class_name);
+        xmlFreeDoc(reply);
+        return NULL;
+    }
+    obj = wsman_parse_instance(inst);
+    xmlFreeDoc(reply);
+    return obj;
+}
+
+/* Method parameters */
+
+typedef enum { PARAM_TEXT, PARAM_EPR, PARAM_INSTANCE } ParamKind;
+
+typedef struct {
+    char *name;
+    ParamKind kind;
+    char *text;
+    WmiEpr *epr;
+} Param;
+
+struct _WsmanParams {
+    GPtrArray *list;
+};
+
+static void
+param_free(Param *p)
+{
+    g_free(p->name);
+    g_free(p->text);
+    wmi_epr_free(p->epr);
+    g_free(p);
+}
+
+WsmanParams *
+wsman_params_new(void)
+{
+    WsmanParams *p = g_new0(WsmanParams, 1);
+    p->list = g_ptr_array_new_with_free_func((GDestroyNotify) param_free);
+    return p;
+}
+
+void
+wsman_params_free(WsmanParams *params)
+{
+    if (!params)
+        return;
+    g_ptr_array_unref(params->list);
+    g_free(params);
+}
+
+static void
+params_add(WsmanParams *params, const char *name, ParamKind kind, char *text,
+           WmiEpr *epr)
+{
+    Param *p = g_new0(Param, 1);
+    p->name = g_strdup(name);
+    p->kind = kind;
+    p->text = text;
+    p->epr = epr;
+    g_ptr_array_add(params->list, p);
+}
+
+void
+wsman_params_add_text(WsmanParams *params, const char *name, const char *text)
+{
+    params_add(params, name, PARAM_TEXT, g_strdup(text), NULL);
+}
+
+void
+wsman_params_add_uint(WsmanParams *params, const char *name, guint64 value)
+{
+    params_add(params, name, PARAM_TEXT,
+               g_strdup_printf("%" G_GUINT64_FORMAT, value), NULL);
+}
+
+void
+wsman_params_add_epr(WsmanParams *params, const char *name, const WmiEpr *epr)
+{
+    params_add(params, name, PARAM_EPR, NULL, wmi_epr_copy(epr));
+}
+
+void
+wsman_params_add_instance(WsmanParams *params, const char *name,
+                          const WmiObject *instance)
+{
+    params_add(params, name, PARAM_INSTANCE, wmi_object_to_cimxml(instance),
+               NULL);
+}
+
+static gboolean
+check_params(WsmanClient *c, const WmiEpr *target, const char *method,
+             WsmanParams *params, GError **error)
+{
+    const WmiClassDef *klass = wmi_class_lookup(target->class_name);
+    const WmiMethodDef *m;
+
+    if (!klass)
+        return TRUE; /* a class outside the schema: the host will judge */
+    m = wmi_class_method(klass, method);
+    if (!m) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, _("%s has no method %s"),
+                    klass->name, method);
+        return FALSE;
+    }
+    for (guint i = 0; params && i < params->list->len; i++) {
+        Param *p = params->list->pdata[i];
+        gboolean known = FALSE;
+        for (guint j = 0; j < m->n_params && !known; j++)
+            known = g_str_equal(m->params[j].name, p->name) &&
+                    (m->params[j].dir & WMI_PARAM_IN);
+        if (!known) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        _("%s.%s has no input parameter %s"), klass->name,
+                        method, p->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+WmiObject *
+wsman_invoke(WsmanClient *c, const WmiEpr *target, const char *method,
+             WsmanParams *params, GError **error)
+{
+    g_autofree char *action =
+        g_strconcat(target->resource_uri, "/", method, NULL);
+    g_autofree char *key =
+        g_strconcat("Invoke ", target->class_name, ".", method, NULL);
+    g_autofree char *input = g_strconcat(method, "_INPUT", NULL);
+    g_autofree char *output = g_strconcat(method, "_OUTPUT", NULL);
+    Envelope e;
+    xmlNode *in, *out;
+    xmlNs *p;
+    xmlDoc *reply;
+    WmiObject *obj;
+
+    if (!check_params(c, target, method, params, error))
+        return NULL;
+    envelope_init(c, &e, action, target->resource_uri, target);
+    in = add(e.body, NULL, input, NULL);
+    p = xmlNewNs(in, (const xmlChar *) target->resource_uri,
+                 (const xmlChar *) "p");
+    xmlSetNs(in, p);
+    for (guint i = 0; params && i < params->list->len; i++) {
+        Param *prm = params->list->pdata[i];
+        xmlNode *node;
+
+        switch (prm->kind) {
+        case PARAM_TEXT:
+            add(in, p, prm->name, prm->text);
+            break;
+        case PARAM_INSTANCE:
+            node = add(in, p, prm->name, NULL);
+            xmlAddChild(node,
+                        xmlNewCDataBlock(e.doc, (const xmlChar *) prm->text,
+                                         (int) strlen(prm->text)));
+            break;
+        case PARAM_EPR: {
+            xmlNode *refs;
+            node = add(in, p, prm->name, NULL);
+            add(node, e.a, "Address", prm->epr->address);
+            refs = add(node, e.a, "ReferenceParameters", NULL);
+            add(refs, e.w, "ResourceURI", prm->epr->resource_uri);
+            add_selectors(&e, refs, prm->epr);
+            break;
+        }
+        }
+    }
+
+    reply = call(c, &e, key, error);
+    if (!reply)
+        return NULL;
+    out = wsman_child(wsman_body(reply), NULL, output);
+    if (!out) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: no %s in the reply to %s.%s"), c->host, output,
+                    target->class_name, method);
+        xmlFreeDoc(reply);
+        return NULL;
+    }
+    obj = wsman_parse_instance(out);
+    xmlFreeDoc(reply);
+    return obj;
+}
