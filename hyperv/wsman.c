@@ -32,6 +32,7 @@ struct _WsmanClient {
     gsize max_response;
     guint timeout_ms;
     guint64 requests;
+    guint64 connections;
     GHashTable *counters;
 };
 
@@ -150,6 +151,12 @@ guint64
 wsman_client_request_count(WsmanClient *c)
 {
     return c->requests;
+}
+
+guint64
+wsman_client_connection_count(WsmanClient *c)
+{
+    return c->connections;
 }
 
 GHashTable *
@@ -529,6 +536,11 @@ call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
     rc = curl_easy_perform(c->curl);
     xmlFree(out);
+    {
+        long fresh = 0;
+        curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh);
+        c->connections += fresh;
+    }
 
     if (r.too_large) {
         g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,

@@ -62,6 +62,8 @@ const char *wsman_client_host(WsmanClient *client);
 /* Requests made, all together and per "Action Class" (e.g. "Enumerate
  * Msvm_VirtualSystemSettingData", "Invoke Msvm_X.Method"). */
 guint64 wsman_client_request_count(WsmanClient *client);
+/* Connections opened so far: a kept-alive client opens one. */
+guint64 wsman_client_connection_count(WsmanClient *client);
 GHashTable *wsman_client_counters(WsmanClient *client);
 void wsman_client_reset_counters(WsmanClient *client);
 

@@ -546,6 +546,7 @@ test_http_enumerate_pull(void)
     g_assert_cmpstr(wmi_object_text(items->pdata[2], "ElementName"), ==,
                     "mail1");
     g_assert_cmpuint(wsman_client_request_count(c), ==, 3);
+    g_assert_cmpuint(wsman_client_connection_count(c), ==, 1); /* kept alive */
     g_assert_cmpuint(GPOINTER_TO_UINT(g_hash_table_lookup(
                          wsman_client_counters(c), "Pull Msvm_ComputerSystem")),
                      ==, 2);
@@ -655,6 +656,11 @@ test_http_errors(void)
     script_reply(s, 500, "fault-notfound.xml");
     g_assert_null(wsman_get(c, epr, &err));
     g_assert_error(err, HV_ERROR, HV_ERROR_NOT_FOUND);
+    g_clear_error(&err);
+
+    script_reply(s, 403, NULL);
+    g_assert_null(wsman_get(c, epr, &err));
+    g_assert_error(err, HV_ERROR, HV_ERROR_FORBIDDEN);
     g_clear_error(&err);
 
     script_reply(s, 500, "not-soap.xml");
