@@ -1,0 +1,1093 @@
+/*
+ * sim-ops.c: the methods hypervsim serves, and the jobs that carry them out
+ *
+ * A method checks its parameters at once (a ReturnValue other than 0 or
+ * 4096 when they are wrong), then hands the work to a job that runs on the
+ * host's worker thread, moving through JobState with PercentComplete as
+ * Hyper-V's do. Disk work happens on real VHDX files.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "sim-host.h"
+#include "vhdx.h"
+
+typedef gboolean (*JobRun)(SimHost *host, SimJob *job, gpointer data,
+                           GError **error);
+
+typedef struct {
+    SimHost *host;
+    SimJob *job;
+    JobRun run;
+    gpointer data;
+    GDestroyNotify free_data;
+} JobTask;
+
+/* Job plumbing */
+
+static void
+job_progress(SimHost *host, SimJob *job, guint percent)
+{
+    g_mutex_lock(&host->lock);
+    job->percent = MIN(percent, 99);
+    g_mutex_unlock(&host->lock);
+    if (host->job_step_ms)
+        g_usleep(host->job_step_ms * 1000);
+}
+
+static SimJobFault *
+take_fault(SimHost *host, guint16 type)
+{
+    for (guint i = 0; i < host->job_faults->len; i++) {
+        SimJobFault *f = host->job_faults->pdata[i];
+        if (f->job_type == 0 || f->job_type == type) {
+            SimJobFault *copy = g_new0(SimJobFault, 1);
+            *copy = *f;
+            copy->text = g_strdup(f->text);
+            if (--f->count == 0)
+                g_ptr_array_remove_index(host->job_faults, i);
+            return copy;
+        }
+    }
+    return NULL;
+}
+
+static void
+run_job(gpointer data, gpointer user_data)
+{
+    JobTask *t = data;
+    SimHost *host = t->host;
+    SimJob *job = t->job;
+    SimJobFault *fault;
+    GError *err = NULL;
+    gboolean ok;
+    guint16 code = 32768;
+
+    g_mutex_lock(&host->lock);
+    job->state = MSVM_JOB_STATE_RUNNING;
+    job->started = g_date_time_new_now_utc();
+    fault = take_fault(host, job->type);
+    g_mutex_unlock(&host->lock);
+
+    if (fault && fault->delay_ms) {
+        /* a slow job: progress creeps along while time passes */
+        for (guint waited = 0; waited < fault->delay_ms; waited += 100) {
+            g_mutex_lock(&host->lock);
+            job->percent = MIN(99, waited * 100 / fault->delay_ms);
+            g_mutex_unlock(&host->lock);
+            g_usleep(100 * 1000);
+        }
+    }
+    if (fault && fault->error_code) {
+        code = fault->error_code;
+        g_set_error_literal(&err, SIM_ERROR, SIM_ERROR_FAILED,
+                            fault->text ? fault->text
+                                        : _("The operation failed."));
+        ok = FALSE;
+    } else {
+        ok = t->run(host, job, t->data, &err);
+    }
+
+    g_mutex_lock(&host->lock);
+    job->finished = g_date_time_new_now_utc();
+    if (ok) {
+        job->state = MSVM_JOB_STATE_COMPLETED;
+        job->percent = 100;
+    } else {
+        job->state = job->cancel_requested ? MSVM_JOB_STATE_TERMINATED
+                                           : MSVM_JOB_STATE_EXCEPTION;
+        job->error_code = code;
+        job->error_description = g_strdup(err->message);
+        g_ptr_array_add(job->error_messages, g_strdup(err->message));
+        g_error_free(err);
+    }
+    sim_host_save(host, NULL);
+    g_mutex_unlock(&host->lock);
+
+    if (fault)
+        g_free(fault->text);
+    g_free(fault);
+    if (t->free_data)
+        t->free_data(t->data);
+    g_free(t);
+}
+
+void
+sim_host_start(SimHost *host)
+{
+    /* one worker: operations on a host are serialized, as VMMS does per VM */
+    host->workers = g_thread_pool_new(run_job, NULL, 1, FALSE, NULL);
+}
+
+/* Creates the job and queues its work (lock held). */
+static SimJob *
+job_start(SimHost *host, guint16 type, gboolean storage, JobRun run,
+          gpointer data, GDestroyNotify free_data)
+{
+    SimJob *job = g_new0(SimJob, 1);
+    JobTask *t = g_new0(JobTask, 1);
+
+    job->id = sim_guid_new();
+    job->class_name =
+        g_strdup(storage ? "Msvm_StorageJob" : "Msvm_ConcreteJob");
+    job->type = type;
+    job->state = MSVM_JOB_STATE_NEW;
+    job->submitted = g_date_time_new_now_utc();
+    job->cancellable = TRUE;
+    job->error_messages = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(host->jobs, job);
+
+    t->host = host;
+    t->job = job;
+    t->run = run;
+    t->data = data;
+    t->free_data = free_data;
+    g_thread_pool_push(host->workers, t, NULL);
+    return job;
+}
+
+static void
+out_job(WmiObject *out, SimJob *job)
+{
+    WmiValue *v = g_new0(WmiValue, 1);
+    v->kind = WMI_VALUE_EPR;
+    v->epr = wmi_epr_new(job->class_name);
+    wmi_epr_add_selector(v->epr, "InstanceID", job->id);
+    wmi_object_add_value(out, "Job", v);
+}
+
+static void
+out_nil(WmiObject *out, const char *name)
+{
+    wmi_object_set_nil(out, name);
+}
+
+static const char *
+param_text(const WmiObject *in, const char *name)
+{
+    return in ? wmi_object_text(in, name) : NULL;
+}
+
+static const WmiEpr *
+param_epr(const WmiObject *in, const char *name)
+{
+    return in ? wmi_object_epr(in, name) : NULL;
+}
+
+/* Resolving references */
+
+static SimVm *
+vm_of_epr(SimHost *host, const WmiEpr *epr)
+{
+    const char *name = epr ? wmi_epr_get_selector(epr, "Name") : NULL;
+    return name ? sim_host_find_vm(host, name) : NULL;
+}
+
+static SimSnapshot *
+snapshot_of_epr(SimHost *host, const WmiEpr *epr, SimVm **vm)
+{
+    const char *id = epr ? wmi_epr_get_selector(epr, "InstanceID") : NULL;
+    SimSnapshot *s = id ? sim_host_find_snapshot(host, id, vm) : NULL;
+    return s && g_strcmp0(s->type, MSVM_VIRTUAL_SYSTEM_TYPE_SYSTEM_REALIZED)
+               ? s
+               : NULL;
+}
+
+/* Disk work: parents of files, found from the files themselves */
+
+static char *
+parent_of(const char *path)
+{
+    g_autoptr(VhdxImage) img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
+    const VhdxInfo *info;
+    g_autofree char *dir = NULL, *rel = NULL;
+
+    if (!img)
+        return NULL;
+    info = vhdx_get_info(img);
+    if (info->type != VHDX_DISK_DIFFERENCING || !info->parent_relative_path)
+        return NULL;
+    rel = g_strdup(info->parent_relative_path);
+    g_strdelimit(rel, "\\", '/');
+    dir = g_path_get_dirname(path);
+    return g_canonicalize_filename(rel, dir);
+}
+
+static void
+collect_paths(SimVm *vm, GPtrArray *out)
+{
+    for (guint i = 0; i < vm->disks->len; i++)
+        g_ptr_array_add(out, ((SimDiskRef *) vm->disks->pdata[i])->path);
+    for (guint i = 0; i < vm->snapshots->len; i++) {
+        SimSnapshot *s = vm->snapshots->pdata[i];
+        for (guint k = 0; k < s->disks->len; k++)
+            g_ptr_array_add(out, ((SimDiskRef *) s->disks->pdata[k])->path);
+    }
+}
+
+/* Every file of the VM's trees, with each file's parent. */
+static GHashTable *
+disk_parents(SimVm *vm)
+{
+    GHashTable *parents =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) todo = g_ptr_array_new();
+
+    collect_paths(vm, todo);
+    while (todo->len) {
+        const char *p = g_ptr_array_steal_index(todo, todo->len - 1);
+        char *parent;
+        if (g_hash_table_contains(parents, p))
+            continue;
+        parent = parent_of(p);
+        g_hash_table_insert(parents, g_strdup(p), parent);
+        if (parent && !g_hash_table_contains(parents, parent))
+            g_ptr_array_add(todo, parent);
+    }
+    return parents;
+}
+
+static gboolean
+referenced(SimVm *vm, const char *path, SimSnapshot *except)
+{
+    for (guint i = 0; i < vm->disks->len; i++)
+        if (g_str_equal(((SimDiskRef *) vm->disks->pdata[i])->path, path))
+            return TRUE;
+    for (guint i = 0; i < vm->snapshots->len; i++) {
+        SimSnapshot *s = vm->snapshots->pdata[i];
+        if (s == except)
+            continue;
+        for (guint k = 0; k < s->disks->len; k++)
+            if (g_str_equal(((SimDiskRef *) s->disks->pdata[k])->path, path))
+                return TRUE;
+    }
+    return FALSE;
+}
+
+static void
+replace_references(SimVm *vm, const char *from, const char *to)
+{
+    g_autoptr(GPtrArray) lists = g_ptr_array_new();
+    g_ptr_array_add(lists, vm->disks);
+    for (guint i = 0; i < vm->snapshots->len; i++)
+        g_ptr_array_add(lists,
+                        ((SimSnapshot *) vm->snapshots->pdata[i])->disks);
+    for (guint l = 0; l < lists->len; l++) {
+        GPtrArray *disks = lists->pdata[l];
+        for (guint k = 0; k < disks->len; k++) {
+            SimDiskRef *d = disks->pdata[k];
+            if (g_str_equal(d->path, from)) {
+                g_free(d->path);
+                d->path = g_strdup(to);
+            }
+        }
+    }
+}
+
+/* "<root name>_<GUID>.avhdx" beside the parent, as Hyper-V names them. */
+static char *
+child_path_for(const char *parent)
+{
+    g_autofree char *dir = g_path_get_dirname(parent);
+    g_autofree char *base = g_path_get_basename(parent);
+    g_autofree char *guid = sim_guid_new();
+    g_autofree char *name = NULL;
+    char *dot = strrchr(base, '.');
+    char *under;
+
+    if (dot)
+        *dot = '\0';
+    /* a checkpoint of a checkpoint keeps the root disk's name */
+    under = strchr(base, '_');
+    if (under && strlen(under + 1) == 36)
+        *under = '\0';
+    name = g_strdup_printf("%s_%s.avhdx", base, guid);
+    return g_build_filename(dir, name, NULL);
+}
+
+static gboolean
+new_children(GPtrArray *from, GPtrArray *to, GError **error)
+{
+    for (guint i = 0; i < from->len; i++) {
+        SimDiskRef *d = from->pdata[i];
+        g_autofree char *child = child_path_for(d->path);
+        GError *local = NULL;
+        if (!vhdx_create_differencing(child, d->path, 0, &local)) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("Failed to create the differencing disk: %s"),
+                        local->message);
+            g_error_free(local);
+            return FALSE;
+        }
+        g_ptr_array_add(to, sim_disk_ref_new(d->slot_id, child));
+    }
+    return TRUE;
+}
+
+/* Msvm_VirtualSystemSnapshotService.CreateSnapshot */
+
+typedef struct {
+    char *vm_id;
+    guint16 snapshot_type;
+} CreateData;
+
+static void
+create_data_free(CreateData *d)
+{
+    g_free(d->vm_id);
+    g_free(d);
+}
+
+static char *
+default_snapshot_name(const char *vm_name)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *when = g_date_time_format(now, "%m/%d/%Y - %I:%M:%S %p");
+    return g_strdup_printf("%s - (%s)", vm_name, when);
+}
+
+static gboolean
+write_saved_state(SimHost *host, SimVm *vm, SimSnapshot *s, GError **error)
+{
+    g_autofree char *dir = g_build_filename(host->state_dir, "Snapshots", NULL);
+    g_autofree char *file = g_strdup_printf("%s.vmrs", s->id);
+    g_autofree char *content = g_strdup_printf(
+        "{\"vm\": \"%s\", \"state\": %u, \"memory_mb\": %" G_GUINT64_FORMAT
+        "}\n",
+        vm->id, vm->state, vm->memory_mb);
+
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED, _("cannot create %s"),
+                    dir);
+        return FALSE;
+    }
+    s->state_file = g_build_filename(dir, file, NULL);
+    return g_file_set_contents(s->state_file, content, -1, error);
+}
+
+static gboolean
+run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    CreateData *d = data;
+    SimVm *vm;
+    SimSnapshot *s;
+    gboolean running, memory;
+    g_autoptr(GPtrArray) children =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
+    GPtrArray *frozen;
+
+    job_progress(host, job, 10);
+    g_mutex_lock(&host->lock);
+    vm = sim_host_find_vm(host, d->vm_id);
+    if (!vm) {
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The virtual machine was deleted."));
+        return FALSE;
+    }
+    if (vm->user_snapshot_type == MSVM_USER_SNAPSHOT_TYPE_DISABLED &&
+        d->snapshot_type != MSVM_SNAPSHOT_TYPE_RECOVERY) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
+                    _("Checkpoints are disabled for '%s'."), vm->name);
+        g_mutex_unlock(&host->lock);
+        return FALSE;
+    }
+    if (vm->snapshots->len >= SIM_MAX_SNAPSHOTS) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
+                    _("'%s' could not create a checkpoint: the virtual "
+                      "machine has reached the maximum of %u checkpoints."),
+                    vm->name, SIM_MAX_SNAPSHOTS);
+        g_mutex_unlock(&host->lock);
+        return FALSE;
+    }
+    running = vm->state == MSVM_ENABLED_STATE_ENABLED ||
+              vm->state == MSVM_ENABLED_STATE_QUIESCE;
+    memory = FALSE;
+    if (d->snapshot_type == MSVM_SNAPSHOT_TYPE_FULL) {
+        if (vm->user_snapshot_type == MSVM_USER_SNAPSHOT_TYPE_STANDARD) {
+            memory = running || vm->state == MSVM_ENABLED_STATE_OFFLINE;
+        } else if (running && !vm->guest_vss) {
+            if (vm->user_snapshot_type ==
+                MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY) {
+                g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                            _("Production checkpoints cannot be created for "
+                              "'%s'. (Virtual machine ID %s)"),
+                            vm->name, vm->id);
+                g_mutex_unlock(&host->lock);
+                return FALSE;
+            }
+            memory = TRUE; /* fell back to a standard checkpoint */
+        }
+    }
+
+    s = g_new0(SimSnapshot, 1);
+    s->id = sim_guid_new();
+    s->name = default_snapshot_name(vm->name);
+    s->notes = g_ptr_array_new_with_free_func(g_free);
+    s->created = g_date_time_new_now_utc();
+    s->parent_id = g_strdup(vm->current_id);
+    s->is_saved = memory;
+    s->type = g_strdup(d->snapshot_type == MSVM_SNAPSHOT_TYPE_RECOVERY
+                           ? MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY
+                           : MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED);
+    s->memory_mb = vm->memory_mb;
+    s->cpus = vm->cpus;
+    s->vm_state = vm->state;
+    for (guint i = 0; i < vm->notes->len; i++)
+        g_ptr_array_add(s->notes, g_strdup(vm->notes->pdata[i]));
+    vm->busy_status = 32768; /* Creating Snapshot */
+
+    /* freeze every disk; the VM goes on in new AVHDX children */
+    if (!new_children(vm->disks, children, error) ||
+        (memory && !write_saved_state(host, vm, s, error))) {
+        for (guint i = 0; i < children->len; i++)
+            g_unlink(((SimDiskRef *) children->pdata[i])->path);
+        vm->busy_status = 0;
+        sim_snapshot_free(s);
+        g_mutex_unlock(&host->lock);
+        return FALSE;
+    }
+    frozen = vm->disks;
+    vm->disks = g_steal_pointer(&children);
+    s->disks = frozen;
+    g_ptr_array_add(vm->snapshots, s);
+    g_free(vm->current_id);
+    vm->current_id = g_strdup(s->id);
+    vm->busy_status = 0;
+    job->affected_class = g_strdup("Msvm_VirtualSystemSettingData");
+    job->affected_key = g_strdup_printf("Microsoft:%s", s->id);
+    g_mutex_unlock(&host->lock);
+    job_progress(host, job, 90);
+    return TRUE;
+}
+
+static guint32
+create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    SimVm *vm = vm_of_epr(host, param_epr(in, "AffectedSystem"));
+    const char *type_text = param_text(in, "SnapshotType");
+    guint64 type = MSVM_SNAPSHOT_TYPE_FULL;
+    CreateData *d;
+
+    if (!vm)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    if (type_text &&
+        (!wmi_parse_unsigned(type_text, G_MAXUINT16, &type) ||
+         (type != MSVM_SNAPSHOT_TYPE_FULL && type != MSVM_SNAPSHOT_TYPE_DISK &&
+          type != MSVM_SNAPSHOT_TYPE_RECOVERY)))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    d = g_new0(CreateData, 1);
+    d->vm_id = g_strdup(vm->id);
+    d->snapshot_type = type;
+    out_job(out,
+            job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE, run_create_snapshot,
+                      d, (GDestroyNotify) create_data_free));
+    out_nil(out, "ResultingSnapshot");
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* DestroySnapshot: the AVHDX that was made when the checkpoint was taken
+ * is merged into the checkpoint's disk (child into parent), and the files
+ * below it are reconnected. */
+
+typedef struct {
+    char *snapshot_id;
+    gboolean tree;
+} DestroyData;
+
+static void
+destroy_data_free(DestroyData *d)
+{
+    g_free(d->snapshot_id);
+    g_free(d);
+}
+
+typedef struct {
+    SimHost *host;
+    SimJob *job;
+    guint base;
+    guint span;
+} MergeProgress;
+
+static void
+merge_progress(guint64 done, guint64 total, gpointer data)
+{
+    MergeProgress *p = data;
+    guint pct = p->base + (total ? (guint) (done * p->span / total) : p->span);
+    g_mutex_lock(&p->host->lock);
+    p->job->percent = MIN(pct, 99);
+    g_mutex_unlock(&p->host->lock);
+}
+
+static gboolean
+merge_disk(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
+           const char *disk, GError **error)
+{
+    g_autoptr(GHashTable) parents = disk_parents(vm);
+    g_autoptr(GPtrArray) children = g_ptr_array_new();
+    g_autoptr(GPtrArray) grandchildren = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+    const char *child;
+    MergeProgress progress = { host, job, job->percent, 40 };
+    GError *local = NULL;
+
+    g_hash_table_iter_init(&it, parents);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (v && g_str_equal(v, disk))
+            g_ptr_array_add(children, k);
+
+    if (children->len == 0) {
+        if (!referenced(vm, disk, s))
+            g_unlink(disk);
+        return TRUE;
+    }
+    if (children->len > 1)
+        return TRUE; /* shared by two branches: it stays */
+
+    child = children->pdata[0];
+    g_hash_table_iter_init(&it, parents);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (v && g_str_equal(v, child))
+            g_ptr_array_add(grandchildren, k);
+
+    vm->busy_status = 32772; /* Merging Disks */
+    g_mutex_unlock(&host->lock);
+    if (!vhdx_merge(child, merge_progress, &progress, &local)) {
+        g_mutex_lock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("Failed to merge '%s' into '%s': %s"), child, disk,
+                    local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    for (guint i = 0; i < grandchildren->len; i++) {
+        VhdxImage *g =
+            vhdx_open(grandchildren->pdata[i], VHDX_OPEN_READ_WRITE, &local);
+        if (!g || !vhdx_set_parent(g, disk, &local) ||
+            !vhdx_close(g_steal_pointer(&g), &local)) {
+            if (g)
+                vhdx_free(g);
+            g_mutex_lock(&host->lock);
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("Failed to reconnect '%s' to '%s': %s"),
+                        (char *) grandchildren->pdata[i], disk, local->message);
+            g_error_free(local);
+            return FALSE;
+        }
+    }
+    g_mutex_lock(&host->lock);
+    replace_references(vm, child, disk);
+    g_unlink(child);
+    return TRUE;
+}
+
+static gboolean
+destroy_one(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
+            GError **error)
+{
+    g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; i < vm->snapshots->len; i++) {
+        SimSnapshot *c = vm->snapshots->pdata[i];
+        if (g_strcmp0(c->parent_id, s->id) == 0) {
+            g_free(c->parent_id);
+            c->parent_id = g_strdup(s->parent_id);
+        }
+    }
+    if (g_strcmp0(vm->current_id, s->id) == 0) {
+        g_free(vm->current_id);
+        vm->current_id = g_strdup(s->parent_id);
+    }
+    for (guint i = 0; i < s->disks->len; i++)
+        g_ptr_array_add(disks,
+                        g_strdup(((SimDiskRef *) s->disks->pdata[i])->path));
+    if (s->state_file)
+        g_unlink(s->state_file);
+    g_ptr_array_remove(vm->snapshots, s); /* frees s */
+
+    for (guint i = 0; i < disks->len; i++)
+        if (!merge_disk(host, job, vm, NULL, disks->pdata[i], error))
+            return FALSE;
+    return TRUE;
+}
+
+static void
+subtree(SimVm *vm, SimSnapshot *s, GPtrArray *out)
+{
+    for (guint i = 0; i < vm->snapshots->len; i++) {
+        SimSnapshot *c = vm->snapshots->pdata[i];
+        if (g_strcmp0(c->parent_id, s->id) == 0)
+            subtree(vm, c, out);
+    }
+    g_ptr_array_add(out, g_strdup(s->id));
+}
+
+static gboolean
+run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    DestroyData *d = data;
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    SimVm *vm = NULL;
+    SimSnapshot *s;
+    gboolean ok = TRUE;
+
+    job_progress(host, job, 10);
+    g_mutex_lock(&host->lock);
+    s = sim_host_find_snapshot(host, d->snapshot_id, &vm);
+    if (!s) {
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The checkpoint was deleted."));
+        return FALSE;
+    }
+    if (d->tree)
+        subtree(vm, s, ids); /* leaves first */
+    else
+        g_ptr_array_add(ids, g_strdup(s->id));
+    vm->busy_status = 32770; /* Deleting Snapshot */
+    job->affected_class = g_strdup("Msvm_ComputerSystem");
+    job->affected_key = g_strdup(vm->id);
+    for (guint i = 0; ok && i < ids->len; i++) {
+        SimSnapshot *one = sim_vm_find_snapshot(vm, ids->pdata[i]);
+        if (one)
+            ok = destroy_one(host, job, vm, one, error);
+    }
+    vm->busy_status = 0;
+    g_mutex_unlock(&host->lock);
+    return ok;
+}
+
+static guint32
+destroy_snapshot(SimHost *host, const WmiObject *in, WmiObject *out,
+                 const char *param, gboolean tree)
+{
+    SimVm *vm = NULL;
+    SimSnapshot *s = snapshot_of_epr(host, param_epr(in, param), &vm);
+    DestroyData *d;
+
+    if (!s)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    d = g_new0(DestroyData, 1);
+    d->snapshot_id = g_strdup(s->id);
+    d->tree = tree;
+    out_job(out, job_start(host, MSVM_JOB_TYPE_DELETE_SNAPSHOT, FALSE,
+                           run_destroy_snapshot, d,
+                           (GDestroyNotify) destroy_data_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* ApplySnapshot: the VM gets fresh AVHDX children of the checkpoint's
+ * disks; what it was running on is discarded. */
+
+static gboolean
+run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    const char *id = data;
+    SimVm *vm = NULL;
+    SimSnapshot *s;
+    g_autoptr(GPtrArray) children =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
+    GPtrArray *old;
+
+    job_progress(host, job, 20);
+    g_mutex_lock(&host->lock);
+    s = sim_host_find_snapshot(host, id, &vm);
+    if (!s) {
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The checkpoint was deleted."));
+        return FALSE;
+    }
+    vm->busy_status = 32769; /* Applying Snapshot */
+    if (!new_children(s->disks, children, error)) {
+        vm->busy_status = 0;
+        g_mutex_unlock(&host->lock);
+        return FALSE;
+    }
+    old = vm->disks;
+    vm->disks = g_steal_pointer(&children);
+    for (guint i = 0; i < old->len; i++) {
+        const char *p = ((SimDiskRef *) old->pdata[i])->path;
+        g_autoptr(GHashTable) parents = disk_parents(vm);
+        gboolean is_parent = FALSE;
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, parents);
+        while (g_hash_table_iter_next(&it, &k, &v))
+            is_parent |= v && g_str_equal(v, p);
+        if (!referenced(vm, p, NULL) && !is_parent)
+            g_unlink(p);
+    }
+    g_ptr_array_unref(old);
+    vm->memory_mb = s->memory_mb;
+    vm->cpus = s->cpus;
+    vm->state =
+        s->is_saved ? MSVM_ENABLED_STATE_OFFLINE : MSVM_ENABLED_STATE_DISABLED;
+    g_free(vm->current_id);
+    vm->current_id = g_strdup(s->id);
+    vm->busy_status = 0;
+    job->affected_class = g_strdup("Msvm_ComputerSystem");
+    job->affected_key = g_strdup(vm->id);
+    g_mutex_unlock(&host->lock);
+    job_progress(host, job, 90);
+    return TRUE;
+}
+
+static guint32
+apply_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    SimVm *vm = NULL;
+    SimSnapshot *s = snapshot_of_epr(host, param_epr(in, "Snapshot"), &vm);
+
+    if (!s)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    if (vm->state == MSVM_ENABLED_STATE_ENABLED ||
+        vm->state == MSVM_ENABLED_STATE_QUIESCE)
+        return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+    out_job(out, job_start(host, MSVM_JOB_TYPE_APPLY_SNAPSHOT, FALSE,
+                           run_apply_snapshot, g_strdup(s->id), g_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+static gboolean
+run_clear_state(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    SimSnapshot *s;
+
+    g_mutex_lock(&host->lock);
+    s = sim_host_find_snapshot(host, data, NULL);
+    if (s) {
+        if (s->state_file)
+            g_unlink(s->state_file);
+        g_clear_pointer(&s->state_file, g_free);
+        s->is_saved = FALSE;
+    }
+    g_mutex_unlock(&host->lock);
+    return TRUE;
+}
+
+/* Msvm_ComputerSystem.RequestStateChange */
+
+typedef struct {
+    char *vm_id;
+    guint16 target;
+} StateData;
+
+static void
+state_data_free(StateData *d)
+{
+    g_free(d->vm_id);
+    g_free(d);
+}
+
+static gboolean
+run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    StateData *d = data;
+    SimVm *vm;
+
+    job_progress(host, job, 50);
+    g_mutex_lock(&host->lock);
+    vm = sim_host_find_vm(host, d->vm_id);
+    if (vm) {
+        vm->state = d->target;
+        job->affected_class = g_strdup("Msvm_ComputerSystem");
+        job->affected_key = g_strdup(vm->id);
+    }
+    g_mutex_unlock(&host->lock);
+    return vm != NULL;
+}
+
+static guint32
+request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
+                     WmiObject *out)
+{
+    const char *req = param_text(in, "RequestedState");
+    guint64 r;
+    guint16 from = vm->state, to;
+    gboolean on = from == MSVM_ENABLED_STATE_ENABLED;
+    guint16 type;
+    StateData *d;
+
+    if (!req || !wmi_parse_unsigned(req, G_MAXUINT16, &r))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    switch (r) {
+    case MSVM_REQUESTED_STATE_START:
+        to = MSVM_ENABLED_STATE_ENABLED;
+        type = MSVM_JOB_TYPE_START_VM;
+        break;
+    case MSVM_REQUESTED_STATE_TURN_OFF:
+        to = MSVM_ENABLED_STATE_DISABLED;
+        type = MSVM_JOB_TYPE_POWER_OFF_VM;
+        break;
+    case MSVM_REQUESTED_STATE_SHUT_DOWN:
+        if (!on)
+            return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+        to = MSVM_ENABLED_STATE_DISABLED;
+        type = MSVM_JOB_TYPE_POWER_OFF_VM;
+        break;
+    case MSVM_REQUESTED_STATE_SAVE:
+        if (!on && from != MSVM_ENABLED_STATE_QUIESCE)
+            return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+        to = MSVM_ENABLED_STATE_OFFLINE;
+        type = MSVM_JOB_TYPE_SAVE_VM;
+        break;
+    case MSVM_REQUESTED_STATE_PAUSE:
+        if (!on)
+            return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+        to = MSVM_ENABLED_STATE_QUIESCE;
+        type = MSVM_JOB_TYPE_MODIFY_VM;
+        break;
+    case MSVM_REQUESTED_STATE_REBOOT:
+    case MSVM_REQUESTED_STATE_RESET:
+        if (!on)
+            return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+        to = MSVM_ENABLED_STATE_ENABLED;
+        type = MSVM_JOB_TYPE_START_VM;
+        break;
+    default:
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    }
+    if (to == from)
+        return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
+    d = g_new0(StateData, 1);
+    d->vm_id = g_strdup(vm->id);
+    d->target = to;
+    out_job(out, job_start(host, type, FALSE, run_state_change, d,
+                           (GDestroyNotify) state_data_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* Msvm_VirtualSystemManagementService.ModifySystemSettings */
+
+static guint32
+modify_system_settings(SimHost *host, const WmiObject *in, WmiObject *out,
+                       GError **error)
+{
+    const char *text = param_text(in, "SystemSettings");
+    g_autoptr(WmiObject) vssd = NULL;
+    const char *id, *name, *ust;
+    GPtrArray *notes;
+    SimVm *vm = NULL;
+    SimSnapshot *s;
+    char **name_slot;
+    GPtrArray **notes_slot;
+
+    if (!text)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    vssd = wmi_object_from_cimxml(text, error);
+    if (!vssd)
+        return 0;
+    id = wmi_object_text(vssd, "InstanceID");
+    if (!id)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    s = sim_host_find_snapshot(host, id, &vm);
+    if (!s)
+        vm = sim_host_find_vm(host, g_str_has_prefix(id, "Microsoft:")
+                                        ? id + strlen("Microsoft:")
+                                        : id);
+    if (!vm)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    name = wmi_object_text(vssd, "ElementName");
+    if (name && g_utf8_strlen(name, -1) > 100)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    name_slot = s ? &s->name : &vm->name;
+    notes_slot = s ? &s->notes : &vm->notes;
+    if (name) {
+        g_free(*name_slot);
+        *name_slot = g_strdup(name);
+    }
+    notes = wmi_object_values(vssd, "Notes");
+    if (notes) {
+        g_ptr_array_set_size(*notes_slot, 0);
+        for (guint i = 0; i < notes->len; i++) {
+            WmiValue *v = notes->pdata[i];
+            if (v->kind == WMI_VALUE_TEXT)
+                g_ptr_array_add(*notes_slot, g_strdup(v->text));
+        }
+    }
+    ust = wmi_object_text(vssd, "UserSnapshotType");
+    if (ust && !s) {
+        guint64 t;
+        if (!wmi_parse_unsigned(ust, 5, &t) || t < 2)
+            return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+        vm->user_snapshot_type = t;
+    }
+    sim_host_save(host, NULL);
+    out_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
+/* Msvm_ImageManagementService */
+
+static guint32
+get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    g_autofree char *path = sim_path_from_windows(param_text(in, "Path"));
+    g_autoptr(VhdxImage) img = NULL;
+    g_autoptr(WmiObject) sd = wmi_object_new("Msvm_VirtualHardDiskSettingData");
+    g_autofree char *win = NULL, *parent_win = NULL, *xml = NULL;
+    g_autofree char *parent = NULL, *disk_id = NULL, *linkage = NULL;
+    const VhdxInfo *info;
+    char num[32];
+
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
+    if (!img)
+        return MSVM_RETURN_VALUE_MSVM_FAILED;
+    info = vhdx_get_info(img);
+    win = sim_path_to_windows(path);
+    parent = parent_of(path);
+    parent_win = parent ? sim_path_to_windows(parent) : NULL;
+    disk_id = vhdx_guid_to_string(&info->virtual_disk_id);
+    wmi_object_add_text(
+        sd, "BlockSize",
+        (g_snprintf(num, sizeof(num), "%u", info->block_size), num));
+    wmi_object_add_text(sd, "Format", "3");
+    wmi_object_add_text(sd, "InstanceID", win);
+    wmi_object_add_text(
+        sd, "LogicalSectorSize",
+        (g_snprintf(num, sizeof(num), "%u", info->logical_sector_size), num));
+    wmi_object_add_text(
+        sd, "MaxInternalSize",
+        (g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, info->virtual_size),
+         num));
+    if (info->parent_linkage)
+        wmi_object_add_text(sd, "ParentIdentifier", info->parent_linkage);
+    if (parent_win)
+        wmi_object_add_text(sd, "ParentPath", parent_win);
+    wmi_object_add_text(sd, "Path", win);
+    wmi_object_add_text(
+        sd, "PhysicalSectorSize",
+        (g_snprintf(num, sizeof(num), "%u", info->physical_sector_size), num));
+    wmi_object_add_text(sd, "Type",
+                        info->type == VHDX_DISK_FIXED     ? "2"
+                        : info->type == VHDX_DISK_DYNAMIC ? "3"
+                                                          : "4");
+    wmi_object_add_text(sd, "VirtualDiskId", disk_id);
+    xml = wmi_object_to_cimxml(sd);
+    wmi_object_add_text(out, "SettingData", xml);
+    out_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
+static gboolean
+run_validate(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    const char *path = data;
+    GError *local = NULL;
+    VhdxImage *img =
+        vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &local);
+
+    if (img) {
+        vhdx_free(img);
+        return TRUE;
+    }
+    g_mutex_lock(&host->lock);
+    job->child_path = g_strdup(path);
+    job->parent_path = parent_of(path);
+    g_mutex_unlock(&host->lock);
+    g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                _("The chain of virtual hard disks is broken: %s"),
+                local->message);
+    g_error_free(local);
+    return FALSE;
+}
+
+static guint32
+validate_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    char *path = sim_path_from_windows(param_text(in, "Path"));
+
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_free(path);
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    }
+    out_job(out, job_start(host, 9, TRUE, run_validate, path, g_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* Jobs' own methods */
+
+static guint32
+job_get_error_ex(SimHost *host, SimJob *job, WmiObject *out)
+{
+    for (guint i = 0; i < job->error_messages->len; i++) {
+        g_autoptr(WmiObject) e = wmi_object_new("Msvm_Error");
+        g_autofree char *xml = NULL;
+        char code[16];
+        g_snprintf(code, sizeof(code), "%u", job->error_code);
+        wmi_object_add_text(e, "Message", job->error_messages->pdata[i]);
+        wmi_object_add_text(e, "MessageID", code);
+        wmi_object_add_text(e, "PerceivedSeverity", "7");
+        xml = wmi_object_to_cimxml(e);
+        wmi_object_add_text(out, "Errors", xml);
+    }
+    if (!job->error_messages->len)
+        out_nil(out, "Errors");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
+guint32
+sim_invoke(SimHost *host, const WmiObject *target, const char *method,
+           const WmiObject *in, WmiObject *out, GError **error)
+{
+    const char *cls = target->class_name;
+
+    if (g_str_equal(cls, "Msvm_VirtualSystemSnapshotService")) {
+        if (g_str_equal(method, "CreateSnapshot"))
+            return create_snapshot(host, in, out);
+        if (g_str_equal(method, "DestroySnapshot"))
+            return destroy_snapshot(host, in, out, "AffectedSnapshot", FALSE);
+        if (g_str_equal(method, "DestroySnapshotTree"))
+            return destroy_snapshot(host, in, out, "SnapshotSettingData", TRUE);
+        if (g_str_equal(method, "ApplySnapshot"))
+            return apply_snapshot(host, in, out);
+        if (g_str_equal(method, "ClearSnapshotState")) {
+            SimSnapshot *s = snapshot_of_epr(
+                host, param_epr(in, "SnapshotSettingData"), NULL);
+            if (!s)
+                return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+            out_job(out,
+                    job_start(host, MSVM_JOB_TYPE_CLEAR_SNAPSHOT_STATE, FALSE,
+                              run_clear_state, g_strdup(s->id), g_free));
+            return MSVM_RETURN_VALUE_JOB_STARTED;
+        }
+    } else if (g_str_equal(cls, "Msvm_ComputerSystem")) {
+        SimVm *vm = sim_host_find_vm(host, wmi_object_text(target, "Name"));
+        if (vm && g_str_equal(method, "RequestStateChange"))
+            return request_state_change(host, vm, in, out);
+    } else if (g_str_equal(cls, "Msvm_VirtualSystemManagementService")) {
+        if (g_str_equal(method, "ModifySystemSettings"))
+            return modify_system_settings(host, in, out, error);
+    } else if (g_str_equal(cls, "Msvm_ImageManagementService")) {
+        if (g_str_equal(method, "GetVirtualHardDiskSettingData"))
+            return get_vhd_setting_data(host, in, out);
+        if (g_str_equal(method, "ValidateVirtualHardDisk"))
+            return validate_vhd(host, in, out);
+    } else if (g_str_equal(cls, "Msvm_ConcreteJob") ||
+               g_str_equal(cls, "Msvm_StorageJob")) {
+        SimJob *job =
+            sim_host_find_job(host, wmi_object_text(target, "InstanceID"));
+        if (job && g_str_equal(method, "GetErrorEx"))
+            return job_get_error_ex(host, job, out);
+        if (job && g_str_equal(method, "RequestStateChange")) {
+            if (!job->cancellable)
+                return MSVM_RETURN_VALUE_NOT_SUPPORTED;
+            job->cancel_requested = TRUE;
+            return MSVM_RETURN_VALUE_COMPLETED;
+        }
+    }
+    g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                _("The method %s of %s is not implemented by this host"),
+                method, cls);
+    return 0;
+}

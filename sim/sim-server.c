@@ -1,0 +1,705 @@
+/*
+ * sim-server.c: hypervsim's WS-Management endpoint (/wsman), as WinRM's
+ * WMI plug-in answers (reference §9)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <libxml/parser.h>
+#include <string.h>
+
+#include "sim-server.h"
+#include "wsman.h"
+
+#define MAX_REQUEST      (512 * 1024)
+#define CONTEXT_IDLE_US  (60 * G_USEC_PER_SEC) /* EnumerationTimeoutms */
+#define FAULT_NOT_FOUND  2150858752u           /* 0x80338000 */
+#define FAULT_BAD_FILTER 2150858885u           /* 0x80338085 */
+
+typedef struct {
+    GPtrArray *items; /* WmiObject, still to send */
+    gboolean epr_mode;
+    gint64 last_used;
+} EnumContext;
+
+struct _SimServer {
+    SimHost *host;
+    SoupServer *soup;
+    char *basic_auth; /* "Basic <base64>", or NULL for none */
+    GHashTable *contexts;
+    GHashTable *counters;
+    guint64 requests;
+};
+
+static void
+context_free(EnumContext *c)
+{
+    g_ptr_array_unref(c->items);
+    g_free(c);
+}
+
+/* Replies */
+
+typedef struct {
+    xmlDoc *doc;
+    xmlNode *header;
+    xmlNode *body;
+    xmlNs *s, *a, *w, *n;
+} Reply;
+
+static xmlNode *
+add(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, ns, (const xmlChar *) name,
+                           (const xmlChar *) text);
+}
+
+static void
+reply_init(Reply *r, const char *action, const char *relates_to)
+{
+    xmlNode *env;
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *id = g_strconcat("uuid:", uuid, NULL);
+
+    r->doc = xmlNewDoc((const xmlChar *) "1.0");
+    env = xmlNewNode(NULL, (const xmlChar *) "Envelope");
+    xmlDocSetRootElement(r->doc, env);
+    r->s =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_SOAP, (const xmlChar *) "s");
+    r->a =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_ADDR, (const xmlChar *) "a");
+    r->n =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_ENUM, (const xmlChar *) "n");
+    r->w =
+        xmlNewNs(env, (const xmlChar *) WSMAN_NS_WSMAN, (const xmlChar *) "w");
+    xmlSetNs(env, r->s);
+    xmlNodeSetLang(env, (const xmlChar *) "en-US");
+    r->header = add(env, r->s, "Header", NULL);
+    r->body = add(env, r->s, "Body", NULL);
+    add(r->header, r->a, "To", WSMAN_ANONYMOUS);
+    add(r->header, r->a, "Action", action);
+    add(r->header, r->a, "MessageID", id);
+    if (relates_to)
+        add(r->header, r->a, "RelatesTo", relates_to);
+}
+
+static void
+reply_send(SoupServerMessage *msg, Reply *r, guint status)
+{
+    xmlChar *out = NULL;
+    int len = 0;
+
+    xmlDocDumpMemoryEnc(r->doc, &out, &len, "UTF-8");
+    xmlFreeDoc(r->doc);
+    soup_server_message_set_status(msg, status, NULL);
+    soup_server_message_set_response(msg, "application/soap+xml;charset=UTF-8",
+                                     SOUP_MEMORY_COPY, (const char *) out, len);
+    xmlFree(out);
+}
+
+/* A fault the way Windows shapes it: Code/Subcode, Reason, WSManFault. */
+static void
+send_fault(SimServer *srv, SoupServerMessage *msg, const char *relates_to,
+           const char *code, const char *subcode, guint32 wincode,
+           const char *text)
+{
+    Reply r;
+    xmlNode *fault, *c, *sub, *reason, *t, *detail, *wf;
+    xmlNs *f;
+    char num[16];
+
+    reply_init(&r, "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+               relates_to);
+    fault = add(r.body, r.s, "Fault", NULL);
+    c = add(fault, r.s, "Code", NULL);
+    add(c, r.s, "Value", code);
+    sub = add(c, r.s, "Subcode", NULL);
+    add(sub, r.s, "Value", subcode);
+    reason = add(fault, r.s, "Reason", NULL);
+    t = add(reason, r.s, "Text", text);
+    xmlNodeSetLang(t, (const xmlChar *) "en-US");
+    detail = add(fault, r.s, "Detail", NULL);
+    wf = add(detail, NULL, "WSManFault", NULL);
+    f = xmlNewNs(wf, (const xmlChar *) WSMAN_NS_FAULT, (const xmlChar *) "f");
+    xmlSetNs(wf, f);
+    g_snprintf(num, sizeof(num), "%u", wincode);
+    xmlNewProp(wf, (const xmlChar *) "Code", (const xmlChar *) num);
+    xmlNewProp(wf, (const xmlChar *) "Machine",
+               (const xmlChar *) srv->host->name);
+    add(wf, f, "Message", text);
+    reply_send(msg, &r, 500);
+}
+
+/* Instances: the class's resource URI as namespace, properties sorted,
+ * nil as xsi:nil, dates in cim:Datetime, intervals in cim:Interval. */
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return g_ascii_strcasecmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void
+render_epr(Reply *r, xmlNode *parent, const WmiEpr *epr)
+{
+    xmlNode *refs, *set;
+    add(parent, r->a, "Address", epr->address);
+    refs = add(parent, r->a, "ReferenceParameters", NULL);
+    add(refs, r->w, "ResourceURI", epr->resource_uri);
+    set = add(refs, r->w, "SelectorSet", NULL);
+    for (guint i = 0; i < epr->selector_names->len; i++) {
+        xmlNode *s = add(set, r->w, "Selector", epr->selector_values->pdata[i]);
+        xmlNewProp(s, (const xmlChar *) "Name",
+                   (const xmlChar *) epr->selector_names->pdata[i]);
+    }
+}
+
+static xmlNode *
+render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
+              const char *element, const char *ns_uri, gboolean typed)
+{
+    xmlNode *node = add(parent, NULL, element, NULL);
+    xmlNs *p = xmlNewNs(node, (const xmlChar *) ns_uri, (const xmlChar *) "p");
+    xmlNs *cim =
+        xmlNewNs(node, (const xmlChar *) WSMAN_NS_CIM, (const xmlChar *) "cim");
+    xmlNs *xsi =
+        xmlNewNs(node, (const xmlChar *) WSMAN_NS_XSI, (const xmlChar *) "xsi");
+    g_autoptr(GPtrArray) names = g_ptr_array_sized_new(obj->names->len);
+
+    for (guint i = 0; i < obj->names->len; i++)
+        g_ptr_array_add(names, obj->names->pdata[i]); /* borrowed */
+    xmlSetNs(node, p);
+    if (typed) {
+        g_autofree char *type = g_strconcat("p:", element, "_Type", NULL);
+        xmlNewNsProp(node, xsi, (const xmlChar *) "type",
+                     (const xmlChar *) type);
+    }
+    g_ptr_array_sort(names, compare_names);
+    for (guint i = 0; i < names->len; i++) {
+        GPtrArray *values = wmi_object_values(obj, names->pdata[i]);
+        for (guint k = 0; k < values->len; k++) {
+            WmiValue *v = values->pdata[k];
+            xmlNode *prop = add(node, p, names->pdata[i], NULL);
+            switch (v->kind) {
+            case WMI_VALUE_NIL:
+                xmlNewNsProp(prop, xsi, (const xmlChar *) "nil",
+                             (const xmlChar *) "true");
+                break;
+            case WMI_VALUE_TEXT:
+                xmlNodeAddContent(prop, (const xmlChar *) v->text);
+                break;
+            case WMI_VALUE_DATETIME:
+                add(prop, cim, "Datetime", v->text);
+                break;
+            case WMI_VALUE_INTERVAL:
+                add(prop, cim, "Interval", v->text);
+                break;
+            case WMI_VALUE_EPR:
+                render_epr(r, prop, v->epr);
+                break;
+            }
+        }
+    }
+    return node;
+}
+
+static void
+render_instance(Reply *r, xmlNode *parent, const WmiObject *obj)
+{
+    g_autofree char *uri = g_strconcat(WSMAN_URI_V2, obj->class_name, NULL);
+    render_object(r, parent, obj, obj->class_name, uri, TRUE);
+}
+
+/* Requests */
+
+typedef struct {
+    xmlDoc *doc;
+    const char *action;
+    const char *resource_uri;
+    char *message_id;
+    WmiEpr *selectors;
+    xmlNode *body;
+} Request;
+
+static char *
+text_of(xmlNode *n)
+{
+    xmlChar *c = n ? xmlNodeGetContent(n) : NULL;
+    char *s = c ? g_strstrip(g_strdup((const char *) c)) : NULL;
+    xmlFree(c);
+    return s;
+}
+
+static const char *
+class_of_uri(const char *uri)
+{
+    const char *slash = uri ? strrchr(uri, '/') : NULL;
+    return slash ? slash + 1 : "";
+}
+
+static void
+count(SimServer *srv, const char *what, const char *cls)
+{
+    g_autofree char *key = g_strdup_printf("%s %s", what, cls);
+    gpointer n = g_hash_table_lookup(srv->counters, key);
+    g_hash_table_replace(srv->counters, g_steal_pointer(&key),
+                         GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+    srv->requests++;
+}
+
+static guint
+max_elements(xmlNode *node, const char *ns)
+{
+    g_autofree char *t = text_of(wsman_child(node, ns, "MaxElements"));
+    guint64 v = 1;
+    if (t)
+        wmi_parse_unsigned(t, 32000, &v);
+    return MAX(v, 1);
+}
+
+static void
+take_items(SimServer *srv, Reply *r, xmlNode *items, EnumContext *ctx,
+           guint max)
+{
+    guint n = 0;
+    while (ctx->items->len && n < max) {
+        WmiObject *o = ctx->items->pdata[0];
+        if (ctx->epr_mode) {
+            xmlNode *e = add(items, r->a, "EndpointReference", NULL);
+            WmiEpr *epr = sim_host_epr_of(srv->host, o);
+            render_epr(r, e, epr);
+            wmi_epr_free(epr);
+        } else {
+            render_instance(r, items, o);
+        }
+        g_ptr_array_remove_index(ctx->items, 0);
+        n++;
+    }
+}
+
+static char *
+register_context(SimServer *srv, EnumContext *ctx)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    char *id = g_strconcat("uuid:", uuid, NULL);
+    ctx->last_used = g_get_monotonic_time();
+    g_hash_table_insert(srv->contexts, g_strdup(id), ctx);
+    return id;
+}
+
+static void
+expire_contexts(SimServer *srv)
+{
+    GHashTableIter it;
+    gpointer v;
+    gint64 now = g_get_monotonic_time();
+
+    g_hash_table_iter_init(&it, srv->contexts);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (now - ((EnumContext *) v)->last_used > CONTEXT_IDLE_US)
+            g_hash_table_iter_remove(&it);
+}
+
+static void
+handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    xmlNode *en = wsman_child(q->body, WSMAN_NS_ENUM, "Enumerate");
+    xmlNode *filter = wsman_child(en, WSMAN_NS_WSMAN, "Filter");
+    g_autofree char *mode =
+        text_of(wsman_child(en, WSMAN_NS_WSMAN, "EnumerationMode"));
+    g_autofree char *wql = text_of(filter);
+    g_autofree char *dialect = NULL;
+    g_autoptr(WqlQuery) query = NULL;
+    GError *err = NULL;
+    EnumContext *ctx;
+    Reply r;
+    xmlNode *resp;
+    char *id;
+
+    if (!filter)
+        filter = wsman_child(en, WSMAN_NS_ENUM, "Filter");
+    if (filter && !wql)
+        wql = text_of(filter);
+    if (filter) {
+        xmlChar *d = xmlGetProp(filter, (const xmlChar *) "Dialect");
+        dialect = d ? g_strdup((const char *) d) : NULL;
+        xmlFree(d);
+    }
+    if (!wql || g_strcmp0(dialect, WSMAN_DIALECT_WQL) != 0) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:CannotProcessFilter",
+                   FAULT_BAD_FILTER,
+                   "The WS-Management service cannot process the request "
+                   "because the filter is missing or its dialect is not "
+                   "supported.");
+        return;
+    }
+    /* WinRM's WMI plug-in takes WQL only on the namespace's wildcard URI */
+    if (!g_str_has_suffix(q->resource_uri, "/v2/*")) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:InvalidParameter",
+                   2150858770u,
+                   "The WS-Management service cannot process the request. "
+                   "The resource URI must not contain keys and the class "
+                   "name must be * when a filter is used.");
+        return;
+    }
+    query = wql_parse(wql, &err);
+    ctx = g_new0(EnumContext, 1);
+    ctx->epr_mode = g_strcmp0(mode, "EnumerateEPR") == 0;
+    if (query)
+        ctx->items = sim_host_query(srv->host, query, &err);
+    if (!ctx->items) {
+        g_free(ctx);
+        send_fault(srv, msg, q->message_id, "s:Sender",
+                   err->code == SIM_ERROR_NOT_FOUND ? "w:InvalidSelectors"
+                                                    : "w:CannotProcessFilter",
+                   err->code == SIM_ERROR_NOT_FOUND ? FAULT_NOT_FOUND
+                                                    : FAULT_BAD_FILTER,
+                   err->message);
+        g_error_free(err);
+        return;
+    }
+    count(srv, "Enumerate",
+          query->associators ? (query->result_class ? query->result_class : "*")
+                             : query->class_name);
+
+    reply_init(&r, WSMAN_NS_ENUM "/EnumerateResponse", q->message_id);
+    resp = add(r.body, r.n, "EnumerateResponse", NULL);
+    id = register_context(srv, ctx);
+    add(resp, r.n, "EnumerationContext", id);
+    if (wsman_child(en, WSMAN_NS_WSMAN, "OptimizeEnumeration")) {
+        xmlNode *items = add(resp, r.w, "Items", NULL);
+        take_items(srv, &r, items, ctx, max_elements(en, WSMAN_NS_WSMAN));
+        if (!ctx->items->len) {
+            add(resp, r.w, "EndOfSequence", NULL);
+            g_hash_table_remove(srv->contexts, id);
+        }
+    }
+    g_free(id);
+    reply_send(msg, &r, 200);
+}
+
+static void
+handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    xmlNode *pull = wsman_child(q->body, WSMAN_NS_ENUM, "Pull");
+    g_autofree char *id =
+        text_of(wsman_child(pull, WSMAN_NS_ENUM, "EnumerationContext"));
+    EnumContext *ctx = id ? g_hash_table_lookup(srv->contexts, id) : NULL;
+    Reply r;
+    xmlNode *resp, *items;
+
+    if (!ctx) {
+        send_fault(srv, msg, q->message_id, "s:Sender",
+                   "n:InvalidEnumerationContext", 2150858775u,
+                   "The WS-Management service cannot process the request "
+                   "because the enumeration context is not valid or has "
+                   "expired.");
+        return;
+    }
+    count(srv, "Pull", class_of_uri(q->resource_uri));
+    g_hash_table_steal(srv->contexts, id);
+    reply_init(&r, WSMAN_NS_ENUM "/PullResponse", q->message_id);
+    resp = add(r.body, r.n, "PullResponse", NULL);
+    items = add(resp, r.n, "Items", NULL);
+    take_items(srv, &r, items, ctx, max_elements(pull, WSMAN_NS_ENUM));
+    if (ctx->items->len) {
+        /* a fresh context for every Pull, as Windows does */
+        g_autofree char *next = register_context(srv, ctx);
+        xmlAddPrevSibling(
+            items,
+            xmlNewTextChild(NULL, r.n, (const xmlChar *) "EnumerationContext",
+                            (const xmlChar *) next));
+    } else {
+        add(resp, r.n, "EndOfSequence", NULL);
+        context_free(ctx);
+    }
+    reply_send(msg, &r, 200);
+}
+
+static void
+handle_release(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    xmlNode *rel = wsman_child(q->body, WSMAN_NS_ENUM, "Release");
+    g_autofree char *id =
+        text_of(wsman_child(rel, WSMAN_NS_ENUM, "EnumerationContext"));
+    Reply r;
+
+    count(srv, "Release", class_of_uri(q->resource_uri));
+    if (!id || !g_hash_table_remove(srv->contexts, id)) {
+        send_fault(srv, msg, q->message_id, "s:Sender",
+                   "n:InvalidEnumerationContext", 2150858775u,
+                   "The enumeration context is not valid or has expired.");
+        return;
+    }
+    reply_init(&r, WSMAN_NS_ENUM "/ReleaseResponse", q->message_id);
+    reply_send(msg, &r, 200);
+}
+
+static gboolean
+known_class(SimServer *srv, SoupServerMessage *msg, Request *q, const char *cls)
+{
+    if (g_str_has_prefix(q->resource_uri, WSMAN_URI_V2) &&
+        wmi_class_lookup(cls))
+        return TRUE;
+    send_fault(srv, msg, q->message_id, "s:Sender", "w:DestinationUnreachable",
+               2150858770u,
+               "The WS-Management service cannot process the request because "
+               "the resource URI is not valid.");
+    return FALSE;
+}
+
+static WmiObject *
+find_target(SimServer *srv, SoupServerMessage *msg, Request *q, const char *cls)
+{
+    GError *err = NULL;
+    WmiObject *obj;
+
+    if (!q->selectors || q->selectors->selector_names->len == 0) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:InvalidSelectors",
+                   FAULT_NOT_FOUND,
+                   "The WS-Management service cannot process the request "
+                   "because the request contained invalid selectors for the "
+                   "resource.");
+        return NULL;
+    }
+    obj = sim_host_get(srv->host, cls, q->selectors, &err);
+    if (!obj) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:InvalidSelectors",
+                   FAULT_NOT_FOUND,
+                   "The WS-Management service cannot process the request. "
+                   "The object was not found on the server.");
+        g_error_free(err);
+    }
+    return obj;
+}
+
+static void
+handle_get(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    const char *cls = class_of_uri(q->resource_uri);
+    g_autoptr(WmiObject) obj = NULL;
+    Reply r;
+
+    if (!known_class(srv, msg, q, cls))
+        return;
+    count(srv, "Get", cls);
+    obj = find_target(srv, msg, q, cls);
+    if (!obj)
+        return;
+    reply_init(&r, WSMAN_NS_XFER "/GetResponse", q->message_id);
+    render_instance(&r, r.body, obj);
+    reply_send(msg, &r, 200);
+}
+
+static void
+handle_invoke(SimServer *srv, SoupServerMessage *msg, Request *q,
+              const char *method)
+{
+    const char *cls = class_of_uri(q->resource_uri);
+    g_autofree char *input_name = g_strconcat(method, "_INPUT", NULL);
+    g_autofree char *output_name = g_strconcat(method, "_OUTPUT", NULL);
+    g_autofree char *response = g_strconcat(q->action, "Response", NULL);
+    g_autofree char *counter = g_strconcat(cls, ".", method, NULL);
+    g_autoptr(WmiObject) target = NULL;
+    g_autoptr(WmiObject) in = NULL;
+    g_autoptr(WmiObject) out = NULL;
+    const WmiClassDef *klass = wmi_class_lookup(cls);
+    xmlNode *input;
+    GError *err = NULL;
+    guint32 rv;
+    char num[16];
+    Reply r;
+
+    if (!known_class(srv, msg, q, cls))
+        return;
+    count(srv, "Invoke", counter);
+    if (!wmi_class_method(klass, method)) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "a:ActionNotSupported",
+                   2150858801u,
+                   "The WS-Management service cannot process the request "
+                   "because the method is not valid for the resource.");
+        return;
+    }
+    target = find_target(srv, msg, q, cls);
+    if (!target)
+        return;
+    input = wsman_child(q->body, NULL, input_name);
+    if (!input && q->body->children) {
+        send_fault(srv, msg, q->message_id, "s:Sender",
+                   "w:SchemaValidationError", 2150858817u,
+                   "The SOAP XML in the message does not match the "
+                   "corresponding XML schema definition.");
+        return;
+    }
+    in = input ? wsman_parse_instance(input) : wmi_object_new(input_name);
+    out = wmi_object_new(output_name);
+    rv = sim_invoke(srv->host, target, method, in, out, &err);
+    if (err) {
+        send_fault(srv, msg, q->message_id, "s:Receiver", "w:InternalError",
+                   2150859046u, err->message);
+        g_error_free(err);
+        return;
+    }
+    g_snprintf(num, sizeof(num), "%u", rv);
+    wmi_object_add_text(out, "ReturnValue", num);
+    reply_init(&r, response, q->message_id);
+    render_object(&r, r.body, out, output_name, q->resource_uri, FALSE);
+    reply_send(msg, &r, 200);
+}
+
+static gboolean
+parse_request(const char *data, gsize len, Request *q)
+{
+    xmlNode *env, *header, *set;
+    xmlChar *s;
+
+    memset(q, 0, sizeof(*q));
+    q->doc = xmlReadMemory(data, (int) len, NULL, NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR |
+                               XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    env = q->doc ? xmlDocGetRootElement(q->doc) : NULL;
+    header = wsman_child(env, WSMAN_NS_SOAP, "Header");
+    q->body = wsman_child(env, WSMAN_NS_SOAP, "Body");
+    if (!header || !q->body)
+        return FALSE;
+    s = xmlNodeGetContent(wsman_child(header, WSMAN_NS_ADDR, "Action"));
+    q->action = (const char *) s;
+    s = xmlNodeGetContent(wsman_child(header, WSMAN_NS_WSMAN, "ResourceURI"));
+    q->resource_uri = (const char *) s;
+    q->message_id = text_of(wsman_child(header, WSMAN_NS_ADDR, "MessageID"));
+    set = wsman_child(header, WSMAN_NS_WSMAN, "SelectorSet");
+    if (set) {
+        q->selectors = wmi_epr_new(class_of_uri(q->resource_uri));
+        for (xmlNode *n = set->children; n; n = n->next) {
+            xmlChar *name;
+            g_autofree char *value = NULL;
+            if (n->type != XML_ELEMENT_NODE)
+                continue;
+            name = xmlGetProp(n, (const xmlChar *) "Name");
+            value = text_of(n);
+            if (name)
+                wmi_epr_add_selector(q->selectors, (const char *) name, value);
+            xmlFree(name);
+        }
+    }
+    return q->action && q->resource_uri;
+}
+
+static void
+request_clear(Request *q)
+{
+    xmlFree((xmlChar *) q->action);
+    xmlFree((xmlChar *) q->resource_uri);
+    g_free(q->message_id);
+    wmi_epr_free(q->selectors);
+    xmlFreeDoc(q->doc);
+}
+
+static void
+wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
+              GHashTable *query, gpointer data)
+{
+    SimServer *srv = data;
+    SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+    const char *auth = soup_message_headers_get_one(hdrs, "Authorization");
+    Request q;
+
+    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
+        SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
+        soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
+        soup_message_headers_append(rh, "WWW-Authenticate",
+                                    "Basic realm=\"WSMAN\"");
+        soup_server_message_set_status(msg, 401, NULL);
+        return;
+    }
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
+        soup_server_message_set_status(msg, 405, NULL);
+        return;
+    }
+    if (body->length > MAX_REQUEST) {
+        soup_server_message_set_status(msg, 413, NULL);
+        return;
+    }
+
+    g_mutex_lock(&srv->host->lock);
+    expire_contexts(srv);
+    if (!parse_request(body->data, body->length, &q)) {
+        send_fault(srv, msg, NULL, "s:Sender", "w:SchemaValidationError",
+                   2150858817u,
+                   "The SOAP XML in the message does not match the "
+                   "corresponding XML schema definition.");
+    } else if (g_str_equal(q.action, WSMAN_NS_ENUM "/Enumerate")) {
+        handle_enumerate(srv, msg, &q);
+    } else if (g_str_equal(q.action, WSMAN_NS_ENUM "/Pull")) {
+        handle_pull(srv, msg, &q);
+    } else if (g_str_equal(q.action, WSMAN_NS_ENUM "/Release")) {
+        handle_release(srv, msg, &q);
+    } else if (g_str_equal(q.action, WSMAN_NS_XFER "/Get")) {
+        handle_get(srv, msg, &q);
+    } else if (g_str_has_prefix(q.action, q.resource_uri) &&
+               q.action[strlen(q.resource_uri)] == '/') {
+        handle_invoke(srv, msg, &q, q.action + strlen(q.resource_uri) + 1);
+    } else {
+        send_fault(srv, msg, q.message_id, "s:Sender", "a:ActionNotSupported",
+                   2150858801u, "The action is not supported by the service.");
+    }
+    g_mutex_unlock(&srv->host->lock);
+    request_clear(&q);
+}
+
+SimServer *
+sim_server_new(SimHost *host, const char *user, const char *password,
+               GTlsCertificate *cert)
+{
+    SimServer *srv = g_new0(SimServer, 1);
+
+    srv->host = host;
+    srv->contexts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify) context_free);
+    srv->counters =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (user) {
+        g_autofree char *pair =
+            g_strconcat(user, ":", password ? password : "", NULL);
+        g_autofree char *b64 =
+            g_base64_encode((const guchar *) pair, strlen(pair));
+        srv->basic_auth = g_strconcat("Basic ", b64, NULL);
+    }
+    srv->soup = soup_server_new("tls-certificate", cert, "server-header",
+                                "Microsoft-HTTPAPI/2.0", NULL);
+    soup_server_add_handler(srv->soup, "/wsman", wsman_handler, srv, NULL);
+    return srv;
+}
+
+SoupServer *
+sim_server_soup(SimServer *srv)
+{
+    return srv->soup;
+}
+
+GHashTable *
+sim_server_counters(SimServer *srv)
+{
+    return srv->counters;
+}
+
+guint64
+sim_server_request_count(SimServer *srv)
+{
+    return srv->requests;
+}
+
+void
+sim_server_free(SimServer *srv)
+{
+    if (!srv)
+        return;
+    g_object_unref(srv->soup);
+    g_hash_table_unref(srv->contexts);
+    g_hash_table_unref(srv->counters);
+    g_free(srv->basic_auth);
+    g_free(srv);
+}

@@ -1,0 +1,26 @@
+/*
+ * sim-server.h: hypervsim's WS-Management endpoint
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "sim-host.h"
+
+G_BEGIN_DECLS
+
+typedef struct _SimServer SimServer;
+
+/* Basic authentication when user is set; HTTPS when cert is set. */
+SimServer *sim_server_new(SimHost *host, const char *user, const char *password,
+                          GTlsCertificate *cert);
+void sim_server_free(SimServer *srv);
+SoupServer *sim_server_soup(SimServer *srv);
+/* Requests served, all together and per "Action Class". */
+guint64 sim_server_request_count(SimServer *srv);
+GHashTable *sim_server_counters(SimServer *srv);
+
+G_END_DECLS

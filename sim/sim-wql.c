@@ -1,0 +1,423 @@
+/*
+ * sim-wql.c: parsing and evaluating WQL
+ *
+ *   SELECT * FROM Class [WHERE cond]      cond: term {AND|OR term},
+ *                                         term: [NOT] Prop op literal |
+ *                                               Prop IS [NOT] NULL | (cond)
+ *   ASSOCIATORS OF {Class.Key='v',...} [WHERE AssocClass = A
+ *       ResultClass = R ResultRole = X Role = Y]
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "sim-wql.h"
+
+G_DEFINE_QUARK(sim - error - quark, sim_error)
+
+typedef enum {
+    COND_CMP,
+    COND_NULL,
+    COND_AND,
+    COND_OR,
+    COND_NOT,
+} CondKind;
+
+struct _WqlCond {
+    CondKind kind;
+    char *prop;
+    char *op;
+    char *literal;
+    gboolean literal_is_string;
+    WqlCond *left, *right;
+};
+
+static void
+cond_free(WqlCond *c)
+{
+    if (!c)
+        return;
+    g_free(c->prop);
+    g_free(c->op);
+    g_free(c->literal);
+    cond_free(c->left);
+    cond_free(c->right);
+    g_free(c);
+}
+
+void
+wql_query_free(WqlQuery *q)
+{
+    if (!q)
+        return;
+    g_free(q->class_name);
+    cond_free(q->where);
+    g_free(q->source_class);
+    if (q->source_keys)
+        g_ptr_array_unref(q->source_keys);
+    if (q->source_values)
+        g_ptr_array_unref(q->source_values);
+    g_free(q->assoc_class);
+    g_free(q->result_class);
+    g_free(q->result_role);
+    g_free(q->role);
+    g_free(q);
+}
+
+/* A tiny scanner over the query text */
+typedef struct {
+    const char *text;
+    const char *p;
+    GError **error;
+    gboolean failed;
+} Scan;
+
+static void
+skip_space(Scan *s)
+{
+    while (g_ascii_isspace(*s->p))
+        s->p++;
+}
+
+static gboolean
+fail(Scan *s, const char *what)
+{
+    if (!s->failed)
+        g_set_error(s->error, SIM_ERROR, SIM_ERROR_QUERY,
+                    _("invalid query: %s at offset %d of \"%s\""), what,
+                    (int) (s->p - s->text), s->text);
+    s->failed = TRUE;
+    return FALSE;
+}
+
+static gboolean
+keyword(Scan *s, const char *word)
+{
+    gsize n = strlen(word);
+    skip_space(s);
+    if (g_ascii_strncasecmp(s->p, word, n) == 0 && !g_ascii_isalnum(s->p[n]) &&
+        s->p[n] != '_') {
+        s->p += n;
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean
+punct(Scan *s, const char *tok)
+{
+    gsize n = strlen(tok);
+    skip_space(s);
+    if (strncmp(s->p, tok, n) == 0) {
+        s->p += n;
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static char *
+identifier(Scan *s)
+{
+    const char *start;
+    skip_space(s);
+    start = s->p;
+    while (g_ascii_isalnum(*s->p) || *s->p == '_')
+        s->p++;
+    if (s->p == start) {
+        fail(s, _("a name was expected"));
+        return NULL;
+    }
+    return g_strndup(start, s->p - start);
+}
+
+/* 'text' or "text" with backslash escapes, or a bare number/word */
+static char *
+literal(Scan *s, gboolean *is_string)
+{
+    GString *out;
+    char quote;
+
+    skip_space(s);
+    quote = *s->p;
+    if (quote != '\'' && quote != '"') {
+        const char *start = s->p;
+        *is_string = FALSE;
+        while (*s->p && (g_ascii_isalnum(*s->p) || *s->p == '-' ||
+                         *s->p == '.' || *s->p == '+'))
+            s->p++;
+        if (s->p == start) {
+            fail(s, _("a value was expected"));
+            return NULL;
+        }
+        return g_strndup(start, s->p - start);
+    }
+    *is_string = TRUE;
+    out = g_string_new(NULL);
+    s->p++;
+    while (*s->p && *s->p != quote) {
+        if (*s->p == '\\' && s->p[1])
+            s->p++;
+        g_string_append_c(out, *s->p++);
+    }
+    if (*s->p != quote) {
+        g_string_free(out, TRUE);
+        fail(s, _("an unterminated string"));
+        return NULL;
+    }
+    s->p++;
+    return g_string_free(out, FALSE);
+}
+
+static WqlCond *parse_or(Scan *s, int depth);
+
+static WqlCond *
+parse_term(Scan *s, int depth)
+{
+    WqlCond *c;
+    static const char *const ops[] = { "<>", "!=", "<=", ">=", "=", "<", ">" };
+
+    if (depth > 32) {
+        fail(s, _("too deeply nested"));
+        return NULL;
+    }
+    if (keyword(s, "NOT")) {
+        c = g_new0(WqlCond, 1);
+        c->kind = COND_NOT;
+        c->left = parse_term(s, depth + 1);
+        if (!c->left) {
+            cond_free(c);
+            return NULL;
+        }
+        return c;
+    }
+    if (punct(s, "(")) {
+        c = parse_or(s, depth + 1);
+        if (c && !punct(s, ")")) {
+            cond_free(c);
+            fail(s, _("')' was expected"));
+            return NULL;
+        }
+        return c;
+    }
+    c = g_new0(WqlCond, 1);
+    c->prop = identifier(s);
+    if (!c->prop) {
+        cond_free(c);
+        return NULL;
+    }
+    if (keyword(s, "IS")) {
+        c->kind = COND_NULL;
+        c->op = g_strdup(keyword(s, "NOT") ? "not" : "is");
+        if (!keyword(s, "NULL")) {
+            cond_free(c);
+            fail(s, _("NULL was expected"));
+            return NULL;
+        }
+        return c;
+    }
+    c->kind = COND_CMP;
+    for (gsize i = 0; i < G_N_ELEMENTS(ops) && !c->op; i++)
+        if (punct(s, ops[i]))
+            c->op = g_strdup(ops[i]);
+    if (!c->op) {
+        cond_free(c);
+        fail(s, _("an operator was expected"));
+        return NULL;
+    }
+    c->literal = literal(s, &c->literal_is_string);
+    if (!c->literal) {
+        cond_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static WqlCond *
+parse_and(Scan *s, int depth)
+{
+    WqlCond *left = parse_term(s, depth);
+    while (left && keyword(s, "AND")) {
+        WqlCond *c = g_new0(WqlCond, 1);
+        c->kind = COND_AND;
+        c->left = left;
+        c->right = parse_term(s, depth);
+        if (!c->right) {
+            cond_free(c);
+            return NULL;
+        }
+        left = c;
+    }
+    return left;
+}
+
+static WqlCond *
+parse_or(Scan *s, int depth)
+{
+    WqlCond *left = parse_and(s, depth);
+    while (left && keyword(s, "OR")) {
+        WqlCond *c = g_new0(WqlCond, 1);
+        c->kind = COND_OR;
+        c->left = left;
+        c->right = parse_and(s, depth);
+        if (!c->right) {
+            cond_free(c);
+            return NULL;
+        }
+        left = c;
+    }
+    return left;
+}
+
+static gboolean
+parse_associators(Scan *s, WqlQuery *q)
+{
+    if (!keyword(s, "OF") || !punct(s, "{"))
+        return fail(s, _("ASSOCIATORS OF {...} was expected"));
+    q->source_class = identifier(s);
+    if (!q->source_class)
+        return FALSE;
+    q->source_keys = g_ptr_array_new_with_free_func(g_free);
+    q->source_values = g_ptr_array_new_with_free_func(g_free);
+    if (!punct(s, "."))
+        return fail(s, _("'.' and the object's keys were expected"));
+    do {
+        gboolean is_string;
+        char *k = identifier(s), *v;
+        if (!k)
+            return FALSE;
+        g_ptr_array_add(q->source_keys, k);
+        if (!punct(s, "="))
+            return fail(s, _("'=' was expected"));
+        v = literal(s, &is_string);
+        if (!v)
+            return FALSE;
+        g_ptr_array_add(q->source_values, v);
+    } while (punct(s, ","));
+    if (!punct(s, "}"))
+        return fail(s, _("'}' was expected"));
+    if (!keyword(s, "WHERE"))
+        return TRUE;
+    for (;;) {
+        char **slot = NULL;
+        if (keyword(s, "AssocClass"))
+            slot = &q->assoc_class;
+        else if (keyword(s, "ResultClass"))
+            slot = &q->result_class;
+        else if (keyword(s, "ResultRole"))
+            slot = &q->result_role;
+        else if (keyword(s, "Role"))
+            slot = &q->role;
+        else
+            break;
+        if (!punct(s, "="))
+            return fail(s, _("'=' was expected"));
+        g_free(*slot);
+        *slot = identifier(s);
+        if (!*slot)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+WqlQuery *
+wql_parse(const char *text, GError **error)
+{
+    g_autoptr(WqlQuery) q = g_new0(WqlQuery, 1);
+    Scan s = { text, text, error, FALSE };
+
+    if (strlen(text) > 8192) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_QUERY,
+                    _("invalid query: longer than 8192 characters"));
+        return NULL;
+    }
+    if (keyword(&s, "ASSOCIATORS")) {
+        q->associators = TRUE;
+        if (!parse_associators(&s, q))
+            return NULL;
+    } else {
+        if (!keyword(&s, "SELECT") || !punct(&s, "*")) {
+            fail(&s, _("only SELECT * and ASSOCIATORS OF are supported"));
+            return NULL;
+        }
+        if (!keyword(&s, "FROM")) {
+            fail(&s, _("FROM was expected"));
+            return NULL;
+        }
+        q->class_name = identifier(&s);
+        if (!q->class_name)
+            return NULL;
+        if (keyword(&s, "WHERE")) {
+            q->where = parse_or(&s, 0);
+            if (!q->where)
+                return NULL;
+        }
+    }
+    skip_space(&s);
+    if (*s.p) {
+        fail(&s, _("unexpected text"));
+        return NULL;
+    }
+    return g_steal_pointer(&q);
+}
+
+static int
+compare(const char *have, const WqlCond *c)
+{
+    gboolean hb, lb;
+    char *end1, *end2;
+    gdouble a, b;
+
+    if (wmi_parse_boolean(have, &hb) && wmi_parse_boolean(c->literal, &lb) &&
+        !c->literal_is_string)
+        return hb - lb;
+    a = g_ascii_strtod(have, &end1);
+    b = g_ascii_strtod(c->literal, &end2);
+    if (!c->literal_is_string && *have && !*end1 && !*end2)
+        return a < b ? -1 : a > b;
+    return g_ascii_strcasecmp(have, c->literal);
+}
+
+static gboolean
+eval(const WqlCond *c, const WmiObject *obj)
+{
+    const char *have;
+    int r;
+
+    switch (c->kind) {
+    case COND_AND:
+        return eval(c->left, obj) && eval(c->right, obj);
+    case COND_OR:
+        return eval(c->left, obj) || eval(c->right, obj);
+    case COND_NOT:
+        return !eval(c->left, obj);
+    case COND_NULL:
+        return wmi_object_is_nil(obj, c->prop) == g_str_equal(c->op, "is");
+    case COND_CMP:
+        break;
+    }
+    have = wmi_object_text(obj, c->prop);
+    if (!have)
+        return FALSE; /* NULL compares false, as in SQL */
+    r = compare(have, c);
+    if (g_str_equal(c->op, "="))
+        return r == 0;
+    if (g_str_equal(c->op, "<>") || g_str_equal(c->op, "!="))
+        return r != 0;
+    if (g_str_equal(c->op, "<"))
+        return r < 0;
+    if (g_str_equal(c->op, ">"))
+        return r > 0;
+    if (g_str_equal(c->op, "<="))
+        return r <= 0;
+    return r >= 0;
+}
+
+gboolean
+wql_matches(const WqlQuery *q, const WmiObject *obj)
+{
+    return !q->where || eval(q->where, obj);
+}

@@ -1,0 +1,48 @@
+/*
+ * sim-wql.h: the WQL that Hyper-V's WMI provider accepts over WS-Man
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "wmi-schema.h"
+
+G_BEGIN_DECLS
+
+#define SIM_ERROR (sim_error_quark())
+GQuark sim_error_quark(void);
+
+typedef enum {
+    SIM_ERROR_QUERY,     /* a WQL query the provider does not accept */
+    SIM_ERROR_NOT_FOUND, /* no such object */
+    SIM_ERROR_INVALID,   /* a bad parameter */
+    SIM_ERROR_STATE,     /* not in this state */
+    SIM_ERROR_FAILED,    /* an operation failed */
+} SimErrorCode;
+
+typedef struct _WqlCond WqlCond;
+
+typedef struct {
+    gboolean associators;
+    char *class_name; /* SELECT: the FROM class */
+    WqlCond *where;   /* SELECT: may be NULL */
+    /* ASSOCIATORS OF {object} WHERE ... */
+    char *source_class;
+    GPtrArray *source_keys;   /* names */
+    GPtrArray *source_values; /* values */
+    char *assoc_class;
+    char *result_class;
+    char *result_role;
+    char *role;
+} WqlQuery;
+
+WqlQuery *wql_parse(const char *text, GError **error);
+void wql_query_free(WqlQuery *q);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WqlQuery, wql_query_free)
+
+/* Does obj satisfy the WHERE clause (TRUE without one)? Strings compare
+ * case-insensitively, as WMI does. */
+gboolean wql_matches(const WqlQuery *q, const WmiObject *obj);
+
+G_END_DECLS
