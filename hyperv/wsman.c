@@ -741,6 +741,14 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
         context =
             text_of(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
         done = wsman_child(resp, WSMAN_NS_ENUM, "EndOfSequence") != NULL;
+        if (!done && (!context || !*context)) {
+            g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                        _("%s: a PullResponse with neither an "
+                          "EnumerationContext nor EndOfSequence"),
+                        c->host);
+            xmlFreeDoc(reply);
+            return NULL;
+        }
         ok = take_items(wsman_child(resp, WSMAN_NS_ENUM, "Items"), epr_mode,
                         out, c->host, error);
         xmlFreeDoc(reply);

@@ -8,7 +8,7 @@ PACKAGES="
     libglib2.0-dev libjson-glib-dev libisal-dev libxml2-dev
     libcurl4-openssl-dev libsoup-3.0-dev glib-networking openssl
     gettext locales bzip2 python3
-    qemu-utils libvhdi-utils python3-libvhdi 7zip
+    qemu-utils libvhdi-utils python3-libvhdi 7zip python3-winrm
 "
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |

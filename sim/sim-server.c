@@ -407,10 +407,10 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
     if (ctx->items->len) {
         /* a fresh context for every Pull, as Windows does */
         g_autofree char *next = register_context(srv, ctx);
-        xmlAddPrevSibling(
-            items,
-            xmlNewTextChild(NULL, r.n, (const xmlChar *) "EnumerationContext",
-                            (const xmlChar *) next));
+        xmlNode *c = xmlNewDocRawNode(
+            r.doc, r.n, (const xmlChar *) "EnumerationContext", NULL);
+        xmlNodeAddContent(c, (const xmlChar *) next);
+        xmlAddPrevSibling(items, c);
     } else {
         add(resp, r.n, "EndOfSequence", NULL);
         context_free(ctx);
