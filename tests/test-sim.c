@@ -554,6 +554,65 @@ test_state_survives_restart(Sim *s, gconstpointer data)
     g_assert_cmpuint(snaps->len, ==, 1);
 }
 
+/* HTTPS: hypervsim with a certificate, the client verifying it */
+static void
+test_https(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("hypervsim-tls-XXXXXX", NULL);
+    g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+    g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+    g_autofree char *state = g_build_filename(dir, "state", NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        "-addext subjectAltName=DNS:localhost -keyout %s -out %s",
+        key, cert);
+    g_autofree char *listen = g_strdup_printf("127.0.0.1:%u", next_port);
+    g_autofree char *url =
+        g_strdup_printf("https://localhost:%u/wsman", next_port++);
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
+    g_autofree char *out = NULL, *errout = NULL;
+    char *argv[] = { (char *) g_getenv("HYPERVSIM"),
+                     "--state-dir",
+                     state,
+                     "--listen",
+                     listen,
+                     "--sample",
+                     "--tls-cert",
+                     cert,
+                     "--tls-key",
+                     key,
+                     NULL };
+    WsmanOptions o = { .url = url, .ca_file = cert, .timeout_ms = 5000 };
+    g_autoptr(WsmanClient) c = NULL;
+    g_autoptr(GPtrArray) vms = NULL;
+    GError *err = NULL;
+    GPid pid;
+    int status;
+
+    g_spawn_command_line_sync(cmd, &out, &errout, &status, &err);
+    g_assert_no_error(err);
+    g_spawn_async(NULL, argv, NULL,
+                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                  NULL, &pid, &err);
+    g_assert_no_error(err);
+    c = wsman_client_new(&o, &err);
+    for (int tries = 0; tries < 100 && !vms; tries++) {
+        g_clear_error(&err);
+        vms = wsman_enumerate(c,
+                              "SELECT * FROM Msvm_ComputerSystem WHERE "
+                              "Description = 'Microsoft Virtual Machine'",
+                              FALSE, &err);
+        if (!vms)
+            g_usleep(50 * 1000);
+    }
+    g_assert_no_error(err);
+    g_assert_cmpuint(vms->len, ==, 3);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+    g_assert_cmpint(system(rm), ==, 0);
+}
+
 #define ADD(path, fn) g_test_add(path, Sim, NULL, sim_start, fn, sim_stop)
 
 int
@@ -569,5 +628,6 @@ main(int argc, char **argv)
     ADD("/sim/snapshot/apply-running-refused", test_apply_running_refused);
     ADD("/sim/vm/state-changes", test_state_changes);
     ADD("/sim/state/survives-restart", test_state_survives_restart);
+    g_test_add_func("/sim/https/verified", test_https);
     return g_test_run();
 }
