@@ -35,7 +35,8 @@ static void
 job_progress(SimHost *host, SimJob *job, guint percent)
 {
     g_mutex_lock(&host->lock);
-    job->percent = MIN(percent, 99);
+    /* progress never goes back, whatever the steps before said */
+    job->percent = MAX(job->percent, MIN(percent, 99));
     g_mutex_unlock(&host->lock);
     if (host->job_step_ms)
         g_usleep(host->job_step_ms * 1000);
@@ -521,7 +522,7 @@ merge_progress(guint64 done, guint64 total, gpointer data)
     MergeProgress *p = data;
     guint pct = p->base + (total ? (guint) (done * p->span / total) : p->span);
     g_mutex_lock(&p->host->lock);
-    p->job->percent = MIN(pct, 99);
+    p->job->percent = MAX(p->job->percent, MIN(pct, 99));
     g_mutex_unlock(&p->host->lock);
 }
 

@@ -650,6 +650,28 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
     request_clear(&q);
 }
 
+static void
+control_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
+                GHashTable *query, gpointer data)
+{
+    SimServer *srv = data;
+    const char *auth = soup_message_headers_get_one(
+        soup_server_message_get_request_headers(msg), "Authorization");
+
+    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
+        soup_message_headers_append(
+            soup_server_message_get_response_headers(msg), "WWW-Authenticate",
+            "Basic realm=\"hypervsim\"");
+        soup_server_message_set_status(msg, 401, NULL);
+        return;
+    }
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
+        soup_server_message_set_status(msg, 405, NULL);
+        return;
+    }
+    sim_control_handle(srv, srv->host, msg);
+}
+
 SimServer *
 sim_server_new(SimHost *host, const char *user, const char *password,
                GTlsCertificate *cert)
@@ -671,6 +693,7 @@ sim_server_new(SimHost *host, const char *user, const char *password,
     srv->soup = soup_server_new("tls-certificate", cert, "server-header",
                                 "Microsoft-HTTPAPI/2.0", NULL);
     soup_server_add_handler(srv->soup, "/wsman", wsman_handler, srv, NULL);
+    soup_server_add_handler(srv->soup, "/control", control_handler, srv, NULL);
     return srv;
 }
 

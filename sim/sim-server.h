@@ -23,4 +23,7 @@ SoupServer *sim_server_soup(SimServer *srv);
 guint64 sim_server_request_count(SimServer *srv);
 GHashTable *sim_server_counters(SimServer *srv);
 
+/* The JSON control interface (sim-control.c). */
+void sim_control_handle(SimServer *srv, SimHost *host, SoupServerMessage *msg);
+
 G_END_DECLS

@@ -10,6 +10,10 @@ import tempfile
 import time
 import unittest
 import uuid
+import base64
+import json
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
@@ -168,36 +172,75 @@ class WinrmAgainstSim(unittest.TestCase):
             t.send_message(envelope(self.url, NS["x"] + "/Get",
                                     V2 + "Msvm_ComputerSystem", ""))
 
-    def test_create_snapshot_and_poll_job(self):
+    def control(self, **request):
+        req = urllib.request.Request(
+            self.url.replace("/wsman", "/control"),
+            data=json.dumps(request).encode(), method="POST",
+            headers={"Authorization": "Basic " + base64.b64encode(
+                b"Administrator:secret").decode()})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            return json.load(e)
+
+    def vm_name(self, element_name):
         vm = self.enumerate("SELECT * FROM Msvm_ComputerSystem WHERE "
-                            "ElementName = 'db1'")[0]
-        name = self.prop(vm, "Name")
-        svc = V2 + "Msvm_VirtualSystemSnapshotService"
-        body = f"""<p:CreateSnapshot_INPUT xmlns:p="{svc}">
-<p:AffectedSystem><a:Address>{ANON}</a:Address><a:ReferenceParameters>
-<w:ResourceURI>{V2}Msvm_ComputerSystem</w:ResourceURI><w:SelectorSet>
-<w:Selector Name="CreationClassName">Msvm_ComputerSystem</w:Selector>
-<w:Selector Name="Name">{name}</w:Selector></w:SelectorSet>
-</a:ReferenceParameters></p:AffectedSystem>
-<p:SnapshotSettings><![CDATA[<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"><PROPERTY NAME="ConsistencyLevel" TYPE="uint8"><VALUE>1</VALUE></PROPERTY></INSTANCE>]]></p:SnapshotSettings>
-<p:SnapshotType>2</p:SnapshotType></p:CreateSnapshot_INPUT>"""
-        doc = self.send(svc + "/CreateSnapshot", svc, body,
-                        {"CreationClassName": "Msvm_VirtualSystemSnapshotService",
-                         "Name": "vssnapsvc",
-                         "SystemCreationClassName": "Msvm_ComputerSystem",
-                         "SystemName": "HV01"})
-        out = doc.find("s:Body/{%s}CreateSnapshot_OUTPUT" % svc, NS)
+                            f"ElementName = '{element_name}'")[0]
+        return self.prop(vm, "Name")
+
+    SVC = V2 + "Msvm_VirtualSystemSnapshotService"
+    SVC_KEYS = {"CreationClassName": "Msvm_VirtualSystemSnapshotService",
+                "Name": "vssnapsvc",
+                "SystemCreationClassName": "Msvm_ComputerSystem",
+                "SystemName": "HV01"}
+
+    def invoke(self, method, params):
+        svc = self.SVC
+        body = f'<p:{method}_INPUT xmlns:p="{svc}">{params}</p:{method}_INPUT>'
+        doc = self.send(svc + "/" + method, svc, body, self.SVC_KEYS)
+        return doc.find("s:Body/{%s}%s_OUTPUT" % (svc, method), NS)
+
+    def wait_job(self, out):
+        svc = self.SVC
         self.assertEqual(out.findtext("{%s}ReturnValue" % svc), "4096")
         job_id = out.find("{%s}Job/a:ReferenceParameters/w:SelectorSet/"
                           "w:Selector" % svc, NS).text
-        for _ in range(200):
+        percents = []
+        for _ in range(400):
             doc = self.send(NS["x"] + "/Get", V2 + "Msvm_ConcreteJob", "",
                             {"InstanceID": job_id})
             job = doc.find("s:Body/{%sMsvm_ConcreteJob}Msvm_ConcreteJob"
                            % V2, NS)
+            percents.append(int(self.prop(job, "PercentComplete")))
             if self.prop(job, "JobState") in ("7", "10"):
-                break
+                return job_id, job, percents
             time.sleep(0.05)
+        self.fail("the job did not finish")
+
+    @staticmethod
+    def ref(cls, keys):
+        sel = "".join(f'<w:Selector Name="{k}">{v}</w:Selector>'
+                      for k, v in keys.items())
+        return (f"<a:Address>{ANON}</a:Address><a:ReferenceParameters>"
+                f"<w:ResourceURI>{V2}{cls}</w:ResourceURI><w:SelectorSet>"
+                f"{sel}</w:SelectorSet></a:ReferenceParameters>")
+
+    def create_snapshot(self, vm_id):
+        vm = self.ref("Msvm_ComputerSystem",
+                      {"CreationClassName": "Msvm_ComputerSystem",
+                       "Name": vm_id})
+        return self.invoke(
+            "CreateSnapshot",
+            f"<p:AffectedSystem>{vm}</p:AffectedSystem>"
+            "<p:SnapshotSettings><![CDATA[<INSTANCE CLASSNAME=\"Msvm_Virtual"
+            "SystemSnapshotSettingData\"><PROPERTY NAME=\"ConsistencyLevel\""
+            " TYPE=\"uint8\"><VALUE>1</VALUE></PROPERTY></INSTANCE>]]>"
+            "</p:SnapshotSettings><p:SnapshotType>2</p:SnapshotType>")
+
+    def test_create_snapshot_and_poll_job(self):
+        job_id, job, _ = self.wait_job(self.create_snapshot(
+            self.vm_name("db1")))
         self.assertEqual(self.prop(job, "JobState"), "7")
         self.assertEqual(self.prop(job, "PercentComplete"), "100")
         snaps = self.enumerate(
@@ -212,6 +255,70 @@ class WinrmAgainstSim(unittest.TestCase):
                  for f in fs if f.endswith(".avhdx")]
         self.assertEqual(len(disks), 1)
         self.assertTrue(os.path.basename(disks[0]).startswith("db1_"))
+
+    def test_revert_restores_guest_bytes(self):
+        added = self.control(op="add-vm", name="app1", disks=1, disk_mb=16)
+        self.assertTrue(added["ok"], added)
+        self.assertTrue(self.control(op="write", vm="app1", offset=4096,
+                                     text="version one")["ok"])
+        job_id, job, _ = self.wait_job(self.create_snapshot(added["id"]))
+        snap = self.enumerate(
+            "ASSOCIATORS OF {Msvm_ConcreteJob.InstanceID='%s'} WHERE "
+            "AssocClass = Msvm_AffectedJobElement ResultClass = "
+            "Msvm_VirtualSystemSettingData" % job_id)[0]
+        self.control(op="write", vm="app1", offset=4096, text="version TWO")
+        self.assertEqual(self.control(op="read", vm="app1", offset=4096,
+                                      length=11)["text"], "version TWO")
+        ref = self.ref("Msvm_VirtualSystemSettingData",
+                       {"InstanceID": self.prop(snap, "InstanceID")})
+        _, job, _ = self.wait_job(self.invoke(
+            "ApplySnapshot", f"<p:Snapshot>{ref}</p:Snapshot>"))
+        self.assertEqual(self.prop(job, "JobState"), "7")
+        self.assertEqual(self.control(op="read", vm="app1", offset=4096,
+                                      length=11)["text"], "version one")
+
+    def test_injected_job_failure(self):
+        text = "Injected: the VSS writer timed out."
+        self.assertTrue(self.control(op="fail-job", job_type=70,
+                                     error_code=32774, text=text)["ok"])
+        job_id, job, _ = self.wait_job(self.create_snapshot(
+            self.vm_name("db1")))
+        self.assertEqual(self.prop(job, "JobState"), "10")
+        self.assertEqual(self.prop(job, "ErrorCode"), "32774")
+        self.assertEqual(self.prop(job, "ErrorDescription"), text)
+        doc = self.send(V2 + "Msvm_ConcreteJob/GetErrorEx",
+                        V2 + "Msvm_ConcreteJob",
+                        f'<p:GetErrorEx_INPUT xmlns:p="{V2}Msvm_ConcreteJob"/>',
+                        {"InstanceID": job_id})
+        errors = doc.findtext("s:Body/{%sMsvm_ConcreteJob}GetErrorEx_OUTPUT/"
+                              "{%sMsvm_ConcreteJob}Errors" % (V2, V2),
+                              namespaces=NS)
+        self.assertIn(text, errors)
+        # the fault was used once: the next job succeeds
+        _, job, _ = self.wait_job(self.create_snapshot(self.vm_name("db1")))
+        self.assertEqual(self.prop(job, "JobState"), "7")
+
+    def test_injected_slow_job(self):
+        self.control(op="fail-job", job_type=70, delay_ms=1500)
+        started = time.monotonic()
+        _, job, percents = self.wait_job(self.create_snapshot(
+            self.vm_name("db1")))
+        self.assertGreaterEqual(time.monotonic() - started, 1.4)
+        self.assertEqual(self.prop(job, "JobState"), "7")
+        self.assertGreater(len(set(percents)), 3)  # progress moved
+        self.assertEqual(percents, sorted(percents))
+
+    def test_control_errors_and_counters(self):
+        r = self.control(op="frobnicate")
+        self.assertFalse(r["ok"])
+        self.assertIn("unknown control operation", r["error"])
+        r = self.control(op="write", vm="nope", text="x")
+        self.assertFalse(r["ok"])
+        self.enumerate("SELECT * FROM Msvm_ComputerSystem")
+        c = self.control(op="counters")
+        self.assertGreaterEqual(c["counters"]["Enumerate Msvm_ComputerSystem"],
+                                2)
+        self.assertGreaterEqual(c["requests"], 3)
 
 
 if __name__ == "__main__":

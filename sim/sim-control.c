@@ -1,0 +1,256 @@
+/*
+ * sim-control.c: hypervsim's control interface for tests and demos, JSON
+ * over HTTP at /control on the same server
+ *
+ *   {"op": "add-vm", "name": N, "disks": 1, "disk_mb": 64, "state": "off"}
+ *   {"op": "remove-vm", "name": N}
+ *   {"op": "set-vm", "name": N, "state": "running", "guest_vss": false,
+ *    "user_snapshot_type": 5}
+ *   {"op": "write", "vm": N, "disk": 0, "offset": 1048576, "text": T}
+ *   {"op": "read", "vm": N, "disk": 0, "offset": 1048576, "length": 64}
+ *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
+ *    "count": 1, "delay_ms": 0}
+ *   {"op": "counters"}
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "sim-server.h"
+#include "vhdx.h"
+
+static const struct {
+    const char *name;
+    guint16 state;
+} states[] = {
+    { "running", MSVM_ENABLED_STATE_ENABLED },
+    { "off", MSVM_ENABLED_STATE_DISABLED },
+    { "saved", MSVM_ENABLED_STATE_OFFLINE },
+    { "paused", MSVM_ENABLED_STATE_QUIESCE },
+};
+
+static gboolean
+parse_state(const char *name, guint16 *out)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(states); i++)
+        if (g_strcmp0(name, states[i].name) == 0) {
+            *out = states[i].state;
+            return TRUE;
+        }
+    return FALSE;
+}
+
+static gint64
+member_int(JsonObject *o, const char *name, gint64 fallback)
+{
+    return json_object_has_member(o, name) ? json_object_get_int_member(o, name)
+                                           : fallback;
+}
+
+static const char *
+member_string(JsonObject *o, const char *name)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    return n && JSON_NODE_HOLDS_VALUE(n) &&
+                   json_node_get_value_type(n) == G_TYPE_STRING
+               ? json_node_get_string(n)
+               : NULL;
+}
+
+static SimDiskRef *
+disk_of(SimHost *host, JsonObject *o, GError **error)
+{
+    SimVm *vm = sim_host_find_vm(host, member_string(o, "vm") ?: "");
+    gint64 i = member_int(o, "disk", 0);
+
+    if (!vm || i < 0 || i >= vm->disks->len) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("no such virtual machine or disk"));
+        return NULL;
+    }
+    return vm->disks->pdata[i];
+}
+
+static gboolean
+op_write(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
+{
+    SimDiskRef *d = disk_of(host, o, error);
+    const char *text = member_string(o, "text");
+    VhdxImage *img;
+
+    if (!d)
+        return FALSE;
+    if (!text) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                    _("'text' is missing"));
+        return FALSE;
+    }
+    img = vhdx_open(d->path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, error);
+    if (!img)
+        return FALSE;
+    if (!vhdx_write(img, text, strlen(text), member_int(o, "offset", 0),
+                    error)) {
+        vhdx_free(img);
+        return FALSE;
+    }
+    return vhdx_close(img, error);
+}
+
+static gboolean
+op_read(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
+{
+    SimDiskRef *d = disk_of(host, o, error);
+    gint64 len = member_int(o, "length", 64);
+    g_autoptr(VhdxImage) img = NULL;
+    g_autofree char *buf = NULL;
+
+    if (!d)
+        return FALSE;
+    if (len < 0 || len > 1 << 20) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                    _("'length' must be between 0 and 1 MiB"));
+        return FALSE;
+    }
+    img = vhdx_open(d->path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, error);
+    buf = g_malloc0(len + 1);
+    if (!img || !vhdx_read(img, buf, len, member_int(o, "offset", 0), error))
+        return FALSE;
+    json_builder_set_member_name(b, "text");
+    json_builder_add_string_value(b, buf);
+    return TRUE;
+}
+
+static gboolean
+control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
+           GError **error)
+{
+    const char *op = member_string(o, "op");
+    const char *name = member_string(o, "name");
+    SimVm *vm;
+    guint16 state;
+
+    if (g_strcmp0(op, "add-vm") == 0) {
+        if (!name) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                        _("'name' is missing"));
+            return FALSE;
+        }
+        vm = sim_host_add_vm(host, name, member_int(o, "disks", 1),
+                             member_int(o, "disk_mb", 64), error);
+        if (!vm)
+            return FALSE;
+        if (parse_state(member_string(o, "state"), &state))
+            vm->state = state;
+        json_builder_set_member_name(b, "id");
+        json_builder_add_string_value(b, vm->id);
+        return sim_host_save(host, error);
+    }
+    if (g_strcmp0(op, "remove-vm") == 0)
+        return sim_host_remove_vm(host, name ? name : "", error) &&
+               sim_host_save(host, error);
+    if (g_strcmp0(op, "set-vm") == 0) {
+        vm = sim_host_find_vm(host, name ? name : "");
+        if (!vm) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                        _("no virtual machine '%s'"), name ? name : "");
+            return FALSE;
+        }
+        if (json_object_has_member(o, "state")) {
+            if (!parse_state(member_string(o, "state"), &state)) {
+                g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                            _("'state' is one of running, off, saved, "
+                              "paused"));
+                return FALSE;
+            }
+            vm->state = state;
+        }
+        if (json_object_has_member(o, "guest_vss"))
+            vm->guest_vss = json_object_get_boolean_member(o, "guest_vss");
+        if (json_object_has_member(o, "user_snapshot_type"))
+            vm->user_snapshot_type =
+                json_object_get_int_member(o, "user_snapshot_type");
+        return sim_host_save(host, error);
+    }
+    if (g_strcmp0(op, "write") == 0)
+        return op_write(host, o, b, error);
+    if (g_strcmp0(op, "read") == 0)
+        return op_read(host, o, b, error);
+    if (g_strcmp0(op, "fail-job") == 0) {
+        SimJobFault *f = g_new0(SimJobFault, 1);
+        f->job_type = member_int(o, "job_type", 0);
+        f->error_code = member_int(o, "error_code", 32768);
+        f->text = g_strdup(member_string(o, "text"));
+        f->count = MAX(1, member_int(o, "count", 1));
+        f->delay_ms = member_int(o, "delay_ms", 0);
+        if (json_object_has_member(o, "delay_ms") &&
+            !json_object_has_member(o, "error_code"))
+            f->error_code = 0; /* only slow */
+        g_ptr_array_add(host->job_faults, f);
+        return TRUE;
+    }
+    if (g_strcmp0(op, "counters") == 0) {
+        GHashTableIter it;
+        gpointer k, v;
+        json_builder_set_member_name(b, "requests");
+        json_builder_add_int_value(b, (gint64) sim_server_request_count(srv));
+        json_builder_set_member_name(b, "counters");
+        json_builder_begin_object(b);
+        g_hash_table_iter_init(&it, sim_server_counters(srv));
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            json_builder_set_member_name(b, k);
+            json_builder_add_int_value(b, GPOINTER_TO_UINT(v));
+        }
+        json_builder_end_object(b);
+        return TRUE;
+    }
+    g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                _("unknown control operation '%s'"), op ? op : "");
+    return FALSE;
+}
+
+void
+sim_control_handle(SimServer *srv, SimHost *host, SoupServerMessage *msg)
+{
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *out = NULL;
+    GError *err = NULL;
+    JsonNode *node;
+    gboolean ok;
+
+    json_builder_begin_object(b);
+    ok = json_parser_load_from_data(parser, body->data, body->length, &err);
+    node = ok ? json_parser_get_root(parser) : NULL;
+    if (ok && (!node || !JSON_NODE_HOLDS_OBJECT(node))) {
+        g_set_error(&err, SIM_ERROR, SIM_ERROR_INVALID,
+                    _("the request is not a JSON object"));
+        ok = FALSE;
+    }
+    if (ok) {
+        g_mutex_lock(&host->lock);
+        ok = control_op(srv, host, json_node_get_object(node), b, &err);
+        g_mutex_unlock(&host->lock);
+    }
+    json_builder_set_member_name(b, "ok");
+    json_builder_add_boolean_value(b, ok);
+    if (!ok) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, err->message);
+        g_error_free(err);
+    }
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    out = json_generator_to_data(gen, NULL);
+    soup_server_message_set_status(msg, ok ? 200 : 400, NULL);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY,
+                                     out, strlen(out));
+}
