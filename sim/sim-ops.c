@@ -935,7 +935,7 @@ get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
     g_autoptr(VhdxImage) img = NULL;
     g_autoptr(WmiObject) sd = wmi_object_new("Msvm_VirtualHardDiskSettingData");
     g_autofree char *win = NULL, *parent_win = NULL, *xml = NULL;
-    g_autofree char *parent = NULL, *disk_id = NULL, *linkage = NULL;
+    g_autofree char *parent = NULL, *disk_id = NULL;
     const VhdxInfo *info;
     char num[32];
 
