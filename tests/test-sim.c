@@ -491,7 +491,6 @@ test_state_changes(Sim *s, gconstpointer data)
 {
     g_autoptr(Msvm_ComputerSystem) mail1 = vm_named(s, "mail1");
     g_autoptr(WmiEpr) e = vm_epr(mail1);
-    g_autoptr(Msvm_ComputerSystem) after = NULL;
     const guint16 steps[][2] = {
         { MSVM_REQUESTED_STATE_START, MSVM_ENABLED_STATE_ENABLED },
         { MSVM_REQUESTED_STATE_PAUSE, MSVM_ENABLED_STATE_QUIESCE },
