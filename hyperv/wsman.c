@@ -25,7 +25,6 @@
 struct _WsmanClient {
     char *url;
     char *host;
-    char *userpwd;
     CURL *curl;
     struct curl_slist *headers;
     char curl_error[CURL_ERROR_SIZE];
@@ -136,7 +135,6 @@ wsman_client_free(WsmanClient *c)
     curl_slist_free_all(c->headers);
     g_free(c->url);
     g_free(c->host);
-    g_free(c->userpwd);
     g_hash_table_unref(c->counters);
     g_free(c);
 }
