@@ -381,6 +381,15 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
 }
 
 static void
+send_invalid_context(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    send_fault(srv, msg, q->message_id, "s:Sender",
+               "n:InvalidEnumerationContext", 2150858775u,
+               "The WS-Management service cannot process the request because "
+               "the enumeration context is not valid or has expired.");
+}
+
+static void
 handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
 {
     xmlNode *pull = wsman_child(q->body, WSMAN_NS_ENUM, "Pull");
@@ -391,11 +400,7 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
     xmlNode *resp, *items;
 
     if (!ctx) {
-        send_fault(srv, msg, q->message_id, "s:Sender",
-                   "n:InvalidEnumerationContext", 2150858775u,
-                   "The WS-Management service cannot process the request "
-                   "because the enumeration context is not valid or has "
-                   "expired.");
+        send_invalid_context(srv, msg, q);
         return;
     }
     count(srv, "Pull", class_of_uri(q->resource_uri));
@@ -428,9 +433,7 @@ handle_release(SimServer *srv, SoupServerMessage *msg, Request *q)
 
     count(srv, "Release", class_of_uri(q->resource_uri));
     if (!id || !g_hash_table_remove(srv->contexts, id)) {
-        send_fault(srv, msg, q->message_id, "s:Sender",
-                   "n:InvalidEnumerationContext", 2150858775u,
-                   "The enumeration context is not valid or has expired.");
+        send_invalid_context(srv, msg, q);
         return;
     }
     reply_init(&r, WSMAN_NS_ENUM "/ReleaseResponse", q->message_id);

@@ -1,8 +1,22 @@
 """Runs a module's unittest cases and reports them as TAP, one line each."""
 
+import os
 import sys
+import tempfile
 import traceback
 import unittest
+
+
+class ScratchTestCase(unittest.TestCase):
+    """A test with a scratch directory of its own, removed afterwards."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.addCleanup(self.tmp.cleanup)
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
 
 
 class TapResult(unittest.TestResult):

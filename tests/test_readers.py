@@ -4,8 +4,6 @@ qemu-img (bases), libvhdi (pyvhdi, vhdiinfo) and 7-Zip."""
 import hashlib
 import os
 import subprocess
-import tempfile
-import unittest
 
 import pyvhdi
 
@@ -56,17 +54,7 @@ def seven_zip_extract(path, outdir):
         return f.read()
 
 
-class Readers(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def p(self, name):
-        return os.path.join(self.dir, name)
-
+class Readers(taptest.ScratchTestCase):
     def write(self, path, offset, data):
         vv("write", path, "--offset", str(offset), stdin=data)
 

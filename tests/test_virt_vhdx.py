@@ -3,10 +3,7 @@ the file and the fault, JSON, and the French translation."""
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
-import unittest
 
 import taptest
 
@@ -20,17 +17,7 @@ def vv(*args, stdin=None, env=None):
                           env=env)
 
 
-class Cli(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def p(self, name):
-        return os.path.join(self.dir, name)
-
+class Cli(taptest.ScratchTestCase):
     def ok(self, *args, stdin=None):
         r = vv(*args, stdin=stdin)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
