@@ -10,6 +10,8 @@
  *   {"op": "read", "vm": N, "disk": 0, "offset": 1048576, "length": 64}
  *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
  *    "count": 1, "delay_ms": 0}
+ *   {"op": "http-fault", "fault": "drop" | "500" | "malformed", "count": 1}
+ *   {"op": "latency", "ms": 200}
  *   {"op": "counters"}
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -191,6 +193,19 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
             !json_object_has_member(o, "error_code"))
             f->error_code = 0; /* only slow */
         g_ptr_array_add(host->job_faults, f);
+        return TRUE;
+    }
+    if (g_strcmp0(op, "http-fault") == 0)
+        return sim_server_inject(srv, member_string(o, "fault"),
+                                 member_int(o, "count", 1), error);
+    if (g_strcmp0(op, "latency") == 0) {
+        gint64 ms = member_int(o, "ms", 0);
+        if (ms < 0 || ms > 60000) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                        _("'ms' must be between 0 and 60000"));
+            return FALSE;
+        }
+        sim_server_set_latency(srv, ms);
         return TRUE;
     }
     if (g_strcmp0(op, "counters") == 0) {

@@ -25,8 +25,16 @@ typedef struct {
     gint64 last_used;
 } EnumContext;
 
+typedef enum {
+    HTTP_FAULT_DROP,      /* close the connection without an answer */
+    HTTP_FAULT_500,       /* status 500 with a body that is not SOAP */
+    HTTP_FAULT_MALFORMED, /* status 200 with XML cut short */
+} HttpFaultKind;
+
 struct _SimServer {
     SimHost *host;
+    GQueue http_faults; /* HttpFaultKind, next requests first */
+    guint latency_ms;
     SoupServer *soup;
     char *basic_auth; /* "Basic <base64>", or NULL for none */
     GHashTable *contexts;
@@ -600,6 +608,65 @@ request_clear(Request *q)
     xmlFreeDoc(q->doc);
 }
 
+/* An injected fault instead of the answer; TRUE when one was used. */
+static gboolean
+injected_fault(SimServer *srv, SoupServerMessage *msg)
+{
+    static const char broken[] =
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">"
+        "<s:Body><n:EnumerateRes";
+    static const char html[] =
+        "<html><body><h1>Internal Server Error</h1></body></html>";
+    gpointer kind;
+
+    if (g_queue_is_empty(&srv->http_faults))
+        return FALSE;
+    kind = g_queue_pop_head(&srv->http_faults);
+    switch (GPOINTER_TO_INT(kind)) {
+    case HTTP_FAULT_DROP: {
+        GIOStream *io = soup_server_message_steal_connection(msg);
+        g_io_stream_close(io, NULL, NULL);
+        g_object_unref(io);
+        break;
+    }
+    case HTTP_FAULT_500:
+        soup_server_message_set_status(msg, 500, NULL);
+        soup_server_message_set_response(msg, "text/html", SOUP_MEMORY_STATIC,
+                                         html, strlen(html));
+        break;
+    default:
+        soup_server_message_set_status(msg, 200, NULL);
+        soup_server_message_set_response(
+            msg, "application/soap+xml;charset=UTF-8", SOUP_MEMORY_STATIC,
+            broken, strlen(broken));
+        break;
+    }
+    return TRUE;
+}
+
+gboolean
+sim_server_inject(SimServer *srv, const char *kind, guint count, GError **error)
+{
+    static const char *const names[] = { "drop", "500", "malformed" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (g_strcmp0(kind, names[i]) != 0)
+            continue;
+        for (guint n = 0; n < MAX(count, 1); n++)
+            g_queue_push_tail(&srv->http_faults, GINT_TO_POINTER(i));
+        return TRUE;
+    }
+    g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                _("'fault' is one of drop, 500, malformed"));
+    return FALSE;
+}
+
+void
+sim_server_set_latency(SimServer *srv, guint ms)
+{
+    srv->latency_ms = ms;
+}
+
 static void
 wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
               GHashTable *query, gpointer data)
@@ -626,6 +693,10 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         soup_server_message_set_status(msg, 413, NULL);
         return;
     }
+    if (srv->latency_ms)
+        g_usleep(srv->latency_ms * 1000);
+    if (injected_fault(srv, msg))
+        return;
 
     g_mutex_lock(&srv->host->lock);
     expire_contexts(srv);
@@ -726,6 +797,7 @@ sim_server_free(SimServer *srv)
     g_object_unref(srv->soup);
     g_hash_table_unref(srv->contexts);
     g_hash_table_unref(srv->counters);
+    g_queue_clear(&srv->http_faults);
     g_free(srv->basic_auth);
     g_free(srv);
 }

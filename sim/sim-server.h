@@ -23,6 +23,13 @@ SoupServer *sim_server_soup(SimServer *srv);
 guint64 sim_server_request_count(SimServer *srv);
 GHashTable *sim_server_counters(SimServer *srv);
 
+/* The next count requests to /wsman get a fault instead of an answer:
+ * kind is "drop", "500" or "malformed". */
+gboolean sim_server_inject(SimServer *srv, const char *kind, guint count,
+                           GError **error);
+/* Every request to /wsman waits ms before it is served. */
+void sim_server_set_latency(SimServer *srv, guint ms);
+
 /* The JSON control interface (sim-control.c). */
 void sim_control_handle(SimServer *srv, SimHost *host, SoupServerMessage *msg);
 

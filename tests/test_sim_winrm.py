@@ -308,6 +308,27 @@ class WinrmAgainstSim(unittest.TestCase):
         self.assertGreater(len(set(percents)), 3)  # progress moved
         self.assertEqual(percents, sorted(percents))
 
+    def test_injected_http_faults(self):
+        for fault, want in (("500", "500"), ("malformed", None),
+                            ("drop", None)):
+            self.assertTrue(self.control(op="http-fault", fault=fault)["ok"])
+            with self.assertRaises(Exception) as e:
+                self.enumerate("SELECT * FROM Msvm_ComputerSystem")
+            if want:
+                self.assertEqual(e.exception.code, 500)
+            # the fault was used once: the host answers again
+            self.assertEqual(len(self.enumerate(
+                "SELECT * FROM Msvm_ComputerSystem")), 4)
+        self.assertFalse(self.control(op="http-fault", fault="fire")["ok"])
+
+    def test_injected_latency(self):
+        self.assertTrue(self.control(op="latency", ms=300)["ok"])
+        started = time.monotonic()
+        self.enumerate("SELECT * FROM Msvm_ComputerSystem", optimized=True,
+                       max_elements=100)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        self.control(op="latency", ms=0)
+
     def test_control_errors_and_counters(self):
         r = self.control(op="frobnicate")
         self.assertFalse(r["ok"])
