@@ -192,8 +192,8 @@ wsman_child(xmlNode *node, const char *ns, const char *name)
     return NULL;
 }
 
-static char *
-text_of(xmlNode *node)
+char *
+wsman_text(xmlNode *node)
 {
     xmlChar *c = node ? xmlNodeGetContent(node) : NULL;
     char *s = c ? g_strstrip(g_strdup((const char *) c)) : NULL;
@@ -225,9 +225,9 @@ wsman_parse_epr(xmlNode *node, WmiEpr **out)
     xmlNode *refs = wsman_child(node, WSMAN_NS_ADDR, "ReferenceParameters");
     xmlNode *uri = wsman_child(refs, WSMAN_NS_WSMAN, "ResourceURI");
     xmlNode *set = wsman_child(refs, WSMAN_NS_WSMAN, "SelectorSet");
-    g_autofree char *resource = text_of(uri);
+    g_autofree char *resource = wsman_text(uri);
     g_autofree char *address =
-        text_of(wsman_child(node, WSMAN_NS_ADDR, "Address"));
+        wsman_text(wsman_child(node, WSMAN_NS_ADDR, "Address"));
     const char *slash;
     WmiEpr *epr;
 
@@ -248,7 +248,7 @@ wsman_parse_epr(xmlNode *node, WmiEpr **out)
             !g_str_equal((const char *) s->name, "Selector"))
             continue;
         name = xmlGetProp(s, (const xmlChar *) "Name");
-        value = text_of(s);
+        value = wsman_text(s);
         if (name)
             wmi_epr_add_selector(epr, (const char *) name, value);
         xmlFree(name);
@@ -276,7 +276,7 @@ parse_property(xmlNode *p)
         v->kind = g_str_equal((const char *) first->name, "Interval")
                       ? WMI_VALUE_INTERVAL
                       : WMI_VALUE_DATETIME;
-        v->text = text_of(first);
+        v->text = wsman_text(first);
     } else if (first && wsman_parse_epr(p, &v->epr)) {
         v->kind = WMI_VALUE_EPR;
     } else {
@@ -314,10 +314,12 @@ set_fault(xmlNode *fault, const char *host, GError **error)
     xmlNode *sub = wsman_child(code, WSMAN_NS_SOAP, "Subcode");
     xmlNode *reason = wsman_child(fault, WSMAN_NS_SOAP, "Reason");
     xmlNode *detail = wsman_child(fault, WSMAN_NS_SOAP, "Detail");
-    g_autofree char *value = text_of(wsman_child(code, WSMAN_NS_SOAP, "Value"));
+    g_autofree char *value =
+        wsman_text(wsman_child(code, WSMAN_NS_SOAP, "Value"));
     g_autofree char *subvalue =
-        text_of(wsman_child(sub, WSMAN_NS_SOAP, "Value"));
-    g_autofree char *text = text_of(wsman_child(reason, WSMAN_NS_SOAP, "Text"));
+        wsman_text(wsman_child(sub, WSMAN_NS_SOAP, "Value"));
+    g_autofree char *text =
+        wsman_text(wsman_child(reason, WSMAN_NS_SOAP, "Text"));
     g_autofree char *message = NULL, *wincode = NULL, *cim_status = NULL;
     guint64 hresult = 0, status = 0;
     HvErrorCode kind = HV_ERROR_FAULT;
@@ -330,11 +332,11 @@ set_fault(xmlNode *fault, const char *host, GError **error)
             xmlChar *c = xmlGetProp(d, (const xmlChar *) "Code");
             wincode = c ? g_strdup((const char *) c) : NULL;
             xmlFree(c);
-            message = text_of(wsman_child(d, NULL, "Message"));
+            message = wsman_text(wsman_child(d, NULL, "Message"));
         } else if (g_str_equal((const char *) d->name, "MSFT_WmiError")) {
-            message = text_of(wsman_child(d, NULL, "Message"));
-            wincode = text_of(wsman_child(d, NULL, "error_Code"));
-            cim_status = text_of(wsman_child(d, NULL, "CIMStatusCode"));
+            message = wsman_text(wsman_child(d, NULL, "Message"));
+            wincode = wsman_text(wsman_child(d, NULL, "error_Code"));
+            cim_status = wsman_text(wsman_child(d, NULL, "CIMStatusCode"));
         }
     }
     if (wincode)
@@ -410,8 +412,8 @@ typedef struct {
     xmlNs *s, *a, *w;
 } Envelope;
 
-static xmlNode *
-add(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
+xmlNode *
+wsman_add(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
 {
     return xmlNewTextChild(parent, ns, (const xmlChar *) name,
                            (const xmlChar *) text);
@@ -424,20 +426,31 @@ must_understand(Envelope *e, xmlNode *n)
                  (const xmlChar *) "true");
 }
 
-static void
-add_selectors(Envelope *e, xmlNode *parent, const WmiEpr *epr)
+void
+wsman_add_selectors(xmlNode *parent, xmlNs *w, const WmiEpr *epr)
 {
     xmlNode *set;
 
     if (!epr || epr->selector_names->len == 0)
         return;
-    set = add(parent, e->w, "SelectorSet", NULL);
+    set = wsman_add(parent, w, "SelectorSet", NULL);
     for (guint i = 0; i < epr->selector_names->len; i++) {
         xmlNode *sel =
-            add(set, e->w, "Selector", epr->selector_values->pdata[i]);
+            wsman_add(set, w, "Selector", epr->selector_values->pdata[i]);
         xmlNewProp(sel, (const xmlChar *) "Name",
                    (const xmlChar *) epr->selector_names->pdata[i]);
     }
+}
+
+void
+wsman_add_epr(xmlNode *parent, xmlNs *a, xmlNs *w, const WmiEpr *epr)
+{
+    xmlNode *refs;
+
+    wsman_add(parent, a, "Address", epr->address);
+    refs = wsman_add(parent, a, "ReferenceParameters", NULL);
+    wsman_add(refs, w, "ResourceURI", epr->resource_uri);
+    wsman_add_selectors(refs, w, epr);
 }
 
 static void
@@ -460,22 +473,23 @@ envelope_init(WsmanClient *c, Envelope *e, const char *action,
     e->w =
         xmlNewNs(env, (const xmlChar *) WSMAN_NS_WSMAN, (const xmlChar *) "w");
     xmlSetNs(env, e->s);
-    e->header = add(env, e->s, "Header", NULL);
-    e->body = add(env, e->s, "Body", NULL);
+    e->header = wsman_add(env, e->s, "Header", NULL);
+    e->body = wsman_add(env, e->s, "Body", NULL);
 
-    add(e->header, e->a, "To", c->url);
-    must_understand(e, add(e->header, e->w, "ResourceURI", resource_uri));
-    reply = add(e->header, e->a, "ReplyTo", NULL);
-    add(reply, e->a, "Address", WSMAN_ANONYMOUS);
-    must_understand(e, add(e->header, e->a, "Action", action));
-    must_understand(e, add(e->header, e->w, "MaxEnvelopeSize", MAX_ENVELOPE));
-    add(e->header, e->a, "MessageID", message_id);
-    n = add(e->header, e->w, "Locale", NULL);
+    wsman_add(e->header, e->a, "To", c->url);
+    must_understand(e, wsman_add(e->header, e->w, "ResourceURI", resource_uri));
+    reply = wsman_add(e->header, e->a, "ReplyTo", NULL);
+    wsman_add(reply, e->a, "Address", WSMAN_ANONYMOUS);
+    must_understand(e, wsman_add(e->header, e->a, "Action", action));
+    must_understand(
+        e, wsman_add(e->header, e->w, "MaxEnvelopeSize", MAX_ENVELOPE));
+    wsman_add(e->header, e->a, "MessageID", message_id);
+    n = wsman_add(e->header, e->w, "Locale", NULL);
     xmlNodeSetLang(n, (const xmlChar *) "en-US");
     xmlNewNsProp(n, e->s, (const xmlChar *) "mustUnderstand",
                  (const xmlChar *) "false");
-    add(e->header, e->w, "OperationTimeout", timeout);
-    add_selectors(e, e->header, selectors);
+    wsman_add(e->header, e->w, "OperationTimeout", timeout);
+    wsman_add_selectors(e->header, e->w, selectors);
 }
 
 static const char *
@@ -652,10 +666,10 @@ release(WsmanClient *c, const char *uri, const char *context,
     xmlDoc *reply;
 
     envelope_init(c, &e, ACTION_RELEASE, uri, NULL);
-    rel = add(e.body, NULL, "Release", NULL);
+    rel = wsman_add(e.body, NULL, "Release", NULL);
     xmlSetNs(rel, xmlNewNs(rel, (const xmlChar *) WSMAN_NS_ENUM,
                            (const xmlChar *) "n"));
-    add(rel, rel->ns, "EnumerationContext", context);
+    wsman_add(rel, rel->ns, "EnumerationContext", context);
     reply = call(c, &e, key, NULL);
     xmlFreeDoc(reply);
 }
@@ -679,14 +693,14 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
     xmlDoc *reply;
 
     envelope_init(c, &e, ACTION_ENUMERATE, WSMAN_URI_V2 "*", NULL);
-    en = add(e.body, NULL, "Enumerate", NULL);
+    en = wsman_add(e.body, NULL, "Enumerate", NULL);
     n = xmlNewNs(en, (const xmlChar *) WSMAN_NS_ENUM, (const xmlChar *) "n");
     xmlSetNs(en, n);
-    add(en, e.w, "OptimizeEnumeration", NULL);
-    add(en, e.w, "MaxElements", MAX_ELEMENTS);
+    wsman_add(en, e.w, "OptimizeEnumeration", NULL);
+    wsman_add(en, e.w, "MaxElements", MAX_ELEMENTS);
     if (epr_mode)
-        add(en, e.w, "EnumerationMode", "EnumerateEPR");
-    filter = add(en, e.w, "Filter", wql);
+        wsman_add(en, e.w, "EnumerationMode", "EnumerateEPR");
+    filter = wsman_add(en, e.w, "Filter", wql);
     xmlNewProp(filter, (const xmlChar *) "Dialect",
                (const xmlChar *) WSMAN_DIALECT_WQL);
 
@@ -701,7 +715,8 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
         xmlFreeDoc(reply);
         return NULL;
     }
-    context = text_of(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
+    context =
+        wsman_text(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
     done = wsman_child(resp, WSMAN_NS_WSMAN, "EndOfSequence") != NULL;
     if (!take_items(wsman_child(resp, WSMAN_NS_WSMAN, "Items"), epr_mode, out,
                     c->host, error)) {
@@ -717,12 +732,12 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
         gboolean ok;
 
         envelope_init(c, &e, ACTION_PULL, pull_uri, NULL);
-        pull = add(e.body, NULL, "Pull", NULL);
+        pull = wsman_add(e.body, NULL, "Pull", NULL);
         n = xmlNewNs(pull, (const xmlChar *) WSMAN_NS_ENUM,
                      (const xmlChar *) "n");
         xmlSetNs(pull, n);
-        add(pull, n, "EnumerationContext", context);
-        add(pull, n, "MaxElements", MAX_ELEMENTS);
+        wsman_add(pull, n, "EnumerationContext", context);
+        wsman_add(pull, n, "MaxElements", MAX_ELEMENTS);
         reply = call(c, &e, pull_key, error);
         if (!reply)
             return NULL; /* a failed Pull leaves no context to release */
@@ -737,7 +752,7 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
         g_free(context);
         /* Windows hands out a new context with each Pull */
         context =
-            text_of(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
+            wsman_text(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
         done = wsman_child(resp, WSMAN_NS_ENUM, "EndOfSequence") != NULL;
         if (!done && (!context || !*context)) {
             g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
@@ -918,7 +933,7 @@ wsman_invoke(WsmanClient *c, const WmiEpr *target, const char *method,
     if (!check_params(c, target, method, params, error))
         return NULL;
     envelope_init(c, &e, action, target->resource_uri, target);
-    in = add(e.body, NULL, input, NULL);
+    in = wsman_add(e.body, NULL, input, NULL);
     p = xmlNewNs(in, (const xmlChar *) target->resource_uri,
                  (const xmlChar *) "p");
     xmlSetNs(in, p);
@@ -928,23 +943,18 @@ wsman_invoke(WsmanClient *c, const WmiEpr *target, const char *method,
 
         switch (prm->kind) {
         case PARAM_TEXT:
-            add(in, p, prm->name, prm->text);
+            wsman_add(in, p, prm->name, prm->text);
             break;
         case PARAM_INSTANCE:
-            node = add(in, p, prm->name, NULL);
+            node = wsman_add(in, p, prm->name, NULL);
             xmlAddChild(node,
                         xmlNewCDataBlock(e.doc, (const xmlChar *) prm->text,
                                          (int) strlen(prm->text)));
             break;
-        case PARAM_EPR: {
-            xmlNode *refs;
-            node = add(in, p, prm->name, NULL);
-            add(node, e.a, "Address", prm->epr->address);
-            refs = add(node, e.a, "ReferenceParameters", NULL);
-            add(refs, e.w, "ResourceURI", prm->epr->resource_uri);
-            add_selectors(&e, refs, prm->epr);
+        case PARAM_EPR:
+            node = wsman_add(in, p, prm->name, NULL);
+            wsman_add_epr(node, e.a, e.w, prm->epr);
             break;
-        }
         }
     }
 

@@ -106,4 +106,12 @@ gboolean wsman_parse_epr(xmlNode *node, WmiEpr **out);
 xmlNode *wsman_body(xmlDoc *doc);
 xmlNode *wsman_child(xmlNode *node, const char *ns, const char *name);
 
+/* Message building and reading, shared with hypervsim. */
+char *wsman_text(xmlNode *node); /* trimmed content; NULL without a node */
+xmlNode *wsman_add(xmlNode *parent, xmlNs *ns, const char *name,
+                   const char *text);
+void wsman_add_selectors(xmlNode *parent, xmlNs *w, const WmiEpr *epr);
+/* An EPR's a:Address and a:ReferenceParameters under parent. */
+void wsman_add_epr(xmlNode *parent, xmlNs *a, xmlNs *w, const WmiEpr *epr);
+
 G_END_DECLS

@@ -58,13 +58,6 @@ typedef struct {
     xmlNs *s, *a, *w, *n;
 } Reply;
 
-static xmlNode *
-add(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
-{
-    return xmlNewTextChild(parent, ns, (const xmlChar *) name,
-                           (const xmlChar *) text);
-}
-
 static void
 reply_init(Reply *r, const char *action, const char *relates_to)
 {
@@ -85,13 +78,13 @@ reply_init(Reply *r, const char *action, const char *relates_to)
         xmlNewNs(env, (const xmlChar *) WSMAN_NS_WSMAN, (const xmlChar *) "w");
     xmlSetNs(env, r->s);
     xmlNodeSetLang(env, (const xmlChar *) "en-US");
-    r->header = add(env, r->s, "Header", NULL);
-    r->body = add(env, r->s, "Body", NULL);
-    add(r->header, r->a, "To", WSMAN_ANONYMOUS);
-    add(r->header, r->a, "Action", action);
-    add(r->header, r->a, "MessageID", id);
+    r->header = wsman_add(env, r->s, "Header", NULL);
+    r->body = wsman_add(env, r->s, "Body", NULL);
+    wsman_add(r->header, r->a, "To", WSMAN_ANONYMOUS);
+    wsman_add(r->header, r->a, "Action", action);
+    wsman_add(r->header, r->a, "MessageID", id);
     if (relates_to)
-        add(r->header, r->a, "RelatesTo", relates_to);
+        wsman_add(r->header, r->a, "RelatesTo", relates_to);
 }
 
 static void
@@ -121,23 +114,23 @@ send_fault(SimServer *srv, SoupServerMessage *msg, const char *relates_to,
 
     reply_init(&r, "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
                relates_to);
-    fault = add(r.body, r.s, "Fault", NULL);
-    c = add(fault, r.s, "Code", NULL);
-    add(c, r.s, "Value", code);
-    sub = add(c, r.s, "Subcode", NULL);
-    add(sub, r.s, "Value", subcode);
-    reason = add(fault, r.s, "Reason", NULL);
-    t = add(reason, r.s, "Text", text);
+    fault = wsman_add(r.body, r.s, "Fault", NULL);
+    c = wsman_add(fault, r.s, "Code", NULL);
+    wsman_add(c, r.s, "Value", code);
+    sub = wsman_add(c, r.s, "Subcode", NULL);
+    wsman_add(sub, r.s, "Value", subcode);
+    reason = wsman_add(fault, r.s, "Reason", NULL);
+    t = wsman_add(reason, r.s, "Text", text);
     xmlNodeSetLang(t, (const xmlChar *) "en-US");
-    detail = add(fault, r.s, "Detail", NULL);
-    wf = add(detail, NULL, "WSManFault", NULL);
+    detail = wsman_add(fault, r.s, "Detail", NULL);
+    wf = wsman_add(detail, NULL, "WSManFault", NULL);
     f = xmlNewNs(wf, (const xmlChar *) WSMAN_NS_FAULT, (const xmlChar *) "f");
     xmlSetNs(wf, f);
     g_snprintf(num, sizeof(num), "%u", wincode);
     xmlNewProp(wf, (const xmlChar *) "Code", (const xmlChar *) num);
     xmlNewProp(wf, (const xmlChar *) "Machine",
                (const xmlChar *) srv->host->name);
-    add(wf, f, "Message", text);
+    wsman_add(wf, f, "Message", text);
     reply_send(msg, &r, 500);
 }
 
@@ -149,26 +142,11 @@ compare_names(gconstpointer a, gconstpointer b)
     return g_ascii_strcasecmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void
-render_epr(Reply *r, xmlNode *parent, const WmiEpr *epr)
-{
-    xmlNode *refs, *set;
-    add(parent, r->a, "Address", epr->address);
-    refs = add(parent, r->a, "ReferenceParameters", NULL);
-    add(refs, r->w, "ResourceURI", epr->resource_uri);
-    set = add(refs, r->w, "SelectorSet", NULL);
-    for (guint i = 0; i < epr->selector_names->len; i++) {
-        xmlNode *s = add(set, r->w, "Selector", epr->selector_values->pdata[i]);
-        xmlNewProp(s, (const xmlChar *) "Name",
-                   (const xmlChar *) epr->selector_names->pdata[i]);
-    }
-}
-
 static xmlNode *
 render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
               const char *element, const char *ns_uri, gboolean typed)
 {
-    xmlNode *node = add(parent, NULL, element, NULL);
+    xmlNode *node = wsman_add(parent, NULL, element, NULL);
     xmlNs *p = xmlNewNs(node, (const xmlChar *) ns_uri, (const xmlChar *) "p");
     xmlNs *cim =
         xmlNewNs(node, (const xmlChar *) WSMAN_NS_CIM, (const xmlChar *) "cim");
@@ -189,7 +167,7 @@ render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
         GPtrArray *values = wmi_object_values(obj, names->pdata[i]);
         for (guint k = 0; k < values->len; k++) {
             WmiValue *v = values->pdata[k];
-            xmlNode *prop = add(node, p, names->pdata[i], NULL);
+            xmlNode *prop = wsman_add(node, p, names->pdata[i], NULL);
             switch (v->kind) {
             case WMI_VALUE_NIL:
                 xmlNewNsProp(prop, xsi, (const xmlChar *) "nil",
@@ -199,13 +177,13 @@ render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
                 xmlNodeAddContent(prop, (const xmlChar *) v->text);
                 break;
             case WMI_VALUE_DATETIME:
-                add(prop, cim, "Datetime", v->text);
+                wsman_add(prop, cim, "Datetime", v->text);
                 break;
             case WMI_VALUE_INTERVAL:
-                add(prop, cim, "Interval", v->text);
+                wsman_add(prop, cim, "Interval", v->text);
                 break;
             case WMI_VALUE_EPR:
-                render_epr(r, prop, v->epr);
+                wsman_add_epr(prop, r->a, r->w, v->epr);
                 break;
             }
         }
@@ -231,15 +209,6 @@ typedef struct {
     xmlNode *body;
 } Request;
 
-static char *
-text_of(xmlNode *n)
-{
-    xmlChar *c = n ? xmlNodeGetContent(n) : NULL;
-    char *s = c ? g_strstrip(g_strdup((const char *) c)) : NULL;
-    xmlFree(c);
-    return s;
-}
-
 static const char *
 class_of_uri(const char *uri)
 {
@@ -260,7 +229,7 @@ count(SimServer *srv, const char *what, const char *cls)
 static guint
 max_elements(xmlNode *node, const char *ns)
 {
-    g_autofree char *t = text_of(wsman_child(node, ns, "MaxElements"));
+    g_autofree char *t = wsman_text(wsman_child(node, ns, "MaxElements"));
     guint64 v = 1;
     if (t)
         wmi_parse_unsigned(t, 32000, &v);
@@ -275,9 +244,9 @@ take_items(SimServer *srv, Reply *r, xmlNode *items, EnumContext *ctx,
     while (ctx->items->len && n < max) {
         WmiObject *o = ctx->items->pdata[0];
         if (ctx->epr_mode) {
-            xmlNode *e = add(items, r->a, "EndpointReference", NULL);
+            xmlNode *e = wsman_add(items, r->a, "EndpointReference", NULL);
             WmiEpr *epr = sim_host_epr_of(srv->host, o);
-            render_epr(r, e, epr);
+            wsman_add_epr(e, r->a, r->w, epr);
             wmi_epr_free(epr);
         } else {
             render_instance(r, items, o);
@@ -316,8 +285,8 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
     xmlNode *en = wsman_child(q->body, WSMAN_NS_ENUM, "Enumerate");
     xmlNode *filter = wsman_child(en, WSMAN_NS_WSMAN, "Filter");
     g_autofree char *mode =
-        text_of(wsman_child(en, WSMAN_NS_WSMAN, "EnumerationMode"));
-    g_autofree char *wql = text_of(filter);
+        wsman_text(wsman_child(en, WSMAN_NS_WSMAN, "EnumerationMode"));
+    g_autofree char *wql = wsman_text(filter);
     g_autofree char *dialect = NULL;
     g_autoptr(WqlQuery) query = NULL;
     GError *err = NULL;
@@ -329,7 +298,7 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
     if (!filter)
         filter = wsman_child(en, WSMAN_NS_ENUM, "Filter");
     if (filter && !wql)
-        wql = text_of(filter);
+        wql = wsman_text(filter);
     if (filter) {
         xmlChar *d = xmlGetProp(filter, (const xmlChar *) "Dialect");
         dialect = d ? g_strdup((const char *) d) : NULL;
@@ -373,14 +342,14 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
                              : query->class_name);
 
     reply_init(&r, WSMAN_NS_ENUM "/EnumerateResponse", q->message_id);
-    resp = add(r.body, r.n, "EnumerateResponse", NULL);
+    resp = wsman_add(r.body, r.n, "EnumerateResponse", NULL);
     id = register_context(srv, ctx);
-    add(resp, r.n, "EnumerationContext", id);
+    wsman_add(resp, r.n, "EnumerationContext", id);
     if (wsman_child(en, WSMAN_NS_WSMAN, "OptimizeEnumeration")) {
-        xmlNode *items = add(resp, r.w, "Items", NULL);
+        xmlNode *items = wsman_add(resp, r.w, "Items", NULL);
         take_items(srv, &r, items, ctx, max_elements(en, WSMAN_NS_WSMAN));
         if (!ctx->items->len) {
-            add(resp, r.w, "EndOfSequence", NULL);
+            wsman_add(resp, r.w, "EndOfSequence", NULL);
             g_hash_table_remove(srv->contexts, id);
         }
     }
@@ -402,7 +371,7 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
 {
     xmlNode *pull = wsman_child(q->body, WSMAN_NS_ENUM, "Pull");
     g_autofree char *id =
-        text_of(wsman_child(pull, WSMAN_NS_ENUM, "EnumerationContext"));
+        wsman_text(wsman_child(pull, WSMAN_NS_ENUM, "EnumerationContext"));
     EnumContext *ctx = id ? g_hash_table_lookup(srv->contexts, id) : NULL;
     Reply r;
     xmlNode *resp, *items;
@@ -414,8 +383,8 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
     count(srv, "Pull", class_of_uri(q->resource_uri));
     g_hash_table_steal(srv->contexts, id);
     reply_init(&r, WSMAN_NS_ENUM "/PullResponse", q->message_id);
-    resp = add(r.body, r.n, "PullResponse", NULL);
-    items = add(resp, r.n, "Items", NULL);
+    resp = wsman_add(r.body, r.n, "PullResponse", NULL);
+    items = wsman_add(resp, r.n, "Items", NULL);
     take_items(srv, &r, items, ctx, max_elements(pull, WSMAN_NS_ENUM));
     if (ctx->items->len) {
         /* a fresh context for every Pull, as Windows does */
@@ -425,7 +394,7 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
         xmlNodeAddContent(c, (const xmlChar *) next);
         xmlAddPrevSibling(items, c);
     } else {
-        add(resp, r.n, "EndOfSequence", NULL);
+        wsman_add(resp, r.n, "EndOfSequence", NULL);
         context_free(ctx);
     }
     reply_send(msg, &r, 200);
@@ -436,7 +405,7 @@ handle_release(SimServer *srv, SoupServerMessage *msg, Request *q)
 {
     xmlNode *rel = wsman_child(q->body, WSMAN_NS_ENUM, "Release");
     g_autofree char *id =
-        text_of(wsman_child(rel, WSMAN_NS_ENUM, "EnumerationContext"));
+        wsman_text(wsman_child(rel, WSMAN_NS_ENUM, "EnumerationContext"));
     Reply r;
 
     count(srv, "Release", class_of_uri(q->resource_uri));
@@ -579,7 +548,7 @@ parse_request(const char *data, gsize len, Request *q)
     q->action = (const char *) s;
     s = xmlNodeGetContent(wsman_child(header, WSMAN_NS_WSMAN, "ResourceURI"));
     q->resource_uri = (const char *) s;
-    q->message_id = text_of(wsman_child(header, WSMAN_NS_ADDR, "MessageID"));
+    q->message_id = wsman_text(wsman_child(header, WSMAN_NS_ADDR, "MessageID"));
     set = wsman_child(header, WSMAN_NS_WSMAN, "SelectorSet");
     if (set) {
         q->selectors = wmi_epr_new(class_of_uri(q->resource_uri));
@@ -589,7 +558,7 @@ parse_request(const char *data, gsize len, Request *q)
             if (n->type != XML_ELEMENT_NODE)
                 continue;
             name = xmlGetProp(n, (const xmlChar *) "Name");
-            value = text_of(n);
+            value = wsman_text(n);
             if (name)
                 wmi_epr_add_selector(q->selectors, (const char *) name, value);
             xmlFree(name);
