@@ -92,25 +92,25 @@ items_equal(VhdxMetaItem *a, VhdxMetaItem *b)
            g_bytes_equal(a->data, b->data);
 }
 
+/* The IsVirtualDisk items of a list, borrowed. */
+static GPtrArray *
+vdisk_items(GPtrArray *items)
+{
+    GPtrArray *out = g_ptr_array_new();
+    for (guint i = 0; i < items->len; i++)
+        if (((VhdxMetaItem *) items->pdata[i])->flags & VHDX_META_FLAG_IS_VDISK)
+            g_ptr_array_add(out, items->pdata[i]);
+    return out;
+}
+
 /* 2.6.1.2: the parent's IsVirtualDisk items give way to the child's. */
 static gboolean
 take_virtual_disk_items(VhdxImage *parent, VhdxImage *child, GError **error)
 {
-    g_autoptr(GPtrArray) mine = g_ptr_array_new();
-    g_autoptr(GPtrArray) theirs = g_ptr_array_new();
-    gboolean same;
+    g_autoptr(GPtrArray) mine = vdisk_items(parent->meta_items);
+    g_autoptr(GPtrArray) theirs = vdisk_items(child->meta_items);
+    gboolean same = mine->len == theirs->len;
 
-    for (guint i = 0; i < parent->meta_items->len; i++) {
-        VhdxMetaItem *it = parent->meta_items->pdata[i];
-        if (it->flags & VHDX_META_FLAG_IS_VDISK)
-            g_ptr_array_add(mine, it);
-    }
-    for (guint i = 0; i < child->meta_items->len; i++) {
-        VhdxMetaItem *it = child->meta_items->pdata[i];
-        if (it->flags & VHDX_META_FLAG_IS_VDISK)
-            g_ptr_array_add(theirs, it);
-    }
-    same = mine->len == theirs->len;
     for (guint i = 0; same && i < mine->len; i++)
         same = items_equal(mine->pdata[i], theirs->pdata[i]);
     if (same)
@@ -121,14 +121,7 @@ take_virtual_disk_items(VhdxImage *parent, VhdxImage *child, GError **error)
         if (it->flags & VHDX_META_FLAG_IS_VDISK)
             g_ptr_array_remove_index(parent->meta_items, i - 1);
     }
-    for (guint i = 0; i < theirs->len; i++) {
-        VhdxMetaItem *src = theirs->pdata[i];
-        VhdxMetaItem *copy = g_new0(VhdxMetaItem, 1);
-        copy->item_id = src->item_id;
-        copy->flags = src->flags;
-        copy->data = g_bytes_ref(src->data);
-        g_ptr_array_add(parent->meta_items, copy);
-    }
+    vhdx_meta_items_copy_vdisk(child->meta_items, parent->meta_items);
     return vhdx_metadata_rebuild(parent, error);
 }
 

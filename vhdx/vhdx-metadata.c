@@ -35,6 +35,23 @@ vhdx_meta_item_new(const char *guid, guint32 flags, const void *data, gsize len)
     return item;
 }
 
+void
+vhdx_meta_items_copy_vdisk(GPtrArray *from, GPtrArray *to)
+{
+    for (guint i = 0; i < from->len; i++) {
+        VhdxMetaItem *src = from->pdata[i];
+        VhdxMetaItem *copy;
+
+        if (!(src->flags & VHDX_META_FLAG_IS_VDISK))
+            continue;
+        copy = g_new0(VhdxMetaItem, 1);
+        copy->item_id = src->item_id;
+        copy->flags = src->flags;
+        copy->data = g_bytes_ref(src->data);
+        g_ptr_array_add(to, copy);
+    }
+}
+
 VhdxMetaItem *
 vhdx_meta_item_find(GPtrArray *items, const char *guid)
 {

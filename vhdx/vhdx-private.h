@@ -128,6 +128,8 @@ GBytes *vhdx_locator_build(GHashTable *locator);
 VhdxMetaItem *vhdx_meta_item_new(const char *guid, guint32 flags,
                                  const void *data, gsize len);
 VhdxMetaItem *vhdx_meta_item_find(GPtrArray *items, const char *guid);
+/* Appends a copy of every IsVirtualDisk item of from to to (2.6.1.2). */
+void vhdx_meta_items_copy_vdisk(GPtrArray *from, GPtrArray *to);
 /* Fills a locator for a child in child_dir pointing at parent_path. */
 GHashTable *vhdx_locator_for_parent(const char *child_path,
                                     const char *parent_path,

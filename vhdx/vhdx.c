@@ -1250,17 +1250,7 @@ vhdx_create_differencing(const char *path, const char *parent_path,
         return FALSE;
     /* 2.6.1.2: a fork copies every IsVirtualDisk item of the parent */
     g_ptr_array_add(items, file_params_item(bs, VHDX_PARAMS_HAS_PARENT));
-    for (guint i = 0; i < parent->meta_items->len; i++) {
-        VhdxMetaItem *src = parent->meta_items->pdata[i];
-        VhdxMetaItem *copy;
-        if (!(src->flags & VHDX_META_FLAG_IS_VDISK))
-            continue;
-        copy = g_new0(VhdxMetaItem, 1);
-        copy->item_id = src->item_id;
-        copy->flags = src->flags;
-        copy->data = g_bytes_ref(src->data);
-        g_ptr_array_add(items, copy);
-    }
+    vhdx_meta_items_copy_vdisk(parent->meta_items, items);
     locator = vhdx_locator_for_parent(path, parent_path,
                                       &parent->header.data_write_guid, error);
     if (!locator)
