@@ -46,16 +46,16 @@ sim_path_from_windows(const char *windows)
     return p;
 }
 
-static void
-disk_ref_free(SimDiskRef *d)
+void
+sim_disk_ref_free(SimDiskRef *d)
 {
     g_free(d->slot_id);
     g_free(d->path);
     g_free(d);
 }
 
-static SimDiskRef *
-disk_ref_new(const char *slot_id, const char *path)
+SimDiskRef *
+sim_disk_ref_new(const char *slot_id, const char *path)
 {
     SimDiskRef *d = g_new0(SimDiskRef, 1);
     d->slot_id = g_strdup(slot_id);
@@ -63,8 +63,8 @@ disk_ref_new(const char *slot_id, const char *path)
     return d;
 }
 
-static void
-snapshot_free(SimSnapshot *s)
+void
+sim_snapshot_free(SimSnapshot *s)
 {
     g_free(s->id);
     g_free(s->name);
@@ -233,10 +233,11 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
     vm->cpus = 2;
     vm->user_snapshot_type = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
     vm->guest_vss = TRUE;
-    vm->disks = g_ptr_array_new_with_free_func((GDestroyNotify) disk_ref_free);
+    vm->disks =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
     vm->macs = g_ptr_array_new_with_free_func(g_free);
     vm->snapshots =
-        g_ptr_array_new_with_free_func((GDestroyNotify) snapshot_free);
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_snapshot_free);
     vm->dir =
         g_build_filename(host->state_dir, "Virtual Hard Disks", name, NULL);
     g_ptr_array_add(vm->macs, random_mac());
@@ -260,7 +261,7 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
             vm_free(vm);
             return NULL;
         }
-        g_ptr_array_add(vm->disks, disk_ref_new(slot, path));
+        g_ptr_array_add(vm->disks, sim_disk_ref_new(slot, path));
     }
     g_ptr_array_add(host->vms, vm);
     return vm;
@@ -278,42 +279,6 @@ sim_host_remove_vm(SimHost *host, const char *id_or_name, GError **error)
     }
     g_ptr_array_remove(host->vms, vm);
     return TRUE;
-}
-
-void
-sim_host_adopt_vm(SimHost *host, SimVm *vm)
-{
-    g_ptr_array_set_free_func(vm->disks, (GDestroyNotify) disk_ref_free);
-    g_ptr_array_set_free_func(vm->snapshots, (GDestroyNotify) snapshot_free);
-    for (guint i = 0; i < vm->snapshots->len; i++) {
-        SimSnapshot *snap = vm->snapshots->pdata[i];
-        g_ptr_array_set_free_func(snap->disks, (GDestroyNotify) disk_ref_free);
-    }
-    g_ptr_array_add(host->vms, vm);
-}
-
-SimDiskRef *
-sim_disk_ref_new(const char *slot_id, const char *path)
-{
-    return disk_ref_new(slot_id, path);
-}
-
-void
-sim_disk_ref_free(SimDiskRef *d)
-{
-    disk_ref_free(d);
-}
-
-void
-sim_snapshot_free(SimSnapshot *s)
-{
-    snapshot_free(s);
-}
-
-void
-sim_job_free(SimJob *j)
-{
-    job_free(j);
 }
 
 /* Rendering */

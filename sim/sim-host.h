@@ -117,12 +117,9 @@ SimVm *sim_host_add_vm(SimHost *host, const char *name, guint n_disks,
 gboolean sim_host_remove_vm(SimHost *host, const char *id_or_name,
                             GError **error);
 
-/* Takes a VM built elsewhere (the state loader) into the host. */
-void sim_host_adopt_vm(SimHost *host, SimVm *vm);
 SimDiskRef *sim_disk_ref_new(const char *slot_id, const char *path);
 void sim_disk_ref_free(SimDiskRef *d);
 void sim_snapshot_free(SimSnapshot *s);
-void sim_job_free(SimJob *j);
 
 /* Methods (sim-ops.c), called with the lock held. Returns the
  * ReturnValue and fills out; a GError is a SOAP fault. */

@@ -254,6 +254,21 @@ disk_parents(SimVm *vm)
     return parents;
 }
 
+/* The files whose parent is path (borrowed from parents). */
+static GPtrArray *
+children_of(GHashTable *parents, const char *path)
+{
+    GPtrArray *out = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, parents);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (v && g_str_equal(v, path))
+            g_ptr_array_add(out, k);
+    return out;
+}
+
 static gboolean
 referenced(SimVm *vm, const char *path, SimSnapshot *except)
 {
@@ -527,25 +542,18 @@ merge_progress(guint64 done, guint64 total, gpointer data)
 }
 
 static gboolean
-merge_disk(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
-           const char *disk, GError **error)
+merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
+           GError **error)
 {
     g_autoptr(GHashTable) parents = disk_parents(vm);
-    g_autoptr(GPtrArray) children = g_ptr_array_new();
-    g_autoptr(GPtrArray) grandchildren = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer k, v;
+    g_autoptr(GPtrArray) children = children_of(parents, disk);
+    g_autoptr(GPtrArray) grandchildren = NULL;
     const char *child;
     MergeProgress progress = { host, job, job->percent, 40 };
     GError *local = NULL;
 
-    g_hash_table_iter_init(&it, parents);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        if (v && g_str_equal(v, disk))
-            g_ptr_array_add(children, k);
-
     if (children->len == 0) {
-        if (!referenced(vm, disk, s))
+        if (!referenced(vm, disk, NULL))
             g_unlink(disk);
         return TRUE;
     }
@@ -553,10 +561,7 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
         return TRUE; /* shared by two branches: it stays */
 
     child = children->pdata[0];
-    g_hash_table_iter_init(&it, parents);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        if (v && g_str_equal(v, child))
-            g_ptr_array_add(grandchildren, k);
+    grandchildren = children_of(parents, child);
 
     vm->busy_status = 32772; /* Merging Disks */
     g_mutex_unlock(&host->lock);
@@ -614,7 +619,7 @@ destroy_one(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
     g_ptr_array_remove(vm->snapshots, s); /* frees s */
 
     for (guint i = 0; i < disks->len; i++)
-        if (!merge_disk(host, job, vm, NULL, disks->pdata[i], error))
+        if (!merge_disk(host, job, vm, disks->pdata[i], error))
             return FALSE;
     return TRUE;
 }
@@ -695,6 +700,7 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimSnapshot *s;
     g_autoptr(GPtrArray) children =
         g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
+    g_autoptr(GHashTable) parents = NULL;
     GPtrArray *old;
 
     job_progress(host, job, 20);
@@ -714,16 +720,12 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     }
     old = vm->disks;
     vm->disks = g_steal_pointer(&children);
+    /* what the VM ran on goes, unless a checkpoint or a file needs it */
+    parents = disk_parents(vm);
     for (guint i = 0; i < old->len; i++) {
         const char *p = ((SimDiskRef *) old->pdata[i])->path;
-        g_autoptr(GHashTable) parents = disk_parents(vm);
-        gboolean is_parent = FALSE;
-        GHashTableIter it;
-        gpointer k, v;
-        g_hash_table_iter_init(&it, parents);
-        while (g_hash_table_iter_next(&it, &k, &v))
-            is_parent |= v && g_str_equal(v, p);
-        if (!referenced(vm, p, NULL) && !is_parent)
+        g_autoptr(GPtrArray) below = children_of(parents, p);
+        if (!referenced(vm, p, NULL) && below->len == 0)
             g_unlink(p);
     }
     g_ptr_array_unref(old);

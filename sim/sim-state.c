@@ -155,16 +155,14 @@ get_time(JsonObject *o, const char *name)
 static GPtrArray *
 get_disks(JsonObject *o)
 {
-    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *out =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
     JsonArray *a = json_object_get_array_member(o, "disks");
 
-    g_ptr_array_set_free_func(out, (GDestroyNotify) NULL);
     for (guint i = 0; a && i < json_array_get_length(a); i++) {
         JsonObject *d = json_array_get_object_element(a, i);
-        SimDiskRef *ref = g_new0(SimDiskRef, 1);
-        ref->slot_id = g_strdup(get_string(d, "slot"));
-        ref->path = g_strdup(get_string(d, "path"));
-        g_ptr_array_add(out, ref);
+        g_ptr_array_add(out, sim_disk_ref_new(get_string(d, "slot"),
+                                              get_string(d, "path")));
     }
     return out;
 }
@@ -208,7 +206,8 @@ sim_host_load(SimHost *host, GError **error)
         vm->current_id = g_strdup(get_string(o, "current"));
         vm->disks = get_disks(o);
         vm->macs = get_strings(o, "macs");
-        vm->snapshots = g_ptr_array_new();
+        vm->snapshots =
+            g_ptr_array_new_with_free_func((GDestroyNotify) sim_snapshot_free);
         for (guint k = 0; snaps && k < json_array_get_length(snaps); k++) {
             JsonObject *so = json_array_get_object_element(snaps, k);
             SimSnapshot *s = g_new0(SimSnapshot, 1);
@@ -233,7 +232,7 @@ sim_host_load(SimHost *host, GError **error)
                         path, i);
             return FALSE;
         }
-        sim_host_adopt_vm(host, vm);
+        g_ptr_array_add(host->vms, vm);
     }
     return TRUE;
 }
