@@ -33,6 +33,23 @@ parse_file(const char *name, GError **error)
     return wsman_parse_envelope(data, strlen(data), "hv01", error);
 }
 
+/* The METHOD_OUTPUT element of a reply file, which must be there. */
+static WmiObject *
+output_of(const char *file, const char *element)
+{
+    GError *err = NULL;
+    xmlDoc *doc = parse_file(file, &err);
+    xmlNode *out;
+    WmiObject *obj;
+
+    g_assert_no_error(err);
+    out = wsman_child(wsman_body(doc), NULL, element);
+    g_assert_nonnull(out);
+    obj = wsman_parse_instance(out);
+    xmlFreeDoc(doc);
+    return obj;
+}
+
 /* Replies as the client sees them */
 
 static GPtrArray *
@@ -142,30 +159,24 @@ test_parse_job(void)
 static void
 test_parse_invoke_output(void)
 {
-    GError *err = NULL;
-    xmlDoc *doc = parse_file("invoke-createsnapshot-job.xml", &err);
-    xmlNode *out = wsman_child(wsman_body(doc), NULL, "CreateSnapshot_OUTPUT");
-    g_autoptr(WmiObject) obj = wsman_parse_instance(out);
+    g_autoptr(WmiObject) obj =
+        output_of("invoke-createsnapshot-job.xml", "CreateSnapshot_OUTPUT");
     const WmiEpr *job = wmi_object_epr(obj, "Job");
 
-    g_assert_no_error(err);
     g_assert_cmpstr(wmi_object_text(obj, "ReturnValue"), ==, "4096");
     g_assert_nonnull(job);
     g_assert_cmpstr(job->class_name, ==, "Msvm_ConcreteJob");
     g_assert_cmpstr(wmi_epr_get_selector(job, "instanceid"), ==,
                     "2A4F3F0B-9E71-4F5C-A1B2-C3D4E5F60718");
     g_assert_true(wmi_object_is_nil(obj, "ResultingSnapshot"));
-    xmlFreeDoc(doc);
 }
 
 static void
 test_parse_embedded_instance(void)
 {
     GError *err = NULL;
-    xmlDoc *doc = parse_file("invoke-gethdd.xml", &err);
-    xmlNode *out = wsman_child(wsman_body(doc), NULL,
-                               "GetVirtualHardDiskSettingData_OUTPUT");
-    g_autoptr(WmiObject) obj = wsman_parse_instance(out);
+    g_autoptr(WmiObject) obj =
+        output_of("invoke-gethdd.xml", "GetVirtualHardDiskSettingData_OUTPUT");
     g_autoptr(Msvm_VirtualHardDiskSettingData) hd = NULL;
     g_autoptr(GDateTime) want = g_date_time_new_utc(2024, 5, 1, 9, 11, 12);
     WmiObject *inner;
@@ -187,16 +198,14 @@ test_parse_embedded_instance(void)
     g_assert_cmpint(g_date_time_to_unix(hd->ParentTimestamp), ==,
                     g_date_time_to_unix(want));
     g_assert_true(wmi_object_is_nil(obj, "Job"));
-    xmlFreeDoc(doc);
 }
 
 static void
 test_parse_get_error_ex(void)
 {
     GError *err = NULL;
-    xmlDoc *doc = parse_file("invoke-geterrorex.xml", &err);
-    xmlNode *out = wsman_child(wsman_body(doc), NULL, "GetErrorEx_OUTPUT");
-    g_autoptr(WmiObject) obj = wsman_parse_instance(out);
+    g_autoptr(WmiObject) obj =
+        output_of("invoke-geterrorex.xml", "GetErrorEx_OUTPUT");
     g_autoptr(Msvm_Error) e = NULL;
 
     g_assert_no_error(err);
@@ -207,7 +216,6 @@ test_parse_get_error_ex(void)
     g_assert_nonnull(strstr(e->Message, "Volume Shadow Copy"));
     g_assert_cmpuint(g_strv_length(e->MessageArguments), ==, 2);
     g_assert_cmpuint(e->PerceivedSeverity, ==, 7);
-    xmlFreeDoc(doc);
 }
 
 typedef struct {
@@ -813,29 +821,13 @@ test_invoke_checks_schema(void)
     g_assert_cmpuint(wsman_client_request_count(c), ==, 0);
 }
 
-static WmiObject *
-output_of(const char *file)
-{
-    GError *err = NULL;
-    xmlDoc *doc = parse_file(file, &err);
-    xmlNode *out = NULL;
-    WmiObject *obj;
-
-    g_assert_no_error(err);
-    for (xmlNode *n = wsman_body(doc)->children; n && !out; n = n->next)
-        if (n->type == XML_ELEMENT_NODE)
-            out = n;
-    obj = wsman_parse_instance(out);
-    xmlFreeDoc(doc);
-    return obj;
-}
-
 static void
 test_job_failure_text(void)
 {
     g_autoptr(Script) s = script_new(NULL);
     g_autoptr(WsmanClient) c = client_for(s, 5000);
-    g_autoptr(WmiObject) out = output_of("invoke-createsnapshot-job.xml");
+    g_autoptr(WmiObject) out =
+        output_of("invoke-createsnapshot-job.xml", "CreateSnapshot_OUTPUT");
     HvJobWait wait = { .poll_min_ms = 1 };
     GError *err = NULL;
 
@@ -859,7 +851,8 @@ test_method_return_value(void)
 {
     g_autoptr(Script) s = script_new(NULL);
     g_autoptr(WsmanClient) c = client_for(s, 5000);
-    g_autoptr(WmiObject) out = output_of("invoke-returnvalue-32775.xml");
+    g_autoptr(WmiObject) out =
+        output_of("invoke-returnvalue-32775.xml", "ApplySnapshot_OUTPUT");
     GError *err = NULL;
 
     g_assert_false(hv_method_result(c, "ApplySnapshot", out, NULL, NULL, &err));
@@ -875,7 +868,8 @@ test_job_cancel_and_timeout(void)
 {
     g_autoptr(Script) s = script_new(NULL);
     g_autoptr(WsmanClient) c = client_for(s, 5000);
-    g_autoptr(WmiObject) out = output_of("invoke-createsnapshot-job.xml");
+    g_autoptr(WmiObject) out =
+        output_of("invoke-createsnapshot-job.xml", "CreateSnapshot_OUTPUT");
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     HvJobWait wait = { .poll_min_ms = 1, .cancellable = cancel };
     GError *err = NULL;
