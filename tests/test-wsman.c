@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hv-job.h"
+#include "test-tls.h"
 #include "wsman.h"
 
 static const char *data_dir = WSMAN_DATA_DIR;
@@ -906,23 +907,11 @@ static GTlsCertificate *
 make_certificate(void)
 {
     GError *err = NULL;
-    g_autofree char *cmd = NULL;
     g_autofree char *cert = NULL, *key = NULL;
-    g_autofree char *out = NULL, *errout = NULL;
-    int status;
 
     tls_dir = g_dir_make_tmp("wsman-tls-XXXXXX", &err);
     g_assert_no_error(err);
-    cert = g_build_filename(tls_dir, "cert.pem", NULL);
-    key = g_build_filename(tls_dir, "key.pem", NULL);
-    cmd = g_strdup_printf("openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-                          "-subj /CN=localhost -addext "
-                          "subjectAltName=DNS:localhost -keyout %s -out %s",
-                          key, cert);
-    g_spawn_command_line_sync(cmd, &out, &errout, &status, &err);
-    g_assert_no_error(err);
-    if (!g_spawn_check_wait_status(status, NULL))
-        g_error("openssl failed: %s", errout);
+    test_tls_make_files(tls_dir, &cert, &key);
     return g_tls_certificate_new_from_files(cert, key, &err);
 }
 
