@@ -189,9 +189,18 @@ sim_host_load(SimHost *host, GError **error)
     vms = json_object_get_array_member(root, "vms");
     for (guint i = 0; i < json_array_get_length(vms); i++) {
         JsonObject *o = json_array_get_object_element(vms, i);
-        SimVm *vm = g_new0(SimVm, 1);
         JsonArray *snaps = json_object_get_array_member(o, "snapshots");
+        SimVm *vm;
 
+        if (!get_string(o, "id") || !get_string(o, "name") ||
+            !get_string(o, "dir")) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("%s: virtual machine %u lacks an id, name or "
+                          "folder"),
+                        path, i);
+            return FALSE;
+        }
+        vm = g_new0(SimVm, 1);
         vm->id = g_strdup(get_string(o, "id"));
         vm->name = g_strdup(get_string(o, "name"));
         vm->notes = get_strings(o, "notes");
@@ -224,13 +233,6 @@ sim_host_load(SimHost *host, GError **error)
             s->state_file = g_strdup(get_string(so, "state_file"));
             s->disks = get_disks(so);
             g_ptr_array_add(vm->snapshots, s);
-        }
-        if (!vm->id || !vm->name || !vm->dir) {
-            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                        _("%s: virtual machine %u lacks an id, name or "
-                          "folder"),
-                        path, i);
-            return FALSE;
         }
         g_ptr_array_add(host->vms, vm);
     }
