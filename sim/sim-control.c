@@ -10,6 +10,8 @@
  *   {"op": "read", "vm": N, "disk": 0, "offset": 1048576, "length": 64}
  *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
  *    "count": 1, "delay_ms": 0}
+ *   {"op": "move-file", "from": P, "to": P}    (inside the state folder)
+ *   {"op": "crash-merge", "after_bytes": 0}    (the next merge stops there)
  *   {"op": "http-fault", "fault": "drop" | "500" | "malformed", "count": 1}
  *   {"op": "latency", "ms": 200}
  *   {"op": "counters"}
@@ -19,7 +21,9 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -65,7 +69,7 @@ member_string(JsonObject *o, const char *name)
 }
 
 static SimDiskRef *
-disk_of(SimHost *host, JsonObject *o, GError **error)
+disk_of(SimHost *host, JsonObject *o, SimVm **vm_out, GError **error)
 {
     SimVm *vm = sim_host_find_vm(host, member_string(o, "vm") ?: "");
     gint64 i = member_int(o, "disk", 0);
@@ -75,14 +79,18 @@ disk_of(SimHost *host, JsonObject *o, GError **error)
                     _("no such virtual machine or disk"));
         return NULL;
     }
+    if (vm_out)
+        *vm_out = vm;
     return vm->disks->pdata[i];
 }
 
 static gboolean
 op_write(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
 {
-    SimDiskRef *d = disk_of(host, o, error);
+    SimVm *vm = NULL;
+    SimDiskRef *d = disk_of(host, o, &vm, error);
     const char *text = member_string(o, "text");
+    gint64 offset = member_int(o, "offset", 0);
     VhdxImage *img;
 
     if (!d)
@@ -95,18 +103,21 @@ op_write(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
     img = vhdx_open(d->path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, error);
     if (!img)
         return FALSE;
-    if (!vhdx_write(img, text, strlen(text), member_int(o, "offset", 0),
-                    error)) {
+    if (offset < 0 || !vhdx_write(img, text, strlen(text), offset, error)) {
+        if (offset < 0)
+            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                        _("'offset' must not be negative"));
         vhdx_free(img);
         return FALSE;
     }
-    return vhdx_close(img, error);
+    sim_vm_track_write(vm, d->slot_id, offset, strlen(text));
+    return vhdx_close(img, error) && sim_host_save(host, error);
 }
 
 static gboolean
 op_read(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
 {
-    SimDiskRef *d = disk_of(host, o, error);
+    SimDiskRef *d = disk_of(host, o, NULL, error);
     gint64 len = member_int(o, "length", 64);
     g_autoptr(VhdxImage) img = NULL;
     g_autofree char *buf = NULL;
@@ -124,6 +135,56 @@ op_read(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
         return FALSE;
     json_builder_set_member_name(b, "text");
     json_builder_add_string_value(b, buf);
+    return TRUE;
+}
+
+/* A path of the host, in Windows or POSIX form, inside its state folder:
+ * the control interface moves no other files. */
+static char *
+host_file(SimHost *host, JsonObject *o, const char *name, GError **error)
+{
+    const char *given = member_string(o, name);
+    g_autofree char *posix = NULL;
+    g_autofree char *prefix = g_strconcat(host->state_dir, "/", NULL);
+    char *path;
+
+    if (!given) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID, _("'%s' is missing"),
+                    name);
+        return NULL;
+    }
+    posix = g_ascii_isalpha(given[0]) && given[1] == ':'
+                ? sim_path_from_windows(given)
+                : g_strdup(given);
+    path = g_canonicalize_filename(posix, host->state_dir);
+    if (!g_str_has_prefix(path, prefix)) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                    _("'%s' is outside the host's folder %s"), given,
+                    host->state_dir);
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* Moves a file behind Hyper-V's back, as a user might: a parent moved
+ * away breaks the chains below it. */
+static gboolean
+op_move_file(SimHost *host, JsonObject *o, GError **error)
+{
+    g_autofree char *from = host_file(host, o, "from", error);
+    g_autofree char *to = from ? host_file(host, o, "to", error) : NULL;
+    g_autofree char *dir = NULL;
+
+    if (!to)
+        return FALSE;
+    dir = g_path_get_dirname(to);
+    if (g_mkdir_with_parents(dir, 0755) < 0 || g_rename(from, to) < 0) {
+        int e = errno;
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("cannot move %s to %s: %s"), from, to, g_strerror(e));
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -193,6 +254,19 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
             !json_object_has_member(o, "error_code"))
             f->error_code = 0; /* only slow */
         g_ptr_array_add(host->job_faults, f);
+        return TRUE;
+    }
+    if (g_strcmp0(op, "move-file") == 0)
+        return op_move_file(host, o, error);
+    if (g_strcmp0(op, "crash-merge") == 0) {
+        gint64 after = member_int(o, "after_bytes", 0);
+        if (after < 0) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                        _("'after_bytes' must not be negative"));
+            return FALSE;
+        }
+        host->crash_next_merge = TRUE;
+        host->crash_after_bytes = after;
         return TRUE;
     }
     if (g_strcmp0(op, "http-fault") == 0)

@@ -77,6 +77,75 @@ sim_snapshot_free(SimSnapshot *s)
     g_free(s);
 }
 
+void
+sim_refpoint_free(SimRefPoint *r)
+{
+    g_free(r->id);
+    g_clear_pointer(&r->created, g_date_time_unref);
+    g_ptr_array_unref(r->slots);
+    g_ptr_array_unref(r->rct_ids);
+    g_free(r);
+}
+
+void
+sim_change_free(SimChange *c)
+{
+    g_free(c->slot_id);
+    g_free(c);
+}
+
+void
+sim_group_point_free(SimGroupPoint *p)
+{
+    g_free(p->id);
+    g_free(p->name);
+    g_clear_pointer(&p->created, g_date_time_unref);
+    g_ptr_array_unref(p->items);
+    g_free(p);
+}
+
+SimGroup *
+sim_group_new(const char *id, const char *name)
+{
+    SimGroup *g = g_new0(SimGroup, 1);
+    g->id = g_strdup(id);
+    g->name = g_strdup(name);
+    g->members = g_ptr_array_new_with_free_func(g_free);
+    g->snapshots =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_group_point_free);
+    g->refpoints =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_group_point_free);
+    g->last_apply_vms = g_ptr_array_new_with_free_func(g_free);
+    return g;
+}
+
+void
+sim_group_free(SimGroup *g)
+{
+    g_free(g->id);
+    g_free(g->name);
+    g_ptr_array_unref(g->members);
+    g_ptr_array_unref(g->snapshots);
+    g_ptr_array_unref(g->refpoints);
+    g_clear_pointer(&g->last_apply_time, g_date_time_unref);
+    g_ptr_array_unref(g->last_apply_vms);
+    g_free(g);
+}
+
+void
+sim_vm_track_write(SimVm *vm, const char *slot_id, guint64 offset,
+                   guint64 length)
+{
+    SimChange *c;
+
+    c = g_new0(SimChange, 1);
+    c->slot_id = g_strdup(slot_id);
+    c->offset = offset;
+    c->length = length;
+    c->seq = ++vm->change_seq;
+    g_ptr_array_add(vm->changes, c);
+}
+
 static void
 vm_free(SimVm *vm)
 {
@@ -89,6 +158,9 @@ vm_free(SimVm *vm)
     g_free(vm->current_id);
     g_ptr_array_unref(vm->snapshots);
     g_free(vm->dir);
+    g_free(vm->last_applied_id);
+    g_ptr_array_unref(vm->refpoints);
+    g_ptr_array_unref(vm->changes);
     g_free(vm);
 }
 
@@ -127,6 +199,8 @@ sim_host_new(const char *name, const char *state_dir)
     host->jobs = g_ptr_array_new_with_free_func((GDestroyNotify) job_free);
     host->job_faults =
         g_ptr_array_new_with_free_func((GDestroyNotify) job_fault_free);
+    host->groups =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_group_free);
     host->job_step_ms = 20;
     return host;
 }
@@ -141,6 +215,7 @@ sim_host_free(SimHost *host)
     g_ptr_array_unref(host->vms);
     g_ptr_array_unref(host->jobs);
     g_ptr_array_unref(host->job_faults);
+    g_ptr_array_unref(host->groups);
     g_free(host->name);
     g_free(host->state_dir);
     g_mutex_clear(&host->lock);
@@ -163,6 +238,14 @@ sim_host_find_vm(SimHost *host, const char *id_or_name)
     return NULL;
 }
 
+static const char *
+strip_microsoft(const char *instance_id)
+{
+    return g_str_has_prefix(instance_id, "Microsoft:")
+               ? instance_id + strlen("Microsoft:")
+               : instance_id;
+}
+
 SimSnapshot *
 sim_vm_find_snapshot(SimVm *vm, const char *id)
 {
@@ -177,10 +260,8 @@ sim_vm_find_snapshot(SimVm *vm, const char *id)
 SimSnapshot *
 sim_host_find_snapshot(SimHost *host, const char *instance_id, SimVm **vm_out)
 {
-    const char *id = instance_id;
+    const char *id = strip_microsoft(instance_id);
 
-    if (g_str_has_prefix(id, "Microsoft:"))
-        id += strlen("Microsoft:");
     for (guint i = 0; i < host->vms->len; i++) {
         SimSnapshot *s = sim_vm_find_snapshot(host->vms->pdata[i], id);
         if (s) {
@@ -199,6 +280,69 @@ sim_host_find_job(SimHost *host, const char *id)
         SimJob *j = host->jobs->pdata[i];
         if (g_ascii_strcasecmp(j->id, id) == 0)
             return j;
+    }
+    return NULL;
+}
+
+SimRefPoint *
+sim_host_find_refpoint(SimHost *host, const char *instance_id, SimVm **vm_out)
+{
+    const char *id = instance_id ? strip_microsoft(instance_id) : "";
+
+    for (guint i = 0; i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        for (guint k = 0; k < vm->refpoints->len; k++) {
+            SimRefPoint *r = vm->refpoints->pdata[k];
+            if (g_ascii_strcasecmp(r->id, id) == 0) {
+                if (vm_out)
+                    *vm_out = vm;
+                return r;
+            }
+        }
+    }
+    return NULL;
+}
+
+SimGroup *
+sim_host_find_group(SimHost *host, const char *id_or_name)
+{
+    for (guint i = 0; id_or_name && i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        if (g_ascii_strcasecmp(g->id, id_or_name) == 0)
+            return g;
+    }
+    for (guint i = 0; id_or_name && i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        if (g_str_equal(g->name, id_or_name))
+            return g;
+    }
+    return NULL;
+}
+
+SimGroupPoint *
+sim_group_find_point(GPtrArray *points, const char *id)
+{
+    for (guint i = 0; id && i < points->len; i++) {
+        SimGroupPoint *p = points->pdata[i];
+        if (g_ascii_strcasecmp(p->id, id) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+SimGroupPoint *
+sim_host_find_group_point(SimHost *host, const char *id, gboolean refpoints,
+                          SimGroup **group_out)
+{
+    for (guint i = 0; i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        SimGroupPoint *p =
+            sim_group_find_point(refpoints ? g->refpoints : g->snapshots, id);
+        if (p) {
+            if (group_out)
+                *group_out = g;
+            return p;
+        }
     }
     return NULL;
 }
@@ -238,6 +382,10 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
     vm->macs = g_ptr_array_new_with_free_func(g_free);
     vm->snapshots =
         g_ptr_array_new_with_free_func((GDestroyNotify) sim_snapshot_free);
+    vm->refpoints =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_refpoint_free);
+    vm->changes =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_change_free);
     vm->dir =
         g_build_filename(host->state_dir, "Virtual Hard Disks", name, NULL);
     g_ptr_array_add(vm->macs, random_mac());
@@ -276,6 +424,13 @@ sim_host_remove_vm(SimHost *host, const char *id_or_name, GError **error)
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
                     _("no virtual machine '%s'"), id_or_name);
         return FALSE;
+    }
+    /* it leaves its groups; their points keep what other members had */
+    for (guint i = 0; i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        for (guint k = g->members->len; k > 0; k--)
+            if (g_ascii_strcasecmp(g->members->pdata[k - 1], vm->id) == 0)
+                g_ptr_array_remove_index(g->members, k - 1);
     }
     g_ptr_array_remove(host->vms, vm);
     return TRUE;
@@ -542,6 +697,63 @@ render_job(SimJob *j)
 }
 
 static WmiObject *
+render_refpoint(SimVm *vm, SimRefPoint *r)
+{
+    WmiObject *o = wmi_object_new("Msvm_VirtualSystemReferencePoint");
+    set(o, "Caption", "Reference point");
+    setf(o, "ConsistencyLevel", "%u", r->consistency);
+    set(o, "ElementName", "Reference point");
+    set(o, "HasAssociatedData", "false");
+    setf(o, "InstanceID", "Microsoft:%s", r->id);
+    setf(o, "ReferencePointType", "%u", MSVM_REFERENCE_POINT_TYPE_RCT);
+    set_strings(o, "ResilientChangeTrackingIdentifiers", r->rct_ids);
+    for (guint i = 0; i < r->slots->len; i++)
+        setf(o, "VirtualDiskIdentifiers", "Microsoft:%s\\%s\\0\\0\\L", vm->id,
+             (char *) r->slots->pdata[i]);
+    if (!r->slots->len)
+        wmi_object_set_nil(o, "VirtualDiskIdentifiers");
+    set(o, "VirtualSystemIdentifier", vm->id);
+    return o;
+}
+
+static WmiObject *
+render_group(SimGroup *g)
+{
+    WmiObject *o = wmi_object_new("Msvm_VirtualSystemCollection");
+    set(o, "Caption", "Virtual machine group");
+    set(o, "CollectionID", g->id);
+    set(o, "ElementName", g->name);
+    setf(o, "LastApplyConsistencyLevel", "%u", g->last_apply_consistency);
+    set_datetime(o, "LastApplyTime", g->last_apply_time);
+    set_strings(o, "LastApplyVirtualMachineIds", g->last_apply_vms);
+    return o;
+}
+
+static WmiObject *
+render_group_snapshot(SimGroupPoint *p)
+{
+    WmiObject *o = wmi_object_new("Msvm_SnapshotCollection");
+    set(o, "Caption", "Virtual machine group checkpoint");
+    set(o, "CollectionID", p->id);
+    set(o, "ElementName", p->name);
+    return o;
+}
+
+static WmiObject *
+render_group_refpoint(SimGroup *g, SimGroupPoint *p)
+{
+    WmiObject *o = wmi_object_new("Msvm_ReferencePointCollection");
+    set(o, "Caption", "Virtual machine group reference point");
+    set(o, "CollectionID", p->id);
+    setf(o, "ConsistencyLevel", "%u", p->consistency);
+    set(o, "ElementName", p->name);
+    set(o, "HasAssociatedLog", "false");
+    setf(o, "ReferencePointType", "%u", p->type);
+    set(o, "VirtualSystemCollectionId", g->id);
+    return o;
+}
+
+static WmiObject *
 render_service(SimHost *host, const char *class_name, const char *name)
 {
     WmiObject *o = wmi_object_new(class_name);
@@ -602,6 +814,17 @@ sim_host_instances(SimHost *host, const char *class_name)
             render_rasds(host, NULL, s->id, s->memory_mb, s->cpus, s->disks,
                          NULL, all);
         }
+        for (guint k = 0; k < vm->refpoints->len; k++)
+            g_ptr_array_add(all, render_refpoint(vm, vm->refpoints->pdata[k]));
+    }
+    for (guint i = 0; i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        g_ptr_array_add(all, render_group(g));
+        for (guint k = 0; k < g->snapshots->len; k++)
+            g_ptr_array_add(all, render_group_snapshot(g->snapshots->pdata[k]));
+        for (guint k = 0; k < g->refpoints->len; k++)
+            g_ptr_array_add(all,
+                            render_group_refpoint(g, g->refpoints->pdata[k]));
     }
     for (guint i = 0; i < host->jobs->len; i++)
         g_ptr_array_add(all, render_job(host->jobs->pdata[i]));
@@ -676,25 +899,44 @@ sim_host_epr_of(SimHost *host, const WmiObject *inst)
 
 /* Associations (reference §4), from the model */
 
-static const char *
-owner_of_instance_id(const char *instance_id)
-{
-    return g_str_has_prefix(instance_id, "Microsoft:")
-               ? instance_id + strlen("Microsoft:")
-               : instance_id;
-}
-
 static void
 add_vssd_of(SimHost *host, const char *id, GPtrArray *out)
 {
     SimVm *owner = NULL;
     SimSnapshot *s = sim_host_find_snapshot(host, id, &owner);
-    SimVm *vm = s ? NULL : sim_host_find_vm(host, owner_of_instance_id(id));
+    SimVm *vm = s ? NULL : sim_host_find_vm(host, strip_microsoft(id));
 
     if (s)
         g_ptr_array_add(out, render_snapshot_vssd(host, owner, s));
     else if (vm)
         g_ptr_array_add(out, render_active_vssd(host, vm));
+}
+
+static gboolean
+contains_id(GPtrArray *ids, const char *id)
+{
+    for (guint i = 0; i < ids->len; i++)
+        if (g_ascii_strcasecmp(ids->pdata[i], id) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The group points (snapshots or reference points) that hold an item. */
+static void
+add_group_points_with(SimHost *host, const char *item, gboolean refpoints,
+                      GPtrArray *out)
+{
+    for (guint i = 0; i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        GPtrArray *points = refpoints ? g->refpoints : g->snapshots;
+        for (guint k = 0; k < points->len; k++) {
+            SimGroupPoint *p = points->pdata[k];
+            if (!contains_id(p->items, item))
+                continue;
+            g_ptr_array_add(out, refpoints ? render_group_refpoint(g, p)
+                                           : render_group_snapshot(p));
+        }
+    }
 }
 
 static void
@@ -718,9 +960,72 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
                                          host, vm, vm->snapshots->pdata[i]));
         if (ASSOC("Msvm_MostCurrentSnapshotInBranch") && vm->current_id)
             add_vssd_of(host, vm->current_id, out);
+        if (ASSOC("Msvm_LastAppliedSnapshot") && vm->last_applied_id)
+            add_vssd_of(host, vm->last_applied_id, out);
+        if (ASSOC("Msvm_ReferencePointOfVirtualSystem"))
+            for (guint i = 0; i < vm->refpoints->len; i++)
+                g_ptr_array_add(out,
+                                render_refpoint(vm, vm->refpoints->pdata[i]));
+        if (ASSOC("Msvm_CollectedVirtualSystems"))
+            for (guint i = 0; i < host->groups->len; i++) {
+                SimGroup *g = host->groups->pdata[i];
+                if (contains_id(g->members, vm->id))
+                    g_ptr_array_add(out, render_group(g));
+            }
+    } else if (class_is(cls, "Msvm_VirtualSystemReferencePoint")) {
+        SimVm *vm = NULL;
+        SimRefPoint *r = sim_host_find_refpoint(
+            host, wmi_object_text(src, "InstanceID"), &vm);
+        if (!r)
+            return;
+        if (ASSOC("Msvm_ReferencePointOfVirtualSystem"))
+            g_ptr_array_add(out, render_vm(vm));
+        if (ASSOC("Msvm_CollectedReferencePoints"))
+            add_group_points_with(host, r->id, TRUE, out);
+    } else if (class_is(cls, "Msvm_VirtualSystemCollection")) {
+        SimGroup *g =
+            sim_host_find_group(host, wmi_object_text(src, "CollectionID"));
+        if (!g)
+            return;
+        if (ASSOC("Msvm_CollectedVirtualSystems"))
+            for (guint i = 0; i < g->members->len; i++) {
+                SimVm *vm = sim_host_find_vm(host, g->members->pdata[i]);
+                if (vm)
+                    g_ptr_array_add(out, render_vm(vm));
+            }
+        if (ASSOC("Msvm_SnapshotOfVirtualSystemCollection"))
+            for (guint i = 0; i < g->snapshots->len; i++)
+                g_ptr_array_add(out,
+                                render_group_snapshot(g->snapshots->pdata[i]));
+        if (ASSOC("Msvm_ReferencePointOfVirtualSystemCollection"))
+            for (guint i = 0; i < g->refpoints->len; i++)
+                g_ptr_array_add(
+                    out, render_group_refpoint(g, g->refpoints->pdata[i]));
+    } else if (class_is(cls, "Msvm_SnapshotCollection") ||
+               class_is(cls, "Msvm_ReferencePointCollection")) {
+        gboolean rp = class_is(cls, "Msvm_ReferencePointCollection");
+        SimGroup *g = NULL;
+        SimGroupPoint *p = sim_host_find_group_point(
+            host, wmi_object_text(src, "CollectionID"), rp, &g);
+        if (!p)
+            return;
+        if (ASSOC(rp ? "Msvm_ReferencePointOfVirtualSystemCollection"
+                     : "Msvm_SnapshotOfVirtualSystemCollection"))
+            g_ptr_array_add(out, render_group(g));
+        if (ASSOC(rp ? "Msvm_CollectedReferencePoints"
+                     : "Msvm_CollectedSnapshots"))
+            for (guint i = 0; i < p->items->len; i++) {
+                SimVm *vm = NULL;
+                SimRefPoint *r =
+                    rp ? sim_host_find_refpoint(host, p->items->pdata[i], &vm)
+                       : NULL;
+                if (r)
+                    g_ptr_array_add(out, render_refpoint(vm, r));
+                else if (!rp)
+                    add_vssd_of(host, p->items->pdata[i], out);
+            }
     } else if (class_is(cls, "Msvm_VirtualSystemSettingData")) {
-        const char *id =
-            owner_of_instance_id(wmi_object_text(src, "InstanceID"));
+        const char *id = strip_microsoft(wmi_object_text(src, "InstanceID"));
         SimVm *vm = NULL;
         SimSnapshot *s = sim_host_find_snapshot(host, id, &vm);
         gboolean want_parent =
@@ -744,6 +1049,11 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
         }
         if (ASSOC("Msvm_SnapshotOfVirtualSystem") && s)
             g_ptr_array_add(out, render_vm(vm));
+        if (ASSOC("Msvm_LastAppliedSnapshot") && s &&
+            g_strcmp0(vm->last_applied_id, s->id) == 0)
+            g_ptr_array_add(out, render_vm(vm));
+        if (ASSOC("Msvm_CollectedSnapshots") && s)
+            add_group_points_with(host, s->id, FALSE, out);
         if (ASSOC("Msvm_SettingsDefineState") && !s)
             g_ptr_array_add(out, render_vm(vm));
         if (ASSOC("Msvm_ParentChildSettingData")) {
@@ -764,12 +1074,32 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
         SimJob *j = sim_host_find_job(host, wmi_object_text(src, "InstanceID"));
         if (!j || !j->affected_key || !ASSOC("Msvm_AffectedJobElement"))
             return;
-        if (g_str_equal(j->affected_class, "Msvm_VirtualSystemSettingData"))
+        if (g_str_equal(j->affected_class, "Msvm_VirtualSystemSettingData")) {
             add_vssd_of(host, j->affected_key, out);
-        else if (g_str_equal(j->affected_class, "Msvm_ComputerSystem")) {
+        } else if (g_str_equal(j->affected_class, "Msvm_ComputerSystem")) {
             SimVm *vm = sim_host_find_vm(host, j->affected_key);
             if (vm)
                 g_ptr_array_add(out, render_vm(vm));
+        } else if (g_str_equal(j->affected_class,
+                               "Msvm_VirtualSystemReferencePoint")) {
+            SimVm *vm = NULL;
+            SimRefPoint *r = sim_host_find_refpoint(host, j->affected_key, &vm);
+            if (r)
+                g_ptr_array_add(out, render_refpoint(vm, r));
+        } else if (g_str_equal(j->affected_class,
+                               "Msvm_VirtualSystemCollection")) {
+            SimGroup *g = sim_host_find_group(host, j->affected_key);
+            if (g)
+                g_ptr_array_add(out, render_group(g));
+        } else {
+            gboolean rp =
+                g_str_equal(j->affected_class, "Msvm_ReferencePointCollection");
+            SimGroup *g = NULL;
+            SimGroupPoint *p =
+                sim_host_find_group_point(host, j->affected_key, rp, &g);
+            if (p)
+                g_ptr_array_add(out, rp ? render_group_refpoint(g, p)
+                                        : render_group_snapshot(p));
         }
     }
 #undef ASSOC

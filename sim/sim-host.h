@@ -35,10 +35,31 @@ typedef struct {
     char *type; /* VirtualSystemType */
     guint64 memory_mb;
     guint cpus;
-    guint16 vm_state; /* EnabledState captured */
-    GPtrArray *disks; /* SimDiskRef: the frozen files */
-    char *state_file; /* saved memory state, when is_saved */
+    guint16 vm_state;   /* EnabledState captured */
+    GPtrArray *disks;   /* SimDiskRef: the frozen files */
+    char *state_file;   /* saved memory state, when is_saved */
+    guint8 consistency; /* ConsistencyLevel: 1 application, 2 crash */
+    guint64 change_seq; /* the VM's change counter when it was taken */
 } SimSnapshot;
+
+/* An RCT reference point: what remains of a recovery checkpoint once it
+ * was converted; change tracking continues from change_seq. */
+typedef struct {
+    char *id; /* GUID: InstanceID is "Microsoft:<id>" */
+    GDateTime *created;
+    guint8 consistency;
+    guint64 change_seq; /* the VM's change counter when it was made */
+    GPtrArray *slots;   /* the disk slots it covers */
+    GPtrArray *rct_ids; /* one per slot */
+} SimRefPoint;
+
+/* A range of a disk the guest wrote, numbered in order. */
+typedef struct {
+    char *slot_id;
+    guint64 offset;
+    guint64 length;
+    guint64 seq;
+} SimChange;
 
 typedef struct {
     char *id; /* GUID, Msvm_ComputerSystem.Name */
@@ -50,13 +71,39 @@ typedef struct {
     guint64 memory_mb;
     guint cpus;
     guint16 user_snapshot_type;
-    gboolean guest_vss;   /* production checkpoints succeed in the guest */
-    GPtrArray *disks;     /* SimDiskRef: the files the VM writes now */
-    GPtrArray *macs;      /* MAC addresses of its NICs */
-    char *current_id;     /* the snapshot the running state derives from */
-    GPtrArray *snapshots; /* SimSnapshot */
-    char *dir;            /* the VM's folder */
+    gboolean guest_vss;    /* production checkpoints succeed in the guest */
+    GPtrArray *disks;      /* SimDiskRef: the files the VM writes now */
+    GPtrArray *macs;       /* MAC addresses of its NICs */
+    char *current_id;      /* the snapshot the running state derives from */
+    GPtrArray *snapshots;  /* SimSnapshot */
+    char *dir;             /* the VM's folder */
+    char *last_applied_id; /* the snapshot applied last */
+    GPtrArray *refpoints;  /* SimRefPoint */
+    GPtrArray *changes;    /* SimChange: what RCT has tracked */
+    guint64 change_seq;
 } SimVm;
+
+/* A snapshot or reference point of a VM group: one per member VM. */
+typedef struct {
+    char *id; /* CollectionID */
+    char *name;
+    GDateTime *created;
+    guint16 type; /* snapshot: CollectionSnapshotType */
+    guint8 consistency;
+    GPtrArray *items; /* per member: snapshot or reference point GUIDs */
+} SimGroupPoint;
+
+/* A VM group (Msvm_VirtualSystemCollection). */
+typedef struct {
+    char *id; /* CollectionID, a GUID */
+    char *name;
+    GPtrArray *members;   /* VM GUIDs */
+    GPtrArray *snapshots; /* SimGroupPoint: Msvm_SnapshotCollection */
+    GPtrArray *refpoints; /* SimGroupPoint: Msvm_ReferencePointCollection */
+    GDateTime *last_apply_time;
+    GPtrArray *last_apply_vms;
+    guint8 last_apply_consistency;
+} SimGroup;
 
 typedef struct {
     char *id;
@@ -94,6 +141,9 @@ typedef struct {
     GPtrArray *vms;  /* SimVm */
     GPtrArray *jobs; /* SimJob */
     GPtrArray *job_faults;
+    GPtrArray *groups;         /* SimGroup */
+    gboolean crash_next_merge; /* the next merge stops as if cut off */
+    guint64 crash_after_bytes; /* ... once it has copied this much */
     GThreadPool *workers;
     guint job_step_ms; /* pacing of job progress */
 } SimHost;
@@ -110,6 +160,13 @@ SimSnapshot *sim_vm_find_snapshot(SimVm *vm, const char *id);
 SimSnapshot *sim_host_find_snapshot(SimHost *host, const char *instance_id,
                                     SimVm **vm_out);
 SimJob *sim_host_find_job(SimHost *host, const char *id);
+SimRefPoint *sim_host_find_refpoint(SimHost *host, const char *instance_id,
+                                    SimVm **vm_out);
+SimGroup *sim_host_find_group(SimHost *host, const char *id_or_name);
+SimGroupPoint *sim_group_find_point(GPtrArray *points, const char *id);
+SimGroupPoint *sim_host_find_group_point(SimHost *host, const char *id,
+                                         gboolean refpoints,
+                                         SimGroup **group_out);
 
 /* Adds a VM with new dynamic disks of disk_mb each. */
 SimVm *sim_host_add_vm(SimHost *host, const char *name, guint n_disks,
@@ -120,6 +177,14 @@ gboolean sim_host_remove_vm(SimHost *host, const char *id_or_name,
 SimDiskRef *sim_disk_ref_new(const char *slot_id, const char *path);
 void sim_disk_ref_free(SimDiskRef *d);
 void sim_snapshot_free(SimSnapshot *s);
+void sim_refpoint_free(SimRefPoint *r);
+void sim_change_free(SimChange *c);
+void sim_group_point_free(SimGroupPoint *p);
+SimGroup *sim_group_new(const char *id, const char *name);
+void sim_group_free(SimGroup *g);
+/* The guest wrote a range: change tracking records it. */
+void sim_vm_track_write(SimVm *vm, const char *slot_id, guint64 offset,
+                        guint64 length);
 
 /* Methods (sim-ops.c), called with the lock held. Returns the
  * ReturnValue and fills out; a GError is a SOAP fault. */

@@ -15,24 +15,21 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "sim-host.h"
+#include "sim-ops.h"
 #include "vhdx.h"
-
-typedef gboolean (*JobRun)(SimHost *host, SimJob *job, gpointer data,
-                           GError **error);
 
 typedef struct {
     SimHost *host;
     SimJob *job;
-    JobRun run;
+    SimJobRun run;
     gpointer data;
     GDestroyNotify free_data;
 } JobTask;
 
 /* Job plumbing */
 
-static void
-job_progress(SimHost *host, SimJob *job, guint percent)
+void
+sim_job_progress(SimHost *host, SimJob *job, guint percent)
 {
     g_mutex_lock(&host->lock);
     /* progress never goes back, whatever the steps before said */
@@ -126,10 +123,9 @@ sim_host_start(SimHost *host)
     host->workers = g_thread_pool_new(run_job, NULL, 1, FALSE, NULL);
 }
 
-/* Creates the job and queues its work (lock held). */
-static SimJob *
-job_start(SimHost *host, guint16 type, gboolean storage, JobRun run,
-          gpointer data, GDestroyNotify free_data)
+SimJob *
+sim_job_start(SimHost *host, guint16 type, gboolean storage, SimJobRun run,
+              gpointer data, GDestroyNotify free_data)
 {
     SimJob *job = g_new0(SimJob, 1);
     JobTask *t = g_new0(JobTask, 1);
@@ -153,8 +149,17 @@ job_start(SimHost *host, guint16 type, gboolean storage, JobRun run,
     return job;
 }
 
-static void
-out_job(WmiObject *out, SimJob *job)
+void
+sim_job_affects(SimJob *job, const char *class_name, const char *key)
+{
+    g_free(job->affected_class);
+    g_free(job->affected_key);
+    job->affected_class = g_strdup(class_name);
+    job->affected_key = g_strdup(key);
+}
+
+void
+sim_out_job(WmiObject *out, SimJob *job)
 {
     WmiValue *v = g_new0(WmiValue, 1);
     v->kind = WMI_VALUE_EPR;
@@ -169,16 +174,23 @@ out_nil(WmiObject *out, const char *name)
     wmi_object_set_nil(out, name);
 }
 
-static const char *
-param_text(const WmiObject *in, const char *name)
+const char *
+sim_param_text(const WmiObject *in, const char *name)
 {
     return in ? wmi_object_text(in, name) : NULL;
 }
 
-static const WmiEpr *
-param_epr(const WmiObject *in, const char *name)
+const WmiEpr *
+sim_param_epr(const WmiObject *in, const char *name)
 {
     return in ? wmi_object_epr(in, name) : NULL;
+}
+
+gboolean
+sim_param_uint(const WmiObject *in, const char *name, guint64 max, guint64 *out)
+{
+    const char *text = sim_param_text(in, name);
+    return text && wmi_parse_unsigned(text, max, out);
 }
 
 /* Resolving references */
@@ -202,8 +214,8 @@ snapshot_of_epr(SimHost *host, const WmiEpr *epr, SimVm **vm)
 
 /* Disk work: parents of files, found from the files themselves */
 
-static char *
-parent_of(const char *path)
+char *
+sim_disk_parent(const char *path)
 {
     g_autoptr(VhdxImage) img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
     const VhdxInfo *info;
@@ -246,7 +258,7 @@ disk_parents(SimVm *vm)
         char *parent;
         if (g_hash_table_contains(parents, p))
             continue;
-        parent = parent_of(p);
+        parent = sim_disk_parent(p);
         g_hash_table_insert(parents, g_strdup(p), parent);
         if (parent && !g_hash_table_contains(parents, parent))
             g_ptr_array_add(todo, parent);
@@ -351,6 +363,7 @@ new_children(GPtrArray *from, GPtrArray *to, GError **error)
 typedef struct {
     char *vm_id;
     guint16 snapshot_type;
+    guint8 consistency;
 } CreateData;
 
 static void
@@ -387,45 +400,37 @@ write_saved_state(SimHost *host, SimVm *vm, SimSnapshot *s, GError **error)
     return g_file_set_contents(s->state_file, content, -1, error);
 }
 
-static gboolean
-run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+gboolean
+sim_vm_is_running(SimVm *vm)
 {
-    CreateData *d = data;
-    SimVm *vm;
+    return vm->state == MSVM_ENABLED_STATE_ENABLED ||
+           vm->state == MSVM_ENABLED_STATE_QUIESCE;
+}
+
+SimSnapshot *
+sim_take_snapshot(SimHost *host, SimVm *vm, guint16 type, guint8 consistency,
+                  GError **error)
+{
     SimSnapshot *s;
-    gboolean running, memory;
+    gboolean running = sim_vm_is_running(vm), memory = FALSE;
     g_autoptr(GPtrArray) children =
         g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
     GPtrArray *frozen;
 
-    job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    vm = sim_host_find_vm(host, d->vm_id);
-    if (!vm) {
-        g_mutex_unlock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The virtual machine was deleted."));
-        return FALSE;
-    }
     if (vm->user_snapshot_type == MSVM_USER_SNAPSHOT_TYPE_DISABLED &&
-        d->snapshot_type != MSVM_SNAPSHOT_TYPE_RECOVERY) {
+        type != MSVM_SNAPSHOT_TYPE_RECOVERY) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
                     _("Checkpoints are disabled for '%s'."), vm->name);
-        g_mutex_unlock(&host->lock);
-        return FALSE;
+        return NULL;
     }
     if (vm->snapshots->len >= SIM_MAX_SNAPSHOTS) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
                     _("'%s' could not create a checkpoint: the virtual "
                       "machine has reached the maximum of %u checkpoints."),
                     vm->name, SIM_MAX_SNAPSHOTS);
-        g_mutex_unlock(&host->lock);
-        return FALSE;
+        return NULL;
     }
-    running = vm->state == MSVM_ENABLED_STATE_ENABLED ||
-              vm->state == MSVM_ENABLED_STATE_QUIESCE;
-    memory = FALSE;
-    if (d->snapshot_type == MSVM_SNAPSHOT_TYPE_FULL) {
+    if (type == MSVM_SNAPSHOT_TYPE_FULL) {
         if (vm->user_snapshot_type == MSVM_USER_SNAPSHOT_TYPE_STANDARD) {
             memory = running || vm->state == MSVM_ENABLED_STATE_OFFLINE;
         } else if (running && !vm->guest_vss) {
@@ -435,11 +440,25 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
                             _("Production checkpoints cannot be created for "
                               "'%s'. (Virtual machine ID %s)"),
                             vm->name, vm->id);
-                g_mutex_unlock(&host->lock);
-                return FALSE;
+                return NULL;
             }
             memory = TRUE; /* fell back to a standard checkpoint */
         }
+    }
+    /* the guest's writers are quiesced only where its VSS answers */
+    if (!consistency)
+        consistency = running && !vm->guest_vss
+                          ? MSVM_CONSISTENCY_LEVEL_CRASH
+                          : MSVM_CONSISTENCY_LEVEL_APPLICATION;
+    if (consistency == MSVM_CONSISTENCY_LEVEL_APPLICATION && running &&
+        !vm->guest_vss) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("'%s' could not initiate a checkpoint operation: the "
+                      "guest did not respond to the request for an "
+                      "application-consistent checkpoint. (Virtual machine "
+                      "ID %s)"),
+                    vm->name, vm->id);
+        return NULL;
     }
 
     s = g_new0(SimSnapshot, 1);
@@ -449,12 +468,14 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     s->created = g_date_time_new_now_utc();
     s->parent_id = g_strdup(vm->current_id);
     s->is_saved = memory;
-    s->type = g_strdup(d->snapshot_type == MSVM_SNAPSHOT_TYPE_RECOVERY
+    s->type = g_strdup(type == MSVM_SNAPSHOT_TYPE_RECOVERY
                            ? MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY
                            : MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED);
     s->memory_mb = vm->memory_mb;
     s->cpus = vm->cpus;
     s->vm_state = vm->state;
+    s->consistency = memory ? MSVM_CONSISTENCY_LEVEL_CRASH : consistency;
+    s->change_seq = vm->change_seq;
     for (guint i = 0; i < vm->notes->len; i++)
         g_ptr_array_add(s->notes, g_strdup(vm->notes->pdata[i]));
     vm->busy_status = 32768; /* Creating Snapshot */
@@ -466,8 +487,7 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
             g_unlink(((SimDiskRef *) children->pdata[i])->path);
         vm->busy_status = 0;
         sim_snapshot_free(s);
-        g_mutex_unlock(&host->lock);
-        return FALSE;
+        return NULL;
     }
     frozen = vm->disks;
     vm->disks = g_steal_pointer(&children);
@@ -476,22 +496,72 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     g_free(vm->current_id);
     vm->current_id = g_strdup(s->id);
     vm->busy_status = 0;
-    job->affected_class = g_strdup("Msvm_VirtualSystemSettingData");
-    job->affected_key = g_strdup_printf("Microsoft:%s", s->id);
+    return s;
+}
+
+static gboolean
+run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    CreateData *d = data;
+    SimVm *vm;
+    SimSnapshot *s;
+    g_autofree char *key = NULL;
+
+    sim_job_progress(host, job, 10);
+    g_mutex_lock(&host->lock);
+    vm = sim_host_find_vm(host, d->vm_id);
+    if (!vm) {
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The virtual machine was deleted."));
+        return FALSE;
+    }
+    s = sim_take_snapshot(host, vm, d->snapshot_type, d->consistency, error);
+    if (s) {
+        key = g_strdup_printf("Microsoft:%s", s->id);
+        sim_job_affects(job, "Msvm_VirtualSystemSettingData", key);
+    }
     g_mutex_unlock(&host->lock);
-    job_progress(host, job, 90);
+    sim_job_progress(host, job, 90);
+    return s != NULL;
+}
+
+/* ConsistencyLevel from the embedded Msvm_VirtualSystemSnapshotSettingData,
+ * 0 when the caller left it to the host. */
+static gboolean
+snapshot_consistency(const char *settings, guint8 *out)
+{
+    g_autoptr(WmiObject) o = NULL;
+    const char *level;
+    guint64 v;
+
+    *out = 0;
+    if (!settings || !*settings)
+        return TRUE;
+    o = wmi_object_from_cimxml(settings, NULL);
+    if (!o)
+        return FALSE;
+    level = wmi_object_text(o, "ConsistencyLevel");
+    if (!level)
+        return TRUE;
+    if (!wmi_parse_unsigned(level, MSVM_CONSISTENCY_LEVEL_CRASH, &v))
+        return FALSE;
+    *out = v;
     return TRUE;
 }
 
 static guint32
 create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
 {
-    SimVm *vm = vm_of_epr(host, param_epr(in, "AffectedSystem"));
-    const char *type_text = param_text(in, "SnapshotType");
+    SimVm *vm = vm_of_epr(host, sim_param_epr(in, "AffectedSystem"));
+    const char *type_text = sim_param_text(in, "SnapshotType");
     guint64 type = MSVM_SNAPSHOT_TYPE_FULL;
     CreateData *d;
 
-    if (!vm)
+    guint8 consistency;
+
+    if (!vm || !snapshot_consistency(sim_param_text(in, "SnapshotSettings"),
+                                     &consistency))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     if (type_text &&
         (!wmi_parse_unsigned(type_text, G_MAXUINT16, &type) ||
@@ -501,9 +571,10 @@ create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
     d = g_new0(CreateData, 1);
     d->vm_id = g_strdup(vm->id);
     d->snapshot_type = type;
-    out_job(out,
-            job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE, run_create_snapshot,
-                      d, (GDestroyNotify) create_data_free));
+    d->consistency = consistency;
+    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE,
+                                   run_create_snapshot, d,
+                                   (GDestroyNotify) create_data_free));
     out_nil(out, "ResultingSnapshot");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
@@ -529,6 +600,9 @@ typedef struct {
     SimJob *job;
     guint base;
     guint span;
+    GCancellable *stop;
+    gboolean crash;
+    guint64 crash_after;
 } MergeProgress;
 
 static void
@@ -538,7 +612,40 @@ merge_progress(guint64 done, guint64 total, gpointer data)
     guint pct = p->base + (total ? (guint) (done * p->span / total) : p->span);
     g_mutex_lock(&p->host->lock);
     p->job->percent = MAX(p->job->percent, MIN(pct, 99));
+    if (p->job->cancel_requested || (p->crash && done >= p->crash_after))
+        g_cancellable_cancel(p->stop);
     g_mutex_unlock(&p->host->lock);
+}
+
+gboolean
+sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
+{
+    g_autoptr(GCancellable) stop = g_cancellable_new();
+    g_autofree char *parent = sim_disk_parent(child);
+    MergeProgress progress = { host, job, job->percent, 40, stop, FALSE, 0 };
+    GError *local = NULL;
+    gboolean ok;
+
+    progress.crash = host->crash_next_merge;
+    progress.crash_after = host->crash_after_bytes;
+    host->crash_next_merge = FALSE;
+    g_mutex_unlock(&host->lock);
+    ok = vhdx_merge(child, merge_progress, &progress, stop, &local);
+    g_mutex_lock(&host->lock);
+    if (ok)
+        return TRUE;
+    if (progress.crash && g_cancellable_is_cancelled(stop))
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("The merge of '%s' into '%s' was interrupted: the host "
+                      "stopped during the operation. The files stay "
+                      "usable; merging again completes it."),
+                    child, parent);
+    else
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("Failed to merge '%s' into '%s': %s"), child, parent,
+                    local->message);
+    g_error_free(local);
+    return FALSE;
 }
 
 static gboolean
@@ -549,7 +656,6 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
     g_autoptr(GPtrArray) children = children_of(parents, disk);
     g_autoptr(GPtrArray) grandchildren = NULL;
     const char *child;
-    MergeProgress progress = { host, job, job->percent, 40 };
     GError *local = NULL;
 
     if (children->len == 0) {
@@ -564,15 +670,8 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
     grandchildren = children_of(parents, child);
 
     vm->busy_status = 32772; /* Merging Disks */
-    g_mutex_unlock(&host->lock);
-    if (!vhdx_merge(child, merge_progress, &progress, &local)) {
-        g_mutex_lock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                    _("Failed to merge '%s' into '%s': %s"), child, disk,
-                    local->message);
-        g_error_free(local);
+    if (!sim_merge_file(host, job, child, error))
         return FALSE;
-    }
     for (guint i = 0; i < grandchildren->len; i++) {
         VhdxImage *g =
             vhdx_open(grandchildren->pdata[i], VHDX_OPEN_READ_WRITE, &local);
@@ -580,7 +679,6 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
             !vhdx_close(g_steal_pointer(&g), &local)) {
             if (g)
                 vhdx_free(g);
-            g_mutex_lock(&host->lock);
             g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                         _("Failed to reconnect '%s' to '%s': %s"),
                         (char *) grandchildren->pdata[i], disk, local->message);
@@ -588,15 +686,33 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
             return FALSE;
         }
     }
-    g_mutex_lock(&host->lock);
     replace_references(vm, child, disk);
     g_unlink(child);
     return TRUE;
 }
 
-static gboolean
-destroy_one(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
-            GError **error)
+/* A group's points name their members' snapshots and reference points;
+ * one that goes leaves them, and an emptied point goes too. */
+void
+sim_leave_group_points(SimHost *host, const char *id, gboolean refpoint)
+{
+    for (guint i = 0; i < host->groups->len; i++) {
+        SimGroup *g = host->groups->pdata[i];
+        GPtrArray *points = refpoint ? g->refpoints : g->snapshots;
+        for (guint k = points->len; k > 0; k--) {
+            SimGroupPoint *p = points->pdata[k - 1];
+            for (guint n = p->items->len; n > 0; n--)
+                if (g_ascii_strcasecmp(p->items->pdata[n - 1], id) == 0)
+                    g_ptr_array_remove_index(p->items, n - 1);
+            if (!p->items->len)
+                g_ptr_array_remove_index(points, k - 1);
+        }
+    }
+}
+
+gboolean
+sim_destroy_snapshot(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
+                     GError **error)
 {
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func(g_free);
 
@@ -616,6 +732,9 @@ destroy_one(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
                         g_strdup(((SimDiskRef *) s->disks->pdata[i])->path));
     if (s->state_file)
         g_unlink(s->state_file);
+    if (g_strcmp0(vm->last_applied_id, s->id) == 0)
+        g_clear_pointer(&vm->last_applied_id, g_free);
+    sim_leave_group_points(host, s->id, FALSE);
     g_ptr_array_remove(vm->snapshots, s); /* frees s */
 
     for (guint i = 0; i < disks->len; i++)
@@ -644,7 +763,7 @@ run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimSnapshot *s;
     gboolean ok = TRUE;
 
-    job_progress(host, job, 10);
+    sim_job_progress(host, job, 10);
     g_mutex_lock(&host->lock);
     s = sim_host_find_snapshot(host, d->snapshot_id, &vm);
     if (!s) {
@@ -658,12 +777,11 @@ run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     else
         g_ptr_array_add(ids, g_strdup(s->id));
     vm->busy_status = 32770; /* Deleting Snapshot */
-    job->affected_class = g_strdup("Msvm_ComputerSystem");
-    job->affected_key = g_strdup(vm->id);
+    sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     for (guint i = 0; ok && i < ids->len; i++) {
         SimSnapshot *one = sim_vm_find_snapshot(vm, ids->pdata[i]);
         if (one)
-            ok = destroy_one(host, job, vm, one, error);
+            ok = sim_destroy_snapshot(host, job, vm, one, error);
     }
     vm->busy_status = 0;
     g_mutex_unlock(&host->lock);
@@ -675,7 +793,7 @@ destroy_snapshot(SimHost *host, const WmiObject *in, WmiObject *out,
                  const char *param, gboolean tree)
 {
     SimVm *vm = NULL;
-    SimSnapshot *s = snapshot_of_epr(host, param_epr(in, param), &vm);
+    SimSnapshot *s = snapshot_of_epr(host, sim_param_epr(in, param), &vm);
     DestroyData *d;
 
     if (!s)
@@ -683,39 +801,26 @@ destroy_snapshot(SimHost *host, const WmiObject *in, WmiObject *out,
     d = g_new0(DestroyData, 1);
     d->snapshot_id = g_strdup(s->id);
     d->tree = tree;
-    out_job(out, job_start(host, MSVM_JOB_TYPE_DELETE_SNAPSHOT, FALSE,
-                           run_destroy_snapshot, d,
-                           (GDestroyNotify) destroy_data_free));
+    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_DELETE_SNAPSHOT, FALSE,
+                                   run_destroy_snapshot, d,
+                                   (GDestroyNotify) destroy_data_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
 /* ApplySnapshot: the VM gets fresh AVHDX children of the checkpoint's
  * disks; what it was running on is discarded. */
 
-static gboolean
-run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+gboolean
+sim_apply_snapshot(SimHost *host, SimVm *vm, SimSnapshot *s, GError **error)
 {
-    const char *id = data;
-    SimVm *vm = NULL;
-    SimSnapshot *s;
     g_autoptr(GPtrArray) children =
         g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
     g_autoptr(GHashTable) parents = NULL;
     GPtrArray *old;
 
-    job_progress(host, job, 20);
-    g_mutex_lock(&host->lock);
-    s = sim_host_find_snapshot(host, id, &vm);
-    if (!s) {
-        g_mutex_unlock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The checkpoint was deleted."));
-        return FALSE;
-    }
     vm->busy_status = 32769; /* Applying Snapshot */
     if (!new_children(s->disks, children, error)) {
         vm->busy_status = 0;
-        g_mutex_unlock(&host->lock);
         return FALSE;
     }
     old = vm->disks;
@@ -723,10 +828,12 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     /* what the VM ran on goes, unless a checkpoint or a file needs it */
     parents = disk_parents(vm);
     for (guint i = 0; i < old->len; i++) {
-        const char *p = ((SimDiskRef *) old->pdata[i])->path;
-        g_autoptr(GPtrArray) below = children_of(parents, p);
-        if (!referenced(vm, p, NULL) && below->len == 0)
-            g_unlink(p);
+        SimDiskRef *d = old->pdata[i];
+        g_autoptr(GPtrArray) below = children_of(parents, d->path);
+        if (!referenced(vm, d->path, NULL) && below->len == 0)
+            g_unlink(d->path);
+        /* every byte may differ now: change tracking says so */
+        sim_vm_track_write(vm, d->slot_id, 0, G_MAXINT64);
     }
     g_ptr_array_unref(old);
     vm->memory_mb = s->memory_mb;
@@ -735,27 +842,50 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
         s->is_saved ? MSVM_ENABLED_STATE_OFFLINE : MSVM_ENABLED_STATE_DISABLED;
     g_free(vm->current_id);
     vm->current_id = g_strdup(s->id);
+    g_free(vm->last_applied_id);
+    vm->last_applied_id = g_strdup(s->id);
     vm->busy_status = 0;
-    job->affected_class = g_strdup("Msvm_ComputerSystem");
-    job->affected_key = g_strdup(vm->id);
-    g_mutex_unlock(&host->lock);
-    job_progress(host, job, 90);
     return TRUE;
+}
+
+static gboolean
+run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    const char *id = data;
+    SimVm *vm = NULL;
+    SimSnapshot *s;
+    gboolean ok;
+
+    sim_job_progress(host, job, 20);
+    g_mutex_lock(&host->lock);
+    s = sim_host_find_snapshot(host, id, &vm);
+    if (!s) {
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The checkpoint was deleted."));
+        return FALSE;
+    }
+    ok = sim_apply_snapshot(host, vm, s, error);
+    if (ok)
+        sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
+    g_mutex_unlock(&host->lock);
+    sim_job_progress(host, job, 90);
+    return ok;
 }
 
 static guint32
 apply_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
 {
     SimVm *vm = NULL;
-    SimSnapshot *s = snapshot_of_epr(host, param_epr(in, "Snapshot"), &vm);
+    SimSnapshot *s = snapshot_of_epr(host, sim_param_epr(in, "Snapshot"), &vm);
 
     if (!s)
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    if (vm->state == MSVM_ENABLED_STATE_ENABLED ||
-        vm->state == MSVM_ENABLED_STATE_QUIESCE)
+    if (sim_vm_is_running(vm))
         return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
-    out_job(out, job_start(host, MSVM_JOB_TYPE_APPLY_SNAPSHOT, FALSE,
-                           run_apply_snapshot, g_strdup(s->id), g_free));
+    sim_out_job(out,
+                sim_job_start(host, MSVM_JOB_TYPE_APPLY_SNAPSHOT, FALSE,
+                              run_apply_snapshot, g_strdup(s->id), g_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
@@ -796,13 +926,12 @@ run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
     StateData *d = data;
     SimVm *vm;
 
-    job_progress(host, job, 50);
+    sim_job_progress(host, job, 50);
     g_mutex_lock(&host->lock);
     vm = sim_host_find_vm(host, d->vm_id);
     if (vm) {
         vm->state = d->target;
-        job->affected_class = g_strdup("Msvm_ComputerSystem");
-        job->affected_key = g_strdup(vm->id);
+        sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     }
     g_mutex_unlock(&host->lock);
     return vm != NULL;
@@ -812,7 +941,7 @@ static guint32
 request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
                      WmiObject *out)
 {
-    const char *req = param_text(in, "RequestedState");
+    const char *req = sim_param_text(in, "RequestedState");
     guint64 r;
     guint16 from = vm->state, to;
     gboolean on = from == MSVM_ENABLED_STATE_ENABLED;
@@ -863,8 +992,8 @@ request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
     d = g_new0(StateData, 1);
     d->vm_id = g_strdup(vm->id);
     d->target = to;
-    out_job(out, job_start(host, type, FALSE, run_state_change, d,
-                           (GDestroyNotify) state_data_free));
+    sim_out_job(out, sim_job_start(host, type, FALSE, run_state_change, d,
+                                   (GDestroyNotify) state_data_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
@@ -874,7 +1003,7 @@ static guint32
 modify_system_settings(SimHost *host, const WmiObject *in, WmiObject *out,
                        GError **error)
 {
-    const char *text = param_text(in, "SystemSettings");
+    const char *text = sim_param_text(in, "SystemSettings");
     g_autoptr(WmiObject) vssd = NULL;
     const char *id, *name, *ust;
     GPtrArray *notes;
@@ -928,96 +1057,6 @@ modify_system_settings(SimHost *host, const WmiObject *in, WmiObject *out,
     return MSVM_RETURN_VALUE_COMPLETED;
 }
 
-/* Msvm_ImageManagementService */
-
-static guint32
-get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
-{
-    g_autofree char *path = sim_path_from_windows(param_text(in, "Path"));
-    g_autoptr(VhdxImage) img = NULL;
-    g_autoptr(WmiObject) sd = wmi_object_new("Msvm_VirtualHardDiskSettingData");
-    g_autofree char *win = NULL, *parent_win = NULL, *xml = NULL;
-    g_autofree char *parent = NULL, *disk_id = NULL;
-    const VhdxInfo *info;
-    char num[32];
-
-    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
-        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
-    if (!img)
-        return MSVM_RETURN_VALUE_MSVM_FAILED;
-    info = vhdx_get_info(img);
-    win = sim_path_to_windows(path);
-    parent = parent_of(path);
-    parent_win = parent ? sim_path_to_windows(parent) : NULL;
-    disk_id = vhdx_guid_to_string(&info->virtual_disk_id);
-    wmi_object_add_text(
-        sd, "BlockSize",
-        (g_snprintf(num, sizeof(num), "%u", info->block_size), num));
-    wmi_object_add_text(sd, "Format", "3");
-    wmi_object_add_text(sd, "InstanceID", win);
-    wmi_object_add_text(
-        sd, "LogicalSectorSize",
-        (g_snprintf(num, sizeof(num), "%u", info->logical_sector_size), num));
-    wmi_object_add_text(
-        sd, "MaxInternalSize",
-        (g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, info->virtual_size),
-         num));
-    if (info->parent_linkage)
-        wmi_object_add_text(sd, "ParentIdentifier", info->parent_linkage);
-    if (parent_win)
-        wmi_object_add_text(sd, "ParentPath", parent_win);
-    wmi_object_add_text(sd, "Path", win);
-    wmi_object_add_text(
-        sd, "PhysicalSectorSize",
-        (g_snprintf(num, sizeof(num), "%u", info->physical_sector_size), num));
-    wmi_object_add_text(sd, "Type",
-                        info->type == VHDX_DISK_FIXED     ? "2"
-                        : info->type == VHDX_DISK_DYNAMIC ? "3"
-                                                          : "4");
-    wmi_object_add_text(sd, "VirtualDiskId", disk_id);
-    xml = wmi_object_to_cimxml(sd);
-    wmi_object_add_text(out, "SettingData", xml);
-    out_nil(out, "Job");
-    return MSVM_RETURN_VALUE_COMPLETED;
-}
-
-static gboolean
-run_validate(SimHost *host, SimJob *job, gpointer data, GError **error)
-{
-    const char *path = data;
-    GError *local = NULL;
-    VhdxImage *img =
-        vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &local);
-
-    if (img) {
-        vhdx_free(img);
-        return TRUE;
-    }
-    g_mutex_lock(&host->lock);
-    job->child_path = g_strdup(path);
-    job->parent_path = parent_of(path);
-    g_mutex_unlock(&host->lock);
-    g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                _("The chain of virtual hard disks is broken: %s"),
-                local->message);
-    g_error_free(local);
-    return FALSE;
-}
-
-static guint32
-validate_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
-{
-    char *path = sim_path_from_windows(param_text(in, "Path"));
-
-    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_free(path);
-        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    }
-    out_job(out, job_start(host, 9, TRUE, run_validate, path, g_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
-}
-
 /* Jobs' own methods */
 
 static guint32
@@ -1044,6 +1083,7 @@ sim_invoke(SimHost *host, const WmiObject *target, const char *method,
            const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *cls = target->class_name;
+    guint32 ret;
 
     if (g_str_equal(cls, "Msvm_VirtualSystemSnapshotService")) {
         if (g_str_equal(method, "CreateSnapshot"))
@@ -1056,12 +1096,13 @@ sim_invoke(SimHost *host, const WmiObject *target, const char *method,
             return apply_snapshot(host, in, out);
         if (g_str_equal(method, "ClearSnapshotState")) {
             SimSnapshot *s = snapshot_of_epr(
-                host, param_epr(in, "SnapshotSettingData"), NULL);
+                host, sim_param_epr(in, "SnapshotSettingData"), NULL);
             if (!s)
                 return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-            out_job(out,
-                    job_start(host, MSVM_JOB_TYPE_CLEAR_SNAPSHOT_STATE, FALSE,
-                              run_clear_state, g_strdup(s->id), g_free));
+            sim_out_job(out,
+                        sim_job_start(host, MSVM_JOB_TYPE_CLEAR_SNAPSHOT_STATE,
+                                      FALSE, run_clear_state, g_strdup(s->id),
+                                      g_free));
             return MSVM_RETURN_VALUE_JOB_STARTED;
         }
     } else if (g_str_equal(cls, "Msvm_ComputerSystem")) {
@@ -1071,11 +1112,6 @@ sim_invoke(SimHost *host, const WmiObject *target, const char *method,
     } else if (g_str_equal(cls, "Msvm_VirtualSystemManagementService")) {
         if (g_str_equal(method, "ModifySystemSettings"))
             return modify_system_settings(host, in, out, error);
-    } else if (g_str_equal(cls, "Msvm_ImageManagementService")) {
-        if (g_str_equal(method, "GetVirtualHardDiskSettingData"))
-            return get_vhd_setting_data(host, in, out);
-        if (g_str_equal(method, "ValidateVirtualHardDisk"))
-            return validate_vhd(host, in, out);
     } else if (g_str_equal(cls, "Msvm_ConcreteJob") ||
                g_str_equal(cls, "Msvm_StorageJob")) {
         SimJob *job =
@@ -1089,6 +1125,9 @@ sim_invoke(SimHost *host, const WmiObject *target, const char *method,
             return MSVM_RETURN_VALUE_COMPLETED;
         }
     }
+    if (sim_invoke_groups(host, target, method, in, out, &ret, error) ||
+        sim_invoke_vhd(host, target, method, in, out, &ret, error))
+        return ret;
     g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
                 _("The method %s of %s is not implemented by this host"),
                 method, cls);

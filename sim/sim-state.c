@@ -61,6 +61,83 @@ put_disks(JsonBuilder *b, GPtrArray *disks)
     json_builder_end_array(b);
 }
 
+static void
+put_refpoints(JsonBuilder *b, GPtrArray *refpoints)
+{
+    json_builder_set_member_name(b, "refpoints");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < refpoints->len; i++) {
+        SimRefPoint *r = refpoints->pdata[i];
+        json_builder_begin_object(b);
+        put_string(b, "id", r->id);
+        put_time(b, "created", r->created);
+        put_int(b, "consistency", r->consistency);
+        put_int(b, "change_seq", (gint64) r->change_seq);
+        put_strings(b, "slots", r->slots);
+        put_strings(b, "rct_ids", r->rct_ids);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+static void
+put_changes(JsonBuilder *b, GPtrArray *changes)
+{
+    json_builder_set_member_name(b, "changes");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < changes->len; i++) {
+        SimChange *c = changes->pdata[i];
+        json_builder_begin_object(b);
+        put_string(b, "slot", c->slot_id);
+        put_int(b, "offset", (gint64) c->offset);
+        put_int(b, "length", (gint64) c->length);
+        put_int(b, "seq", (gint64) c->seq);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+static void
+put_group_points(JsonBuilder *b, const char *name, GPtrArray *points)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (guint i = 0; i < points->len; i++) {
+        SimGroupPoint *p = points->pdata[i];
+        json_builder_begin_object(b);
+        put_string(b, "id", p->id);
+        put_string(b, "name", p->name);
+        put_time(b, "created", p->created);
+        put_int(b, "type", p->type);
+        put_int(b, "consistency", p->consistency);
+        put_strings(b, "items", p->items);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+static void
+put_groups(JsonBuilder *b, GPtrArray *groups)
+{
+    json_builder_set_member_name(b, "groups");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < groups->len; i++) {
+        SimGroup *g = groups->pdata[i];
+        json_builder_begin_object(b);
+        put_string(b, "id", g->id);
+        put_string(b, "name", g->name);
+        put_strings(b, "members", g->members);
+        put_group_points(b, "snapshots", g->snapshots);
+        put_group_points(b, "refpoints", g->refpoints);
+        if (g->last_apply_time)
+            put_time(b, "last_apply_time", g->last_apply_time);
+        put_strings(b, "last_apply_vms", g->last_apply_vms);
+        put_int(b, "last_apply_consistency", g->last_apply_consistency);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 gboolean
 sim_host_save(SimHost *host, GError **error)
 {
@@ -90,6 +167,8 @@ sim_host_save(SimHost *host, GError **error)
         json_builder_add_boolean_value(b, vm->guest_vss);
         put_string(b, "dir", vm->dir);
         put_string(b, "current", vm->current_id);
+        put_string(b, "last_applied", vm->last_applied_id);
+        put_int(b, "change_seq", (gint64) vm->change_seq);
         put_disks(b, vm->disks);
         put_strings(b, "macs", vm->macs);
         json_builder_set_member_name(b, "snapshots");
@@ -109,13 +188,18 @@ sim_host_save(SimHost *host, GError **error)
             put_int(b, "cpus", s->cpus);
             put_int(b, "vm_state", s->vm_state);
             put_string(b, "state_file", s->state_file);
+            put_int(b, "consistency", s->consistency);
+            put_int(b, "change_seq", (gint64) s->change_seq);
             put_disks(b, s->disks);
             json_builder_end_object(b);
         }
         json_builder_end_array(b);
+        put_refpoints(b, vm->refpoints);
+        put_changes(b, vm->changes);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+    put_groups(b, host->groups);
     json_builder_end_object(b);
 
     root = json_builder_get_root(b);
@@ -167,6 +251,107 @@ get_disks(JsonObject *o)
     return out;
 }
 
+static JsonArray *
+get_array(JsonObject *o, const char *name)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static gint64
+get_int(JsonObject *o, const char *name)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    return n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+}
+
+static GPtrArray *
+get_refpoints(JsonObject *o)
+{
+    GPtrArray *out =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_refpoint_free);
+    JsonArray *a = get_array(o, "refpoints");
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *ro = json_array_get_object_element(a, i);
+        SimRefPoint *r = g_new0(SimRefPoint, 1);
+        r->id = g_strdup(get_string(ro, "id"));
+        r->created = get_time(ro, "created");
+        r->consistency = get_int(ro, "consistency");
+        r->change_seq = get_int(ro, "change_seq");
+        r->slots = get_strings(ro, "slots");
+        r->rct_ids = get_strings(ro, "rct_ids");
+        g_ptr_array_add(out, r);
+    }
+    return out;
+}
+
+static GPtrArray *
+get_changes(JsonObject *o)
+{
+    GPtrArray *out =
+        g_ptr_array_new_with_free_func((GDestroyNotify) sim_change_free);
+    JsonArray *a = get_array(o, "changes");
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *co = json_array_get_object_element(a, i);
+        SimChange *c = g_new0(SimChange, 1);
+        c->slot_id = g_strdup(get_string(co, "slot"));
+        c->offset = get_int(co, "offset");
+        c->length = get_int(co, "length");
+        c->seq = get_int(co, "seq");
+        g_ptr_array_add(out, c);
+    }
+    return out;
+}
+
+static void
+get_group_points(JsonObject *o, const char *name, GPtrArray *out)
+{
+    JsonArray *a = get_array(o, name);
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *po = json_array_get_object_element(a, i);
+        SimGroupPoint *p = g_new0(SimGroupPoint, 1);
+        p->id = g_strdup(get_string(po, "id"));
+        p->name = g_strdup(get_string(po, "name"));
+        p->created = get_time(po, "created");
+        p->type = get_int(po, "type");
+        p->consistency = get_int(po, "consistency");
+        p->items = get_strings(po, "items");
+        g_ptr_array_add(out, p);
+    }
+}
+
+static gboolean
+get_groups(SimHost *host, JsonObject *root, const char *path, GError **error)
+{
+    JsonArray *a = get_array(root, "groups");
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        SimGroup *g;
+
+        if (!o || !get_string(o, "id") || !get_string(o, "name")) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("%s: group %u lacks an id or name"), path, i);
+            return FALSE;
+        }
+        g = sim_group_new(get_string(o, "id"), get_string(o, "name"));
+        g_ptr_array_unref(g->members);
+        g->members = get_strings(o, "members");
+        get_group_points(o, "snapshots", g->snapshots);
+        get_group_points(o, "refpoints", g->refpoints);
+        if (get_string(o, "last_apply_time"))
+            g->last_apply_time = get_time(o, "last_apply_time");
+        g_ptr_array_unref(g->last_apply_vms);
+        g->last_apply_vms = get_strings(o, "last_apply_vms");
+        g->last_apply_consistency = get_int(o, "last_apply_consistency");
+        g_ptr_array_add(host->groups, g);
+    }
+    return TRUE;
+}
+
 gboolean
 sim_host_load(SimHost *host, GError **error)
 {
@@ -213,6 +398,10 @@ sim_host_load(SimHost *host, GError **error)
         vm->guest_vss = json_object_get_boolean_member(o, "guest_vss");
         vm->dir = g_strdup(get_string(o, "dir"));
         vm->current_id = g_strdup(get_string(o, "current"));
+        vm->last_applied_id = g_strdup(get_string(o, "last_applied"));
+        vm->change_seq = get_int(o, "change_seq");
+        vm->refpoints = get_refpoints(o);
+        vm->changes = get_changes(o);
         vm->disks = get_disks(o);
         vm->macs = get_strings(o, "macs");
         vm->snapshots =
@@ -231,10 +420,12 @@ sim_host_load(SimHost *host, GError **error)
             s->cpus = json_object_get_int_member(so, "cpus");
             s->vm_state = json_object_get_int_member(so, "vm_state");
             s->state_file = g_strdup(get_string(so, "state_file"));
+            s->consistency = get_int(so, "consistency");
+            s->change_seq = get_int(so, "change_seq");
             s->disks = get_disks(so);
             g_ptr_array_add(vm->snapshots, s);
         }
         g_ptr_array_add(host->vms, vm);
     }
-    return TRUE;
+    return get_groups(host, root, path, error);
 }

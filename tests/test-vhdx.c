@@ -527,7 +527,7 @@ test_lock_one_writer(Scratch *s, gconstpointer data)
     g_assert_error(err, VHDX_ERROR, VHDX_ERROR_BUSY);
     g_assert_nonnull(strstr(err->message, "base.vhdx"));
     g_clear_error(&err);
-    g_assert_false(vhdx_merge(child, NULL, NULL, &err));
+    g_assert_false(vhdx_merge(child, NULL, NULL, NULL, &err));
     g_assert_error(err, VHDX_ERROR, VHDX_ERROR_BUSY);
     g_clear_error(&err);
     vhdx_free(reader);
@@ -558,7 +558,7 @@ test_merge_leaf(Scratch *s, gconstpointer data)
     make_chain(s, &m, 40 * MB);
     /* a second child of the same parent: the merge must invalidate it */
     g_assert_true(vhdx_create_differencing(sibling, child, 0, &err));
-    g_assert_true(vhdx_merge(grand, NULL, NULL, &err));
+    g_assert_true(vhdx_merge(grand, NULL, NULL, NULL, &err));
     g_assert_no_error(err);
 
     img = vhdx_open(child, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);
@@ -586,7 +586,7 @@ test_merge_middle_and_reparent(Scratch *s, gconstpointer data)
     const VhdxInfo *info;
 
     make_chain(s, &m, 40 * MB);
-    g_assert_true(vhdx_merge(child, NULL, NULL, &err));
+    g_assert_true(vhdx_merge(child, NULL, NULL, NULL, &err));
     g_assert_no_error(err);
     g_assert_cmpint(g_unlink(child), ==, 0);
 
@@ -616,7 +616,7 @@ test_merge_refuses_base(Scratch *s, gconstpointer data)
     GError *err = NULL;
 
     g_assert_true(vhdx_create(path, &opts, &err));
-    g_assert_false(vhdx_merge(path, NULL, NULL, &err));
+    g_assert_false(vhdx_merge(path, NULL, NULL, NULL, &err));
     g_assert_error(err, VHDX_ERROR, VHDX_ERROR_INVALID);
     g_assert_nonnull(strstr(err->message, "no parent"));
     g_clear_error(&err);
@@ -728,7 +728,7 @@ test_crash_merge(Scratch *s, gconstpointer data)
         copy_file(child0, child);
         copy_file(grand0, grand);
         before = vhdx_io_fail_writes_after(n);
-        ok = vhdx_merge(grand, NULL, NULL, NULL);
+        ok = vhdx_merge(grand, NULL, NULL, NULL, NULL);
         vhdx_io_fail_writes_after(-1);
         if (ok)
             total = vhdx_io_write_count() - before;
@@ -740,7 +740,7 @@ test_crash_merge(Scratch *s, gconstpointer data)
         vhdx_free(img);
         /* and merging again finishes the job */
         if (!ok) {
-            g_assert_true(vhdx_merge(grand, NULL, NULL, &err));
+            g_assert_true(vhdx_merge(grand, NULL, NULL, NULL, &err));
             g_assert_no_error(err);
         }
         img = vhdx_open(child, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);

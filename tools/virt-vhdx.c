@@ -544,7 +544,8 @@ cmd_merge(int argc, char **argv)
 
     if (!parse_args(ctx, &argc, &argv, 1, &rc))
         return rc;
-    if (!vhdx_merge(argv[2], progress ? merge_progress : NULL, NULL, &err))
+    if (!vhdx_merge(argv[2], progress ? merge_progress : NULL, NULL, NULL,
+                    &err))
         return fail(err);
     if (progress)
         g_printerr("\n");

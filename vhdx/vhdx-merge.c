@@ -31,6 +31,7 @@ typedef struct {
     guint64 total;
     VhdxProgressFunc progress;
     gpointer progress_data;
+    GCancellable *cancellable;
 } Merge;
 
 static gboolean
@@ -38,6 +39,9 @@ copy_range(Merge *m, guint64 off, guint64 len, gboolean zeros, GError **error)
 {
     while (len > 0) {
         gsize n = MIN(len, MERGE_CHUNK);
+        /* stopping between chunks leaves what a crash there would */
+        if (g_cancellable_set_error_if_cancelled(m->cancellable, error))
+            return FALSE;
         if (zeros)
             memset(m->buf, 0, n);
         else if (!vhdx_read_local(m->child, m->buf, n, off, error))
@@ -213,7 +217,7 @@ merge_into_parent(Merge *m, GError **error)
 
 gboolean
 vhdx_merge(const char *child_path, VhdxProgressFunc progress,
-           gpointer progress_data, GError **error)
+           gpointer progress_data, GCancellable *cancellable, GError **error)
 {
     g_autoptr(VhdxImage) child = NULL;
     g_autofree guint8 *buf = NULL;
@@ -238,6 +242,7 @@ vhdx_merge(const char *child_path, VhdxProgressFunc progress,
     m.buf = buf;
     m.progress = progress;
     m.progress_data = progress_data;
+    m.cancellable = cancellable;
 
     ok = merge_into_parent(&m, error);
     if (!ok)

@@ -12,7 +12,7 @@
 
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -147,9 +147,12 @@ typedef void (*VhdxProgressFunc)(guint64 done, guint64 total, gpointer data);
 
 /* Merges the differencing image at child_path into its parent, the
  * direction Hyper-V merges. Safe against a crash at any write: the chain
- * view stays the same throughout, and merging again finishes the job. */
+ * view stays the same throughout, and merging again finishes the job.
+ * A cancelled merge stops between two chunks and leaves the files as such
+ * a crash would. */
 gboolean vhdx_merge(const char *child_path, VhdxProgressFunc progress,
-                    gpointer progress_data, GError **error);
+                    gpointer progress_data, GCancellable *cancellable,
+                    GError **error);
 
 /* One fault found by a check. */
 typedef struct {

@@ -1,0 +1,66 @@
+/*
+ * sim-ops.h: what the method files of hypervsim share: jobs, parameters,
+ * and the per-VM snapshot operations that VM groups repeat per member
+ *
+ * All functions are called with host->lock held; the ones that do long
+ * disk work drop it meanwhile and take it again before they return.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "sim-host.h"
+
+G_BEGIN_DECLS
+
+typedef gboolean (*SimJobRun)(SimHost *host, SimJob *job, gpointer data,
+                              GError **error);
+
+/* Creates a job and queues its work on the host's worker. */
+SimJob *sim_job_start(SimHost *host, guint16 type, gboolean storage,
+                      SimJobRun run, gpointer data, GDestroyNotify free_data);
+/* Called without the lock, from a job's work. */
+void sim_job_progress(SimHost *host, SimJob *job, guint percent);
+void sim_job_affects(SimJob *job, const char *class_name, const char *key);
+
+void sim_out_job(WmiObject *out, SimJob *job);
+const char *sim_param_text(const WmiObject *in, const char *name);
+const WmiEpr *sim_param_epr(const WmiObject *in, const char *name);
+gboolean sim_param_uint(const WmiObject *in, const char *name, guint64 max,
+                        guint64 *out);
+
+gboolean sim_vm_is_running(SimVm *vm);
+
+/* Freezes the VM's disks into a new snapshot (type: SnapshotType) */
+SimSnapshot *sim_take_snapshot(SimHost *host, SimVm *vm, guint16 type,
+                               guint8 consistency, GError **error);
+/* Removes a snapshot and merges its disks as Hyper-V does */
+gboolean sim_destroy_snapshot(SimHost *host, SimJob *job, SimVm *vm,
+                              SimSnapshot *s, GError **error);
+/* Puts the VM on fresh children of the snapshot's disks */
+gboolean sim_apply_snapshot(SimHost *host, SimVm *vm, SimSnapshot *s,
+                            GError **error);
+/* A recovery snapshot becomes an RCT reference point */
+SimRefPoint *sim_convert_snapshot(SimHost *host, SimJob *job, SimVm *vm,
+                                  SimSnapshot *s, GError **error);
+void sim_destroy_refpoint(SimHost *host, SimVm *vm, SimRefPoint *r);
+/* A snapshot or reference point that goes leaves its group's points */
+void sim_leave_group_points(SimHost *host, const char *id, gboolean refpoint);
+
+/* The parent file of a differencing disk, or NULL */
+char *sim_disk_parent(const char *path);
+/* Merges a child into its parent, with the job's progress */
+gboolean sim_merge_file(SimHost *host, SimJob *job, const char *child,
+                        GError **error);
+
+/* The other method families (sim-groups.c, sim-vhd.c); FALSE when the
+ * method is not theirs. */
+gboolean sim_invoke_groups(SimHost *host, const WmiObject *target,
+                           const char *method, const WmiObject *in,
+                           WmiObject *out, guint32 *ret, GError **error);
+gboolean sim_invoke_vhd(SimHost *host, const WmiObject *target,
+                        const char *method, const WmiObject *in, WmiObject *out,
+                        guint32 *ret, GError **error);
+
+G_END_DECLS

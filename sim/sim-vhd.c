@@ -1,0 +1,563 @@
+/*
+ * sim-vhd.c: Msvm_ImageManagementService of hypervsim: reading, checking,
+ * creating, reconnecting and merging virtual hard disk files
+ *
+ * Paths come and go in Windows form (C:\...); drive C: is the root file
+ * system. Work on files runs in Msvm_StorageJob jobs.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "sim-ops.h"
+#include "vhdx.h"
+
+/* Msvm_StorageJob.JobType */
+enum {
+    STORAGE_JOB_UNKNOWN = 0,
+    STORAGE_JOB_CREATE = 1,
+    STORAGE_JOB_MERGE = 5,
+    STORAGE_JOB_VALIDATE = 9,
+};
+
+static guint32
+get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    g_autoptr(VhdxImage) img = NULL;
+    g_autoptr(WmiObject) sd = wmi_object_new("Msvm_VirtualHardDiskSettingData");
+    g_autofree char *win = NULL, *parent_win = NULL, *xml = NULL;
+    g_autofree char *parent = NULL, *disk_id = NULL;
+    const VhdxInfo *info;
+    char num[32];
+
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
+    if (!img)
+        return MSVM_RETURN_VALUE_MSVM_FAILED;
+    info = vhdx_get_info(img);
+    win = sim_path_to_windows(path);
+    parent = sim_disk_parent(path);
+    parent_win = parent ? sim_path_to_windows(parent) : NULL;
+    disk_id = vhdx_guid_to_string(&info->virtual_disk_id);
+    wmi_object_add_text(
+        sd, "BlockSize",
+        (g_snprintf(num, sizeof(num), "%u", info->block_size), num));
+    wmi_object_add_text(sd, "Format", "3");
+    wmi_object_add_text(sd, "InstanceID", win);
+    wmi_object_add_text(
+        sd, "LogicalSectorSize",
+        (g_snprintf(num, sizeof(num), "%u", info->logical_sector_size), num));
+    wmi_object_add_text(
+        sd, "MaxInternalSize",
+        (g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, info->virtual_size),
+         num));
+    if (info->parent_linkage)
+        wmi_object_add_text(sd, "ParentIdentifier", info->parent_linkage);
+    if (parent_win)
+        wmi_object_add_text(sd, "ParentPath", parent_win);
+    wmi_object_add_text(sd, "Path", win);
+    wmi_object_add_text(
+        sd, "PhysicalSectorSize",
+        (g_snprintf(num, sizeof(num), "%u", info->physical_sector_size), num));
+    wmi_object_add_text(sd, "Type",
+                        info->type == VHDX_DISK_FIXED     ? "2"
+                        : info->type == VHDX_DISK_DYNAMIC ? "3"
+                                                          : "4");
+    wmi_object_add_text(sd, "VirtualDiskId", disk_id);
+    xml = wmi_object_to_cimxml(sd);
+    wmi_object_add_text(out, "SettingData", xml);
+    wmi_object_set_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
+static gboolean
+run_validate(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    const char *path = data;
+    GError *local = NULL;
+    VhdxImage *img =
+        vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &local);
+
+    if (img) {
+        vhdx_free(img);
+        return TRUE;
+    }
+    g_mutex_lock(&host->lock);
+    job->child_path = g_strdup(path);
+    job->parent_path = sim_disk_parent(path);
+    g_mutex_unlock(&host->lock);
+    g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                _("The chain of virtual hard disks is broken: %s"),
+                local->message);
+    g_error_free(local);
+    return FALSE;
+}
+
+static guint32
+validate_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_free(path);
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    }
+    sim_out_job(out, sim_job_start(host, STORAGE_JOB_VALIDATE, TRUE,
+                                   run_validate, path, g_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* Which VM runs on a file, directly or through its chain. */
+static SimVm *
+running_user_of(SimHost *host, const char *path)
+{
+    for (guint i = 0; i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        if (!sim_vm_is_running(vm))
+            continue;
+        for (guint k = 0; k < vm->disks->len; k++) {
+            g_autofree char *p =
+                g_strdup(((SimDiskRef *) vm->disks->pdata[k])->path);
+            guint depth = 0;
+            while (p && depth++ < 64) {
+                char *up;
+                if (g_str_equal(p, path))
+                    return vm;
+                up = sim_disk_parent(p);
+                g_free(p);
+                p = up;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Does a checkpoint keep this file as its frozen disk? */
+static gboolean
+frozen_by_snapshot(SimHost *host, const char *path)
+{
+    for (guint i = 0; i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        for (guint k = 0; k < vm->snapshots->len; k++) {
+            SimSnapshot *s = vm->snapshots->pdata[k];
+            for (guint n = 0; n < s->disks->len; n++)
+                if (g_str_equal(((SimDiskRef *) s->disks->pdata[n])->path,
+                                path))
+                    return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* The settings object given as embedded CIM-XML, or a ReturnValue. */
+static WmiObject *
+setting_data(const WmiObject *in, guint32 *ret, GError **error)
+{
+    const char *text = sim_param_text(in, "VirtualDiskSettingData");
+    WmiObject *sd;
+
+    *ret = MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    if (!text)
+        return NULL;
+    sd = wmi_object_from_cimxml(text, error);
+    if (sd && !g_str_equal(sd->class_name, "Msvm_VirtualHardDiskSettingData")) {
+        wmi_object_free(sd);
+        return NULL;
+    }
+    if (!sd)
+        *ret = 0; /* the fault says what was wrong */
+    return sd;
+}
+
+static guint64
+text_uint(const WmiObject *o, const char *name, guint64 fallback)
+{
+    const char *t = wmi_object_text(o, name);
+    guint64 v;
+    return t && wmi_parse_unsigned(t, G_MAXUINT64, &v) ? v : fallback;
+}
+
+/* CreateVirtualHardDisk */
+
+typedef struct {
+    char *path;
+    char *parent;
+    VhdxCreateOptions opts;
+} CreateVhd;
+
+static void
+create_vhd_free(CreateVhd *c)
+{
+    g_free(c->path);
+    g_free(c->parent);
+    g_free(c);
+}
+
+static gboolean
+run_create_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    CreateVhd *c = data;
+    GError *local = NULL;
+    gboolean ok;
+
+    sim_job_progress(host, job, 30);
+    if (g_file_test(c->path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("Failed to create the virtual hard disk '%s': the file "
+                      "exists."),
+                    c->path);
+        return FALSE;
+    }
+    if (c->parent)
+        ok = vhdx_create_differencing(c->path, c->parent, c->opts.block_size,
+                                      &local);
+    else
+        ok = vhdx_create(c->path, &c->opts, &local);
+    if (!ok) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("Failed to create the virtual hard disk '%s': %s"),
+                    c->path, local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static guint32
+create_vhd(SimHost *host, const WmiObject *in, WmiObject *out, GError **error)
+{
+    g_autoptr(WmiObject) sd = NULL;
+    CreateVhd *c;
+    guint64 type, format;
+    guint32 ret;
+
+    sd = setting_data(in, &ret, error);
+    if (!sd)
+        return ret;
+    type = text_uint(sd, "Type", 0);
+    format = text_uint(sd, "Format", MSVM_VHD_FORMAT_VHDX);
+    if (format != MSVM_VHD_FORMAT_VHDX)
+        return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED; /* only VHDX here */
+    c = g_new0(CreateVhd, 1);
+    c->path = sim_path_from_windows(wmi_object_text(sd, "Path"));
+    c->opts.virtual_size = text_uint(sd, "MaxInternalSize", 0);
+    c->opts.block_size = text_uint(sd, "BlockSize", 0);
+    c->opts.logical_sector_size = text_uint(sd, "LogicalSectorSize", 0);
+    c->opts.physical_sector_size = text_uint(sd, "PhysicalSectorSize", 0);
+    c->opts.fixed = type == MSVM_VHD_TYPE_FIXED;
+    if (type == MSVM_VHD_TYPE_DIFFERENCING)
+        c->parent = sim_path_from_windows(wmi_object_text(sd, "ParentPath"));
+    if (!c->path ||
+        (type != MSVM_VHD_TYPE_FIXED && type != MSVM_VHD_TYPE_DYNAMIC &&
+         type != MSVM_VHD_TYPE_DIFFERENCING) ||
+        (type == MSVM_VHD_TYPE_DIFFERENCING ? !c->parent
+                                            : !c->opts.virtual_size)) {
+        create_vhd_free(c);
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    }
+    if (c->parent && !g_file_test(c->parent, G_FILE_TEST_EXISTS)) {
+        create_vhd_free(c);
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    }
+    sim_out_job(out,
+                sim_job_start(host, STORAGE_JOB_CREATE, TRUE, run_create_vhd, c,
+                              (GDestroyNotify) create_vhd_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* Reconnecting a child to a parent (SetParentVirtualHardDisk, and
+ * SetVirtualHardDiskSettingData with a new ParentPath) */
+
+typedef struct {
+    char *child;
+    char *parent;
+    gboolean ignore_id_mismatch;
+} Reparent;
+
+static void
+reparent_free(Reparent *r)
+{
+    g_free(r->child);
+    g_free(r->parent);
+    g_free(r);
+}
+
+static gboolean
+run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    Reparent *r = data;
+    g_autoptr(VhdxImage) child = NULL;
+    g_autoptr(VhdxImage) parent = NULL;
+    g_autofree char *parent_guid = NULL;
+    GError *local = NULL;
+    const char *linkage;
+
+    sim_job_progress(host, job, 30);
+    parent = vhdx_open(r->parent, VHDX_OPEN_READ_ONLY, &local);
+    child = parent ? vhdx_open(r->child, VHDX_OPEN_READ_WRITE, &local) : NULL;
+    if (!child)
+        goto failed;
+    if (vhdx_get_info(child)->type != VHDX_DISK_DIFFERENCING) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("'%s' is not a differencing disk."), r->child);
+        return FALSE;
+    }
+    /* the child records which state of its parent it was made on */
+    parent_guid = vhdx_guid_to_string(&vhdx_get_info(parent)->data_write_guid);
+    linkage = vhdx_get_info(child)->parent_linkage;
+    if (!r->ignore_id_mismatch &&
+        (!linkage || g_ascii_strcasecmp(linkage, parent_guid) != 0)) {
+        g_mutex_lock(&host->lock);
+        job->child_path = g_strdup(r->child);
+        job->parent_path = g_strdup(r->parent);
+        g_mutex_unlock(&host->lock);
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("Failed to set the parent of '%s': the identifier of "
+                      "'%s' (%s) does not match the one the child was made "
+                      "from (%s)."),
+                    r->child, r->parent, parent_guid, linkage ? linkage : "");
+        return FALSE;
+    }
+    g_clear_pointer(&parent, vhdx_free);
+    if (vhdx_set_parent(child, r->parent, &local) &&
+        vhdx_close(g_steal_pointer(&child), &local))
+        return TRUE;
+
+failed:
+    g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                _("Failed to set the parent of '%s': %s"), r->child,
+                local->message);
+    g_error_free(local);
+    return FALSE;
+}
+
+static guint32
+start_reparent(SimHost *host, char *child, char *parent, gboolean ignore,
+               WmiObject *out)
+{
+    Reparent *r;
+
+    if (!child || !parent) {
+        g_free(child);
+        g_free(parent);
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    }
+    if (!g_file_test(child, G_FILE_TEST_EXISTS) ||
+        !g_file_test(parent, G_FILE_TEST_EXISTS)) {
+        g_free(child);
+        g_free(parent);
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    }
+    if (running_user_of(host, child)) {
+        g_free(child);
+        g_free(parent);
+        return MSVM_RETURN_VALUE_SYSTEM_IN_USE;
+    }
+    r = g_new0(Reparent, 1);
+    r->child = child;
+    r->parent = parent;
+    r->ignore_id_mismatch = ignore;
+    sim_out_job(out,
+                sim_job_start(host, STORAGE_JOB_UNKNOWN, TRUE, run_reparent, r,
+                              (GDestroyNotify) reparent_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+static guint32
+set_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out,
+                     GError **error)
+{
+    g_autoptr(WmiObject) sd = NULL;
+    g_autoptr(VhdxImage) img = NULL;
+    g_autofree char *path = NULL, *parent = NULL, *disk_id = NULL;
+    g_autofree char *new_parent = NULL;
+    const char *want_id;
+    const VhdxInfo *info;
+    gboolean other_change = FALSE;
+    guint32 ret;
+
+    sd = setting_data(in, &ret, error);
+    if (!sd)
+        return ret;
+    path = sim_path_from_windows(wmi_object_text(sd, "Path"));
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
+    if (!img)
+        return MSVM_RETURN_VALUE_MSVM_FAILED;
+    info = vhdx_get_info(img);
+    parent = sim_disk_parent(path);
+    disk_id = vhdx_guid_to_string(&info->virtual_disk_id);
+
+    want_id = wmi_object_text(sd, "VirtualDiskId");
+    if (want_id && g_ascii_strcasecmp(want_id, disk_id) != 0)
+        other_change = TRUE;
+    if (wmi_object_text(sd, "PhysicalSectorSize") &&
+        text_uint(sd, "PhysicalSectorSize", 0) != info->physical_sector_size)
+        other_change = TRUE;
+    if (parent && wmi_object_text(sd, "ParentPath")) {
+        new_parent = sim_path_from_windows(wmi_object_text(sd, "ParentPath"));
+        if (!new_parent)
+            return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+        if (g_str_equal(new_parent, parent))
+            g_clear_pointer(&new_parent, g_free);
+    }
+    /* one setting per call, as the documentation says */
+    if (other_change && new_parent)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    if (other_change)
+        return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED;
+    if (!new_parent) {
+        wmi_object_set_nil(out, "Job");
+        return MSVM_RETURN_VALUE_COMPLETED;
+    }
+    g_clear_pointer(&img, vhdx_free);
+    return start_reparent(host, g_steal_pointer(&path),
+                          g_steal_pointer(&new_parent), FALSE, out);
+}
+
+static guint32
+set_parent_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    const char *ignore = sim_param_text(in, "IgnoreIDMismatch");
+    return start_reparent(
+        host, sim_path_from_windows(sim_param_text(in, "ChildPath")),
+        sim_path_from_windows(sim_param_text(in, "ParentPath")),
+        ignore && g_ascii_strcasecmp(ignore, "true") == 0, out);
+}
+
+/* MergeVirtualHardDisk: the source and every file up to the destination
+ * are merged down, one level at a time, and removed. */
+
+typedef struct {
+    char *source;
+    char *destination;
+} MergeVhd;
+
+static void
+merge_vhd_free(MergeVhd *m)
+{
+    g_free(m->source);
+    g_free(m->destination);
+    g_free(m);
+}
+
+static void
+point_references(SimHost *host, const char *from, const char *to)
+{
+    for (guint i = 0; i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        for (guint k = 0; k < vm->disks->len; k++) {
+            SimDiskRef *d = vm->disks->pdata[k];
+            if (g_str_equal(d->path, from)) {
+                g_free(d->path);
+                d->path = g_strdup(to);
+            }
+        }
+    }
+}
+
+static gboolean
+run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    MergeVhd *m = data;
+    g_autofree char *file = g_strdup(m->source);
+    gboolean ok = TRUE;
+
+    sim_job_progress(host, job, 5);
+    g_mutex_lock(&host->lock);
+    if (frozen_by_snapshot(host, m->destination)) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                    _("'%s' belongs to a checkpoint: merging into it would "
+                      "change the checkpoint."),
+                    m->destination);
+        ok = FALSE;
+    }
+    while (ok && !g_str_equal(file, m->destination)) {
+        g_autofree char *parent = sim_disk_parent(file);
+        if (!parent) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("'%s' is not an ancestor of '%s'."), m->destination,
+                        m->source);
+            ok = FALSE;
+            break;
+        }
+        if (frozen_by_snapshot(host, file)) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("'%s' belongs to a checkpoint and cannot be "
+                          "merged."),
+                        file);
+            ok = FALSE;
+            break;
+        }
+        ok = sim_merge_file(host, job, file, error);
+        if (ok) {
+            point_references(host, file, parent);
+            g_unlink(file);
+            g_free(file);
+            file = g_steal_pointer(&parent);
+        }
+    }
+    sim_host_save(host, NULL);
+    g_mutex_unlock(&host->lock);
+    return ok;
+}
+
+static guint32
+merge_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    MergeVhd *m = g_new0(MergeVhd, 1);
+
+    m->source = sim_path_from_windows(sim_param_text(in, "SourcePath"));
+    m->destination =
+        sim_path_from_windows(sim_param_text(in, "DestinationPath"));
+    if (!m->source || !m->destination ||
+        g_str_equal(m->source, m->destination)) {
+        merge_vhd_free(m);
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    }
+    if (!g_file_test(m->source, G_FILE_TEST_EXISTS) ||
+        !g_file_test(m->destination, G_FILE_TEST_EXISTS)) {
+        merge_vhd_free(m);
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    }
+    /* the source must be offline */
+    if (running_user_of(host, m->source)) {
+        merge_vhd_free(m);
+        return MSVM_RETURN_VALUE_SYSTEM_IN_USE;
+    }
+    sim_out_job(out, sim_job_start(host, STORAGE_JOB_MERGE, TRUE, run_merge_vhd,
+                                   m, (GDestroyNotify) merge_vhd_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+gboolean
+sim_invoke_vhd(SimHost *host, const WmiObject *target, const char *method,
+               const WmiObject *in, WmiObject *out, guint32 *ret,
+               GError **error)
+{
+    if (!g_str_equal(target->class_name, "Msvm_ImageManagementService"))
+        return FALSE;
+    if (g_str_equal(method, "GetVirtualHardDiskSettingData"))
+        *ret = get_vhd_setting_data(host, in, out);
+    else if (g_str_equal(method, "ValidateVirtualHardDisk"))
+        *ret = validate_vhd(host, in, out);
+    else if (g_str_equal(method, "CreateVirtualHardDisk"))
+        *ret = create_vhd(host, in, out, error);
+    else if (g_str_equal(method, "SetVirtualHardDiskSettingData"))
+        *ret = set_vhd_setting_data(host, in, out, error);
+    else if (g_str_equal(method, "SetParentVirtualHardDisk"))
+        *ret = set_parent_vhd(host, in, out);
+    else if (g_str_equal(method, "MergeVirtualHardDisk"))
+        *ret = merge_vhd(host, in, out);
+    else
+        return FALSE;
+    return TRUE;
+}
