@@ -312,8 +312,11 @@ run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
     /* the child records which state of its parent it was made on */
     parent_guid = vhdx_guid_to_string(&vhdx_get_info(parent)->data_write_guid);
     linkage = vhdx_get_info(child)->parent_linkage;
+    if (linkage && linkage[0] == '{')
+        linkage++;
     if (!r->ignore_id_mismatch &&
-        (!linkage || g_ascii_strcasecmp(linkage, parent_guid) != 0)) {
+        (!linkage ||
+         g_ascii_strncasecmp(linkage, parent_guid, strlen(parent_guid)) != 0)) {
         g_mutex_lock(&host->lock);
         job->child_path = g_strdup(r->child);
         job->parent_path = g_strdup(r->parent);
@@ -322,7 +325,10 @@ run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
                     _("Failed to set the parent of '%s': the identifier of "
                       "'%s' (%s) does not match the one the child was made "
                       "from (%s)."),
-                    r->child, r->parent, parent_guid, linkage ? linkage : "");
+                    r->child, r->parent, parent_guid,
+                    vhdx_get_info(child)->parent_linkage
+                        ? vhdx_get_info(child)->parent_linkage
+                        : "");
         return FALSE;
     }
     g_clear_pointer(&parent, vhdx_free);

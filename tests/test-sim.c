@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <string.h>
 
@@ -26,6 +27,13 @@ typedef struct {
 } Sim;
 
 static guint16 next_port;
+
+/* hypervsim goes when the test does, even when an assertion aborts it */
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
 
 static void
 sim_start(Sim *s, gconstpointer data)
@@ -52,8 +60,8 @@ sim_start(Sim *s, gconstpointer data)
     argv[i++] = "secret";
     argv[i++] = NULL;
     g_spawn_async(NULL, argv, NULL,
-                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                  NULL, &s->pid, &err);
+                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD,
+                  die_with_parent, NULL, &s->pid, &err);
     g_assert_no_error(err);
     s->url = g_strdup_printf("http://127.0.0.1:%u/wsman", next_port++);
 
@@ -181,10 +189,12 @@ invoke_and_wait(Sim *s, const WmiEpr *target, const char *method,
         wsman_invoke(s->client, target, method, params, &err);
     Msvm_ConcreteJob *job = NULL;
     HvJobWait wait = { .poll_min_ms = 10, .poll_max_ms = 100 };
+    gboolean ok;
 
     g_assert_no_error(err);
-    g_assert_true(hv_method_result(s->client, method, out, &wait, &job, &err));
+    ok = hv_method_result(s->client, method, out, &wait, &job, &err);
     g_assert_no_error(err);
+    g_assert_true(ok);
     return job;
 }
 
@@ -536,8 +546,8 @@ test_state_survives_restart(Sim *s, gconstpointer data)
     argv[6] = "--password=secret";
     argv[7] = NULL;
     g_spawn_async(NULL, argv, NULL,
-                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                  NULL, &s->pid, &err);
+                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD,
+                  die_with_parent, NULL, &s->pid, &err);
     g_assert_no_error(err);
     for (int tries = 0; tries < 100 && !snaps; tries++) {
         g_autofree char *wql = g_strdup_printf(
@@ -552,6 +562,278 @@ test_state_survives_restart(Sim *s, gconstpointer data)
     }
     g_assert_nonnull(snaps);
     g_assert_cmpuint(snaps->len, ==, 1);
+}
+
+/* Runs hypervsim-ctl against the test's host; returns its exit status. */
+static int ctl(Sim *s, const char *op, ...) G_GNUC_NULL_TERMINATED;
+
+static int
+ctl(Sim *s, const char *op, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    GError *err = NULL;
+    const char *arg;
+    va_list ap;
+    int status;
+
+    g_ptr_array_add(argv, (char *) g_getenv("HYPERVSIM_CTL"));
+    g_ptr_array_add(argv, "--url");
+    g_ptr_array_add(argv, s->url);
+    g_ptr_array_add(argv, "--user=Administrator");
+    g_ptr_array_add(argv, "--password=secret");
+    g_ptr_array_add(argv, (char *) op);
+    va_start(ap, op);
+    while ((arg = va_arg(ap, const char *)))
+        g_ptr_array_add(argv, (char *) arg);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    g_spawn_sync(NULL, (char **) argv->pdata, NULL,
+                 G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                 NULL, NULL, NULL, &status, &err);
+    g_assert_no_error(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Invokes a method whose job must fail; returns the failure's text. */
+static char *
+invoke_failing(Sim *s, const WmiEpr *target, const char *method,
+               WsmanParams *params)
+{
+    GError *err = NULL;
+    g_autoptr(WmiObject) out =
+        wsman_invoke(s->client, target, method, params, &err);
+    HvJobWait wait = { .poll_min_ms = 10, .poll_max_ms = 100 };
+    char *text;
+
+    g_assert_no_error(err);
+    g_assert_false(hv_method_result(s->client, method, out, &wait, NULL, &err));
+    g_assert_nonnull(err);
+    text = g_strdup(err->message);
+    g_error_free(err);
+    return text;
+}
+
+static void
+write_at(const char *path, const char *text, guint64 offset)
+{
+    GError *err = NULL;
+    VhdxImage *img =
+        vhdx_open(path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
+    g_assert_no_error(err);
+    g_assert_true(vhdx_write(img, text, strlen(text) + 1, offset, &err));
+    g_assert_true(vhdx_close(img, &err));
+    g_assert_no_error(err);
+}
+
+static char *
+read_at(const char *path, guint64 offset)
+{
+    GError *err = NULL;
+    g_autoptr(VhdxImage) img =
+        vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);
+    char buf[64];
+    g_assert_no_error(err);
+    g_assert_true(vhdx_read(img, buf, sizeof(buf), offset, &err));
+    buf[sizeof(buf) - 1] = '\0';
+    return g_strdup(buf);
+}
+
+static char *
+windows_path(const char *posix)
+{
+    char *w = g_strconcat("C:", posix, NULL);
+    g_strdelimit(w, "/", '\\');
+    return w;
+}
+
+/* A merge cut off midway: the job fails, every file still checks out,
+ * the guest's bytes are all there, and merging again finishes it. */
+static void
+test_crash_during_merge(Sim *s, gconstpointer data)
+{
+    g_autoptr(Msvm_ComputerSystem) db1 = vm_named(s, "db1");
+    g_autofree char *active = g_strdup_printf("Microsoft:%s", db1->Name);
+    g_autoptr(GPtrArray) before = disks_of(s, active);
+    g_autoptr(GPtrArray) after = NULL, now = NULL, snaps = NULL;
+    g_autoptr(WmiEpr) svc = service(s, "Msvm_VirtualSystemSnapshotService");
+    g_autoptr(WmiEpr) img = service(s, "Msvm_ImageManagementService");
+    g_autoptr(WmiEpr) snap_epr = wmi_epr_new("Msvm_VirtualSystemSettingData");
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WsmanParams) m = wsman_params_new();
+    g_autofree char *base = g_strdup(before->pdata[0]);
+    g_autofree char *text = NULL, *a = NULL, *b = NULL;
+    g_autofree char *src = NULL, *dst = NULL;
+
+    write_at(base, "base at 1 MiB", 1 << 20);
+    wmi_typed_free(create_snapshot(s, db1));
+    after = disks_of(s, active);
+    /* two blocks of new data, so that the merge has two steps */
+    write_at(after->pdata[0], "child at 1 MiB", 1 << 20);
+    write_at(after->pdata[0], "child at 65 MiB", 65 << 20);
+
+    g_assert_cmpint(ctl(s, "crash-merge", "after_bytes=1", NULL), ==, 0);
+    snaps = snapshots_of(s, db1->Name);
+    wmi_epr_add_selector(snap_epr, "InstanceID",
+                         wmi_object_text(snaps->pdata[0], "InstanceID"));
+    wsman_params_add_epr(p, "AffectedSnapshot", snap_epr);
+    text = invoke_failing(s, svc, "DestroySnapshot", p);
+    g_assert_nonnull(strstr(text, "interrupted"));
+
+    /* consistent: the VM still runs on its AVHDX over the half-merged
+     * parent, and reads what it wrote */
+    now = disks_of(s, active);
+    g_assert_cmpstr(now->pdata[0], ==, after->pdata[0]);
+    assert_chain_ok(now->pdata[0]);
+    a = read_at(now->pdata[0], 1 << 20);
+    b = read_at(now->pdata[0], 65 << 20);
+    g_assert_cmpstr(a, ==, "child at 1 MiB");
+    g_assert_cmpstr(b, ==, "child at 65 MiB");
+
+    /* the orphaned AVHDX is merged by hand, as on Hyper-V */
+    src = windows_path(now->pdata[0]);
+    dst = windows_path(base);
+    wsman_params_add_text(m, "SourcePath", src);
+    wsman_params_add_text(m, "DestinationPath", dst);
+    wmi_typed_free(invoke_and_wait(s, img, "MergeVirtualHardDisk", m));
+    g_ptr_array_unref(now);
+    now = disks_of(s, active);
+    g_assert_cmpstr(now->pdata[0], ==, base);
+    g_assert_false(g_file_test(after->pdata[0], G_FILE_TEST_EXISTS));
+    assert_chain_ok(base);
+    g_free(a);
+    g_free(b);
+    a = read_at(base, 1 << 20);
+    b = read_at(base, 65 << 20);
+    g_assert_cmpstr(a, ==, "child at 1 MiB");
+    g_assert_cmpstr(b, ==, "child at 65 MiB");
+}
+
+static WmiObject *
+vhd_settings(const char *type, const char *path, const char *parent,
+             const char *size)
+{
+    WmiObject *o = wmi_object_new("Msvm_VirtualHardDiskSettingData");
+    wmi_object_add_text(o, "Type", type);
+    wmi_object_add_text(o, "Format", "3");
+    wmi_object_add_text(o, "Path", path);
+    if (parent)
+        wmi_object_add_text(o, "ParentPath", parent);
+    if (size)
+        wmi_object_add_text(o, "MaxInternalSize", size);
+    return o;
+}
+
+static void
+create_vhd(Sim *s, const WmiEpr *img, WmiObject *settings)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    wsman_params_add_instance(p, "VirtualDiskSettingData", settings);
+    wmi_typed_free(invoke_and_wait(s, img, "CreateVirtualHardDisk", p));
+}
+
+/* Disks made, broken by a parent moved away, reconnected, and a parent
+ * of another identity refused unless told to ignore it */
+static void
+test_image_service(Sim *s, gconstpointer data)
+{
+    g_autoptr(WmiEpr) img = service(s, "Msvm_ImageManagementService");
+    g_autofree char *dir = g_build_filename(s->dir, "Virtual Hard Disks", NULL);
+    g_autofree char *parent = g_build_filename(dir, "scratch.vhdx", NULL);
+    g_autofree char *moved =
+        g_build_filename(dir, "moved", "scratch.vhdx", NULL);
+    g_autofree char *child = g_build_filename(dir, "scratch-child.avhdx", NULL);
+    g_autofree char *other = g_build_filename(dir, "other.vhdx", NULL);
+    g_autofree char *wparent = windows_path(parent);
+    g_autofree char *wmoved = windows_path(moved);
+    g_autofree char *wchild = windows_path(child);
+    g_autofree char *wother = windows_path(other);
+    g_autofree char *from = g_strdup_printf("from=%s", parent);
+    g_autofree char *to = g_strdup_printf("to=%s", wmoved);
+    g_autofree char *text = NULL, *bytes = NULL;
+    g_autoptr(WmiObject) sd = NULL, again = NULL, dyn = NULL;
+
+    dyn = vhd_settings("3", wparent, NULL, "33554432");
+    create_vhd(s, img, dyn);
+    sd = vhd_settings("4", wchild, wparent, NULL);
+    create_vhd(s, img, sd);
+    assert_chain_ok(child);
+    write_at(child, "in the child", 4096);
+
+    /* the same path twice: the job fails and names the file */
+    {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        wsman_params_add_instance(p, "VirtualDiskSettingData", dyn);
+        text = invoke_failing(s, img, "CreateVirtualHardDisk", p);
+        g_assert_nonnull(strstr(text, "exists"));
+        g_clear_pointer(&text, g_free);
+    }
+
+    /* GetVirtualHardDiskSettingData names the parent */
+    {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        g_autoptr(WmiObject) out = NULL, got = NULL;
+        GError *err = NULL;
+        wsman_params_add_text(p, "Path", wchild);
+        out = wsman_invoke(s->client, img, "GetVirtualHardDiskSettingData", p,
+                           &err);
+        g_assert_no_error(err);
+        got = wmi_object_from_cimxml(wmi_object_text(out, "SettingData"), &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(wmi_object_text(got, "ParentPath"), ==, wparent);
+        g_assert_cmpstr(wmi_object_text(got, "Type"), ==, "4");
+    }
+
+    /* the parent goes elsewhere: validation fails, naming both files */
+    g_assert_cmpint(ctl(s, "move-file", from, to, NULL), ==, 0);
+    {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        wsman_params_add_text(p, "Path", wchild);
+        text = invoke_failing(s, img, "ValidateVirtualHardDisk", p);
+        g_assert_nonnull(strstr(text, "broken"));
+        g_clear_pointer(&text, g_free);
+    }
+
+    /* reconnected through SetVirtualHardDiskSettingData */
+    again = vhd_settings("4", wchild, wmoved, NULL);
+    {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        wsman_params_add_instance(p, "VirtualDiskSettingData", again);
+        wmi_typed_free(
+            invoke_and_wait(s, img, "SetVirtualHardDiskSettingData", p));
+    }
+    assert_chain_ok(child);
+    bytes = read_at(child, 4096);
+    g_assert_cmpstr(bytes, ==, "in the child");
+
+    /* a parent the child was not made from */
+    create_vhd(s, img, vhd_settings("3", wother, NULL, "33554432"));
+    for (int ignore = 0; ignore < 2; ignore++) {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        wsman_params_add_text(p, "ChildPath", wchild);
+        wsman_params_add_text(p, "ParentPath", wother);
+        wsman_params_add_text(p, "IgnoreIDMismatch", ignore ? "true" : "false");
+        if (!ignore) {
+            text = invoke_failing(s, img, "SetParentVirtualHardDisk", p);
+            g_assert_nonnull(strstr(text, "does not match"));
+        } else {
+            wmi_typed_free(
+                invoke_and_wait(s, img, "SetParentVirtualHardDisk", p));
+        }
+    }
+    assert_chain_ok(child);
+
+    /* a merge into the new parent; the child goes */
+    {
+        g_autoptr(WsmanParams) p = wsman_params_new();
+        g_autofree char *merged = NULL;
+        wsman_params_add_text(p, "SourcePath", wchild);
+        wsman_params_add_text(p, "DestinationPath", wother);
+        wmi_typed_free(invoke_and_wait(s, img, "MergeVirtualHardDisk", p));
+        g_assert_false(g_file_test(child, G_FILE_TEST_EXISTS));
+        assert_chain_ok(other);
+        merged = read_at(other, 4096);
+        g_assert_cmpstr(merged, ==, "in the child");
+    }
 }
 
 /* HTTPS: hypervsim with a certificate, the client verifying it */
@@ -621,6 +903,8 @@ main(int argc, char **argv)
     ADD("/sim/snapshot/apply-running-refused", test_apply_running_refused);
     ADD("/sim/vm/state-changes", test_state_changes);
     ADD("/sim/state/survives-restart", test_state_survives_restart);
+    ADD("/sim/merge/crash-midway", test_crash_during_merge);
+    ADD("/sim/image-service/create-reconnect-merge", test_image_service);
     g_test_add_func("/sim/https/verified", test_https);
     return g_test_run();
 }
