@@ -48,9 +48,14 @@ class GroupsAgainstSim(SimSession):
         return job_id
 
     def check(self, path):
+        """virt-vhdx and 7-Zip both accept the file (and its chain)."""
         r = subprocess.run([VIRT_VHDX, "check", path], capture_output=True,
                            text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(["7zz", "t", "-tvhdx", path], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Everything is Ok", r.stdout)
 
     def disk_files(self, vm):
         return sorted(os.path.join(d, f)
