@@ -373,6 +373,7 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
     g_autofree char *id =
         wsman_text(wsman_child(pull, WSMAN_NS_ENUM, "EnumerationContext"));
     EnumContext *ctx = id ? g_hash_table_lookup(srv->contexts, id) : NULL;
+    gpointer key = NULL;
     Reply r;
     xmlNode *resp, *items;
 
@@ -381,7 +382,8 @@ handle_pull(SimServer *srv, SoupServerMessage *msg, Request *q)
         return;
     }
     count(srv, "Pull", class_of_uri(q->resource_uri));
-    g_hash_table_steal(srv->contexts, id);
+    g_hash_table_steal_extended(srv->contexts, id, &key, NULL);
+    g_free(key);
     reply_init(&r, WSMAN_NS_ENUM "/PullResponse", q->message_id);
     resp = wsman_add(r.body, r.n, "PullResponse", NULL);
     items = wsman_add(resp, r.n, "Items", NULL);

@@ -750,7 +750,7 @@ test_image_service(Sim *s, gconstpointer data)
     g_autofree char *from = g_strdup_printf("from=%s", parent);
     g_autofree char *to = g_strdup_printf("to=%s", wmoved);
     g_autofree char *text = NULL, *bytes = NULL;
-    g_autoptr(WmiObject) sd = NULL, again = NULL, dyn = NULL;
+    g_autoptr(WmiObject) sd = NULL, again = NULL, dyn = NULL, unrelated = NULL;
 
     dyn = vhd_settings("3", wparent, NULL, "33554432");
     create_vhd(s, img, dyn);
@@ -806,7 +806,8 @@ test_image_service(Sim *s, gconstpointer data)
     g_assert_cmpstr(bytes, ==, "in the child");
 
     /* a parent the child was not made from */
-    create_vhd(s, img, vhd_settings("3", wother, NULL, "33554432"));
+    unrelated = vhd_settings("3", wother, NULL, "33554432");
+    create_vhd(s, img, unrelated);
     for (int ignore = 0; ignore < 2; ignore++) {
         g_autoptr(WsmanParams) p = wsman_params_new();
         wsman_params_add_text(p, "ChildPath", wchild);
