@@ -128,8 +128,7 @@ run_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
 static guint32
 convert_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
 {
-    const WmiEpr *epr = sim_param_epr(in, "AffectedSnapshot");
-    const char *id = epr ? wmi_epr_get_selector(epr, "InstanceID") : NULL;
+    const char *id = sim_param_selector(in, "AffectedSnapshot", "InstanceID");
     SimSnapshot *s = id ? sim_host_find_snapshot(host, id, NULL) : NULL;
 
     if (!s)
@@ -144,22 +143,10 @@ convert_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
-typedef struct {
-    char *vm_id;
-    guint8 consistency;
-} RefPointData;
-
-static void
-refpoint_data_free(RefPointData *d)
-{
-    g_free(d->vm_id);
-    g_free(d);
-}
-
 static gboolean
 run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    RefPointData *d = data;
+    SimVmTask *d = data;
     SimVm *vm;
     SimRefPoint *r = NULL;
     g_autofree char *key = NULL;
@@ -183,11 +170,9 @@ run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 static guint32
 create_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
 {
-    const WmiEpr *epr = sim_param_epr(in, "AffectedSystem");
-    const char *name = epr ? wmi_epr_get_selector(epr, "Name") : NULL;
+    const char *name = sim_param_selector(in, "AffectedSystem", "Name");
     SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
     const char *settings = sim_param_text(in, "ReferencePointSettings");
-    RefPointData *d;
     guint64 type, level = MSVM_CONSISTENCY_LEVEL_CRASH;
 
     if (!vm || !sim_param_uint(in, "ReferencePointType", G_MAXUINT16, &type))
@@ -204,12 +189,10 @@ create_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
         if (!o || (t && (!wmi_parse_unsigned(t, 2, &level) || level == 0)))
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     }
-    d = g_new0(RefPointData, 1);
-    d->vm_id = g_strdup(vm->id);
-    d->consistency = level;
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_CREATE_REFERENCE_POINT,
-                                   FALSE, run_create_refpoint, d,
-                                   (GDestroyNotify) refpoint_data_free));
+                                   FALSE, run_create_refpoint,
+                                   sim_vm_task_new(vm, type, level),
+                                   (GDestroyNotify) sim_vm_task_free));
     wmi_object_set_nil(out, "ResultingReferencePoint");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
@@ -237,8 +220,8 @@ run_destroy_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 static guint32
 destroy_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
 {
-    const WmiEpr *epr = sim_param_epr(in, "AffectedReferencePoint");
-    const char *id = epr ? wmi_epr_get_selector(epr, "InstanceID") : NULL;
+    const char *id =
+        sim_param_selector(in, "AffectedReferencePoint", "InstanceID");
     SimRefPoint *r = id ? sim_host_find_refpoint(host, id, NULL) : NULL;
 
     if (!r)
@@ -253,9 +236,9 @@ destroy_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
  * no files */
 
 static SimGroup *
-group_of_epr(SimHost *host, const WmiEpr *epr)
+group_of_param(SimHost *host, const WmiObject *in)
 {
-    const char *id = epr ? wmi_epr_get_selector(epr, "CollectionID") : NULL;
+    const char *id = sim_param_selector(in, "Collection", "CollectionID");
     SimGroup *g = id ? sim_host_find_group(host, id) : NULL;
     return g && g_ascii_strcasecmp(g->id, id) == 0 ? g : NULL;
 }
@@ -319,7 +302,7 @@ static guint32
 edit_group(SimHost *host, const char *method, const WmiObject *in,
            WmiObject *out)
 {
-    SimGroup *g = group_of_epr(host, sim_param_epr(in, "Collection"));
+    SimGroup *g = group_of_param(host, in);
     SimVm *vm = NULL;
     const char *name;
     gint at = -1;
@@ -328,8 +311,7 @@ edit_group(SimHost *host, const char *method, const WmiObject *in,
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     if (g_str_equal(method, "AddMember") ||
         g_str_equal(method, "RemoveMember")) {
-        const WmiEpr *m = sim_param_epr(in, "Member");
-        const char *vm_name = m ? wmi_epr_get_selector(m, "Name") : NULL;
+        const char *vm_name = sim_param_selector(in, "Member", "Name");
         vm = vm_name ? sim_host_find_vm(host, vm_name) : NULL;
         if (!vm)
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
@@ -499,7 +481,7 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
 static guint32
 group_create(SimHost *host, const WmiObject *in, WmiObject *out)
 {
-    SimGroup *g = group_of_epr(host, sim_param_epr(in, "Collection"));
+    SimGroup *g = group_of_param(host, in);
     const char *settings = sim_param_text(in, "SnapshotSettings");
     GroupTask *t;
     guint64 type;
@@ -1023,8 +1005,7 @@ group_snapshot_method(SimHost *host, const char *method, const WmiObject *in,
                                 g_str_equal(method, "ExportSnapshot")
                             ? "SnapshotCollection"
                             : "AffectedSnapshotCollection";
-    const WmiEpr *epr = sim_param_epr(in, param);
-    const char *id = epr ? wmi_epr_get_selector(epr, "CollectionID") : NULL;
+    const char *id = sim_param_selector(in, param, "CollectionID");
     SimGroup *g = NULL;
     SimGroupPoint *p =
         id ? sim_host_find_group_point(host, id, FALSE, &g) : NULL;

@@ -158,6 +158,23 @@ sim_job_affects(SimJob *job, const char *class_name, const char *key)
     job->affected_key = g_strdup(key);
 }
 
+SimVmTask *
+sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency)
+{
+    SimVmTask *t = g_new0(SimVmTask, 1);
+    t->vm_id = g_strdup(vm->id);
+    t->value = value;
+    t->consistency = consistency;
+    return t;
+}
+
+void
+sim_vm_task_free(SimVmTask *t)
+{
+    g_free(t->vm_id);
+    g_free(t);
+}
+
 void
 sim_out_job(WmiObject *out, SimJob *job)
 {
@@ -184,6 +201,13 @@ const WmiEpr *
 sim_param_epr(const WmiObject *in, const char *name)
 {
     return in ? wmi_object_epr(in, name) : NULL;
+}
+
+const char *
+sim_param_selector(const WmiObject *in, const char *name, const char *selector)
+{
+    const WmiEpr *epr = sim_param_epr(in, name);
+    return epr ? wmi_epr_get_selector(epr, selector) : NULL;
 }
 
 gboolean
@@ -360,19 +384,6 @@ new_children(GPtrArray *from, GPtrArray *to, GError **error)
 
 /* Msvm_VirtualSystemSnapshotService.CreateSnapshot */
 
-typedef struct {
-    char *vm_id;
-    guint16 snapshot_type;
-    guint8 consistency;
-} CreateData;
-
-static void
-create_data_free(CreateData *d)
-{
-    g_free(d->vm_id);
-    g_free(d);
-}
-
 static char *
 default_snapshot_name(const char *vm_name)
 {
@@ -502,7 +513,7 @@ sim_take_snapshot(SimHost *host, SimVm *vm, guint16 type, guint8 consistency,
 static gboolean
 run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    CreateData *d = data;
+    SimVmTask *d = data;
     SimVm *vm;
     SimSnapshot *s;
     g_autofree char *key = NULL;
@@ -516,7 +527,7 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
                     _("The virtual machine was deleted."));
         return FALSE;
     }
-    s = sim_take_snapshot(host, vm, d->snapshot_type, d->consistency, error);
+    s = sim_take_snapshot(host, vm, d->value, d->consistency, error);
     if (s) {
         key = g_strdup_printf("Microsoft:%s", s->id);
         sim_job_affects(job, "Msvm_VirtualSystemSettingData", key);
@@ -556,7 +567,6 @@ create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
     SimVm *vm = vm_of_epr(host, sim_param_epr(in, "AffectedSystem"));
     const char *type_text = sim_param_text(in, "SnapshotType");
     guint64 type = MSVM_SNAPSHOT_TYPE_FULL;
-    CreateData *d;
 
     guint8 consistency;
 
@@ -568,13 +578,10 @@ create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
          (type != MSVM_SNAPSHOT_TYPE_FULL && type != MSVM_SNAPSHOT_TYPE_DISK &&
           type != MSVM_SNAPSHOT_TYPE_RECOVERY)))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    d = g_new0(CreateData, 1);
-    d->vm_id = g_strdup(vm->id);
-    d->snapshot_type = type;
-    d->consistency = consistency;
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE,
-                                   run_create_snapshot, d,
-                                   (GDestroyNotify) create_data_free));
+                                   run_create_snapshot,
+                                   sim_vm_task_new(vm, type, consistency),
+                                   (GDestroyNotify) sim_vm_task_free));
     out_nil(out, "ResultingSnapshot");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
@@ -908,29 +915,17 @@ run_clear_state(SimHost *host, SimJob *job, gpointer data, GError **error)
 
 /* Msvm_ComputerSystem.RequestStateChange */
 
-typedef struct {
-    char *vm_id;
-    guint16 target;
-} StateData;
-
-static void
-state_data_free(StateData *d)
-{
-    g_free(d->vm_id);
-    g_free(d);
-}
-
 static gboolean
 run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    StateData *d = data;
+    SimVmTask *d = data;
     SimVm *vm;
 
     sim_job_progress(host, job, 50);
     g_mutex_lock(&host->lock);
     vm = sim_host_find_vm(host, d->vm_id);
     if (vm) {
-        vm->state = d->target;
+        vm->state = d->value;
         sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     }
     g_mutex_unlock(&host->lock);
@@ -946,7 +941,6 @@ request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
     guint16 from = vm->state, to;
     gboolean on = from == MSVM_ENABLED_STATE_ENABLED;
     guint16 type;
-    StateData *d;
 
     if (!req || !wmi_parse_unsigned(req, G_MAXUINT16, &r))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
@@ -989,11 +983,9 @@ request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
     }
     if (to == from)
         return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
-    d = g_new0(StateData, 1);
-    d->vm_id = g_strdup(vm->id);
-    d->target = to;
-    sim_out_job(out, sim_job_start(host, type, FALSE, run_state_change, d,
-                                   (GDestroyNotify) state_data_free));
+    sim_out_job(out, sim_job_start(host, type, FALSE, run_state_change,
+                                   sim_vm_task_new(vm, to, 0),
+                                   (GDestroyNotify) sim_vm_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 

@@ -24,7 +24,20 @@ SimJob *sim_job_start(SimHost *host, guint16 type, gboolean storage,
 void sim_job_progress(SimHost *host, SimJob *job, guint percent);
 void sim_job_affects(SimJob *job, const char *class_name, const char *key);
 
+/* What a job on one VM needs: the VM and a value or two. */
+typedef struct {
+    char *vm_id;
+    guint16 value; /* a SnapshotType, an EnabledState ... */
+    guint8 consistency;
+} SimVmTask;
+
+SimVmTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
+void sim_vm_task_free(SimVmTask *t);
+
 void sim_out_job(WmiObject *out, SimJob *job);
+/* A selector of a reference parameter, or NULL */
+const char *sim_param_selector(const WmiObject *in, const char *name,
+                               const char *selector);
 const char *sim_param_text(const WmiObject *in, const char *name);
 const WmiEpr *sim_param_epr(const WmiObject *in, const char *name);
 gboolean sim_param_uint(const WmiObject *in, const char *name, guint64 max,

@@ -186,24 +186,26 @@ text_uint(const WmiObject *o, const char *name, guint64 fallback)
 
 /* CreateVirtualHardDisk */
 
+/* What a job on files needs: a file, another file, and options. */
 typedef struct {
-    char *path;
-    char *parent;
+    char *path;  /* created, or the child, or the merge's source */
+    char *other; /* the parent, or the merge's destination */
+    gboolean ignore_id_mismatch;
     VhdxCreateOptions opts;
-} CreateVhd;
+} DiskTask;
 
 static void
-create_vhd_free(CreateVhd *c)
+disk_task_free(DiskTask *t)
 {
-    g_free(c->path);
-    g_free(c->parent);
-    g_free(c);
+    g_free(t->path);
+    g_free(t->other);
+    g_free(t);
 }
 
 static gboolean
 run_create_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    CreateVhd *c = data;
+    DiskTask *c = data;
     GError *local = NULL;
     gboolean ok;
 
@@ -215,8 +217,8 @@ run_create_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
                     c->path);
         return FALSE;
     }
-    if (c->parent)
-        ok = vhdx_create_differencing(c->path, c->parent, c->opts.block_size,
+    if (c->other)
+        ok = vhdx_create_differencing(c->path, c->other, c->opts.block_size,
                                       &local);
     else
         ok = vhdx_create(c->path, &c->opts, &local);
@@ -234,7 +236,7 @@ static guint32
 create_vhd(SimHost *host, const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autoptr(WmiObject) sd = NULL;
-    CreateVhd *c;
+    DiskTask *c;
     guint64 type, format;
     guint32 ret;
 
@@ -245,7 +247,7 @@ create_vhd(SimHost *host, const WmiObject *in, WmiObject *out, GError **error)
     format = text_uint(sd, "Format", MSVM_VHD_FORMAT_VHDX);
     if (format != MSVM_VHD_FORMAT_VHDX)
         return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED; /* only VHDX here */
-    c = g_new0(CreateVhd, 1);
+    c = g_new0(DiskTask, 1);
     c->path = sim_path_from_windows(wmi_object_text(sd, "Path"));
     c->opts.virtual_size = text_uint(sd, "MaxInternalSize", 0);
     c->opts.block_size = text_uint(sd, "BlockSize", 0);
@@ -253,46 +255,32 @@ create_vhd(SimHost *host, const WmiObject *in, WmiObject *out, GError **error)
     c->opts.physical_sector_size = text_uint(sd, "PhysicalSectorSize", 0);
     c->opts.fixed = type == MSVM_VHD_TYPE_FIXED;
     if (type == MSVM_VHD_TYPE_DIFFERENCING)
-        c->parent = sim_path_from_windows(wmi_object_text(sd, "ParentPath"));
+        c->other = sim_path_from_windows(wmi_object_text(sd, "ParentPath"));
     if (!c->path ||
         (type != MSVM_VHD_TYPE_FIXED && type != MSVM_VHD_TYPE_DYNAMIC &&
          type != MSVM_VHD_TYPE_DIFFERENCING) ||
-        (type == MSVM_VHD_TYPE_DIFFERENCING ? !c->parent
+        (type == MSVM_VHD_TYPE_DIFFERENCING ? !c->other
                                             : !c->opts.virtual_size)) {
-        create_vhd_free(c);
+        disk_task_free(c);
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     }
-    if (c->parent && !g_file_test(c->parent, G_FILE_TEST_EXISTS)) {
-        create_vhd_free(c);
+    if (c->other && !g_file_test(c->other, G_FILE_TEST_EXISTS)) {
+        disk_task_free(c);
         return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
     }
     sim_out_job(out,
                 sim_job_start(host, STORAGE_JOB_CREATE, TRUE, run_create_vhd, c,
-                              (GDestroyNotify) create_vhd_free));
+                              (GDestroyNotify) disk_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
 /* Reconnecting a child to a parent (SetParentVirtualHardDisk, and
  * SetVirtualHardDiskSettingData with a new ParentPath) */
 
-typedef struct {
-    char *child;
-    char *parent;
-    gboolean ignore_id_mismatch;
-} Reparent;
-
-static void
-reparent_free(Reparent *r)
-{
-    g_free(r->child);
-    g_free(r->parent);
-    g_free(r);
-}
-
 static gboolean
 run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    Reparent *r = data;
+    DiskTask *r = data;
     g_autoptr(VhdxImage) child = NULL;
     g_autoptr(VhdxImage) parent = NULL;
     g_autofree char *parent_guid = NULL;
@@ -300,13 +288,13 @@ run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
     const char *linkage;
 
     sim_job_progress(host, job, 30);
-    parent = vhdx_open(r->parent, VHDX_OPEN_READ_ONLY, &local);
-    child = parent ? vhdx_open(r->child, VHDX_OPEN_READ_WRITE, &local) : NULL;
+    parent = vhdx_open(r->other, VHDX_OPEN_READ_ONLY, &local);
+    child = parent ? vhdx_open(r->path, VHDX_OPEN_READ_WRITE, &local) : NULL;
     if (!child)
         goto failed;
     if (vhdx_get_info(child)->type != VHDX_DISK_DIFFERENCING) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                    _("'%s' is not a differencing disk."), r->child);
+                    _("'%s' is not a differencing disk."), r->path);
         return FALSE;
     }
     /* the child records which state of its parent it was made on */
@@ -318,62 +306,58 @@ run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
         (!linkage ||
          g_ascii_strncasecmp(linkage, parent_guid, strlen(parent_guid)) != 0)) {
         g_mutex_lock(&host->lock);
-        job->child_path = g_strdup(r->child);
-        job->parent_path = g_strdup(r->parent);
+        job->child_path = g_strdup(r->path);
+        job->parent_path = g_strdup(r->other);
         g_mutex_unlock(&host->lock);
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                     _("Failed to set the parent of '%s': the identifier of "
                       "'%s' (%s) does not match the one the child was made "
                       "from (%s)."),
-                    r->child, r->parent, parent_guid,
+                    r->path, r->other, parent_guid,
                     vhdx_get_info(child)->parent_linkage
                         ? vhdx_get_info(child)->parent_linkage
                         : "");
         return FALSE;
     }
     g_clear_pointer(&parent, vhdx_free);
-    if (vhdx_set_parent(child, r->parent, &local) &&
+    if (vhdx_set_parent(child, r->other, &local) &&
         vhdx_close(g_steal_pointer(&child), &local))
         return TRUE;
 
 failed:
     g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                _("Failed to set the parent of '%s': %s"), r->child,
+                _("Failed to set the parent of '%s': %s"), r->path,
                 local->message);
     g_error_free(local);
     return FALSE;
 }
 
+/* Starts a job on two existing files the first of which no running VM
+ * uses; takes both paths. */
 static guint32
-start_reparent(SimHost *host, char *child, char *parent, gboolean ignore,
-               WmiObject *out)
+start_two_file_job(SimHost *host, guint16 type, SimJobRun run, char *path,
+                   char *other, gboolean ignore_id_mismatch, WmiObject *out)
 {
-    Reparent *r;
+    DiskTask *t = g_new0(DiskTask, 1);
+    guint32 ret = MSVM_RETURN_VALUE_JOB_STARTED;
 
-    if (!child || !parent) {
-        g_free(child);
-        g_free(parent);
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    t->path = path;
+    t->other = other;
+    t->ignore_id_mismatch = ignore_id_mismatch;
+    if (!path || !other || g_str_equal(path, other))
+        ret = MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    else if (!g_file_test(path, G_FILE_TEST_EXISTS) ||
+             !g_file_test(other, G_FILE_TEST_EXISTS))
+        ret = MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    else if (running_user_of(host, path)) /* it must be offline */
+        ret = MSVM_RETURN_VALUE_SYSTEM_IN_USE;
+    if (ret != MSVM_RETURN_VALUE_JOB_STARTED) {
+        disk_task_free(t);
+        return ret;
     }
-    if (!g_file_test(child, G_FILE_TEST_EXISTS) ||
-        !g_file_test(parent, G_FILE_TEST_EXISTS)) {
-        g_free(child);
-        g_free(parent);
-        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    }
-    if (running_user_of(host, child)) {
-        g_free(child);
-        g_free(parent);
-        return MSVM_RETURN_VALUE_SYSTEM_IN_USE;
-    }
-    r = g_new0(Reparent, 1);
-    r->child = child;
-    r->parent = parent;
-    r->ignore_id_mismatch = ignore;
-    sim_out_job(out,
-                sim_job_start(host, STORAGE_JOB_UNKNOWN, TRUE, run_reparent, r,
-                              (GDestroyNotify) reparent_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    sim_out_job(out, sim_job_start(host, type, TRUE, run, t,
+                                   (GDestroyNotify) disk_task_free));
+    return ret;
 }
 
 static guint32
@@ -425,35 +409,24 @@ set_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out,
         return MSVM_RETURN_VALUE_COMPLETED;
     }
     g_clear_pointer(&img, vhdx_free);
-    return start_reparent(host, g_steal_pointer(&path),
-                          g_steal_pointer(&new_parent), FALSE, out);
+    return start_two_file_job(host, STORAGE_JOB_UNKNOWN, run_reparent,
+                              g_steal_pointer(&path),
+                              g_steal_pointer(&new_parent), FALSE, out);
 }
 
 static guint32
 set_parent_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
 {
     const char *ignore = sim_param_text(in, "IgnoreIDMismatch");
-    return start_reparent(
-        host, sim_path_from_windows(sim_param_text(in, "ChildPath")),
+    return start_two_file_job(
+        host, STORAGE_JOB_UNKNOWN, run_reparent,
+        sim_path_from_windows(sim_param_text(in, "ChildPath")),
         sim_path_from_windows(sim_param_text(in, "ParentPath")),
         ignore && g_ascii_strcasecmp(ignore, "true") == 0, out);
 }
 
 /* MergeVirtualHardDisk: the source and every file up to the destination
  * are merged down, one level at a time, and removed. */
-
-typedef struct {
-    char *source;
-    char *destination;
-} MergeVhd;
-
-static void
-merge_vhd_free(MergeVhd *m)
-{
-    g_free(m->source);
-    g_free(m->destination);
-    g_free(m);
-}
 
 static void
 point_references(SimHost *host, const char *from, const char *to)
@@ -473,25 +446,25 @@ point_references(SimHost *host, const char *from, const char *to)
 static gboolean
 run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    MergeVhd *m = data;
-    g_autofree char *file = g_strdup(m->source);
+    DiskTask *m = data;
+    g_autofree char *file = g_strdup(m->path);
     gboolean ok = TRUE;
 
     sim_job_progress(host, job, 5);
     g_mutex_lock(&host->lock);
-    if (frozen_by_snapshot(host, m->destination)) {
+    if (frozen_by_snapshot(host, m->other)) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                     _("'%s' belongs to a checkpoint: merging into it would "
                       "change the checkpoint."),
-                    m->destination);
+                    m->other);
         ok = FALSE;
     }
-    while (ok && !g_str_equal(file, m->destination)) {
+    while (ok && !g_str_equal(file, m->other)) {
         g_autofree char *parent = sim_disk_parent(file);
         if (!parent) {
             g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                        _("'%s' is not an ancestor of '%s'."), m->destination,
-                        m->source);
+                        _("'%s' is not an ancestor of '%s'."), m->other,
+                        m->path);
             ok = FALSE;
             break;
         }
@@ -516,34 +489,6 @@ run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
     return ok;
 }
 
-static guint32
-merge_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
-{
-    MergeVhd *m = g_new0(MergeVhd, 1);
-
-    m->source = sim_path_from_windows(sim_param_text(in, "SourcePath"));
-    m->destination =
-        sim_path_from_windows(sim_param_text(in, "DestinationPath"));
-    if (!m->source || !m->destination ||
-        g_str_equal(m->source, m->destination)) {
-        merge_vhd_free(m);
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    }
-    if (!g_file_test(m->source, G_FILE_TEST_EXISTS) ||
-        !g_file_test(m->destination, G_FILE_TEST_EXISTS)) {
-        merge_vhd_free(m);
-        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    }
-    /* the source must be offline */
-    if (running_user_of(host, m->source)) {
-        merge_vhd_free(m);
-        return MSVM_RETURN_VALUE_SYSTEM_IN_USE;
-    }
-    sim_out_job(out, sim_job_start(host, STORAGE_JOB_MERGE, TRUE, run_merge_vhd,
-                                   m, (GDestroyNotify) merge_vhd_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
-}
-
 gboolean
 sim_invoke_vhd(SimHost *host, const WmiObject *target, const char *method,
                const WmiObject *in, WmiObject *out, guint32 *ret,
@@ -562,7 +507,11 @@ sim_invoke_vhd(SimHost *host, const WmiObject *target, const char *method,
     else if (g_str_equal(method, "SetParentVirtualHardDisk"))
         *ret = set_parent_vhd(host, in, out);
     else if (g_str_equal(method, "MergeVirtualHardDisk"))
-        *ret = merge_vhd(host, in, out);
+        *ret = start_two_file_job(
+            host, STORAGE_JOB_MERGE, run_merge_vhd,
+            sim_path_from_windows(sim_param_text(in, "SourcePath")),
+            sim_path_from_windows(sim_param_text(in, "DestinationPath")), FALSE,
+            out);
     else
         return FALSE;
     return TRUE;
