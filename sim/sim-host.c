@@ -777,6 +777,15 @@ static const struct {
     { "Msvm_CollectionSnapshotService", "vmcollectionsnapshotsvc" },
 };
 
+static WmiObject *
+render_named_service(SimHost *host, const char *class_name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(services); i++)
+        if (g_str_equal(services[i].class_name, class_name))
+            return render_service(host, class_name, services[i].name);
+    g_return_val_if_reached(NULL);
+}
+
 /* Is an instance of klass (or a subclass) wanted for class_name? */
 static gboolean
 class_is(const char *instance_class, const char *wanted)
@@ -962,6 +971,12 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
             add_vssd_of(host, vm->current_id, out);
         if (ASSOC("Msvm_LastAppliedSnapshot") && vm->last_applied_id)
             add_vssd_of(host, vm->last_applied_id, out);
+        if (ASSOC("Msvm_ElementSettingData"))
+            g_ptr_array_add(out, render_active_vssd(host, vm));
+        if (ASSOC("Msvm_ServiceAffectsElement"))
+            g_ptr_array_add(
+                out, render_named_service(host,
+                                          "Msvm_VirtualSystemSnapshotService"));
         if (ASSOC("Msvm_ReferencePointOfVirtualSystem"))
             for (guint i = 0; i < vm->refpoints->len; i++)
                 g_ptr_array_add(out,
@@ -1054,6 +1069,12 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
             g_ptr_array_add(out, render_vm(vm));
         if (ASSOC("Msvm_CollectedSnapshots") && s)
             add_group_points_with(host, s->id, FALSE, out);
+        if (ASSOC("Msvm_ElementSettingData") && !s)
+            g_ptr_array_add(out, render_vm(vm));
+        if (ASSOC("Msvm_ServiceAffectsElement") && s)
+            g_ptr_array_add(
+                out, render_named_service(host,
+                                          "Msvm_VirtualSystemSnapshotService"));
         if (ASSOC("Msvm_SettingsDefineState") && !s)
             g_ptr_array_add(out, render_vm(vm));
         if (ASSOC("Msvm_ParentChildSettingData")) {
@@ -1069,6 +1090,17 @@ associators(SimHost *host, const WqlQuery *q, WmiObject *src, GPtrArray *out)
                 if (g_strcmp0(vm->current_id, s->id) == 0)
                     g_ptr_array_add(out, render_active_vssd(host, vm));
             }
+        }
+    } else if (class_is(cls, "Msvm_VirtualSystemSnapshotService")) {
+        /* the service affects every VM and every checkpoint */
+        if (!ASSOC("Msvm_ServiceAffectsElement"))
+            return;
+        for (guint i = 0; i < host->vms->len; i++) {
+            SimVm *vm = host->vms->pdata[i];
+            g_ptr_array_add(out, render_vm(vm));
+            for (guint k = 0; k < vm->snapshots->len; k++)
+                g_ptr_array_add(out, render_snapshot_vssd(
+                                         host, vm, vm->snapshots->pdata[k]));
         }
     } else if (class_is(cls, "Msvm_ConcreteJob")) {
         SimJob *j = sim_host_find_job(host, wmi_object_text(src, "InstanceID"));

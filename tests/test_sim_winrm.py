@@ -163,6 +163,35 @@ class WinrmAgainstSim(SimSession):
                                 2)
         self.assertGreaterEqual(c["requests"], 3)
 
+    def test_more_associations(self):
+        db1 = self.vm_name("db1")
+        vm = ("{Msvm_ComputerSystem.CreationClassName='Msvm_ComputerSystem',"
+              f"Name='{db1}'}}")
+        settings = self.enumerate(f"ASSOCIATORS OF {vm} WHERE AssocClass = "
+                                  "Msvm_ElementSettingData")
+        self.assertEqual([self.prop(x, "InstanceID") for x in settings],
+                         [f"Microsoft:{db1}"])
+        job_id, _, _ = self.wait_job(self.create_snapshot(db1))
+        snap = self.enumerate(
+            "ASSOCIATORS OF {Msvm_ConcreteJob.InstanceID='%s'} WHERE "
+            "AssocClass = Msvm_AffectedJobElement" % job_id)[0]
+        # the snapshot service affects every VM and every checkpoint
+        affected = self.enumerate(
+            "ASSOCIATORS OF {Msvm_VirtualSystemSnapshotService.Name="
+            "'vssnapsvc'} WHERE AssocClass = Msvm_ServiceAffectsElement")
+        self.assertEqual(len(affected), 3 + 1)
+        self.assertEqual(self.enumerate(
+            f"ASSOCIATORS OF {vm} WHERE AssocClass = "
+            "Msvm_LastAppliedSnapshot"), [])
+        ref = self.ref("Msvm_VirtualSystemSettingData",
+                       {"InstanceID": self.prop(snap, "InstanceID")})
+        self.wait_job(self.invoke("ApplySnapshot",
+                                  f"<p:Snapshot>{ref}</p:Snapshot>"))
+        applied = self.enumerate(f"ASSOCIATORS OF {vm} WHERE AssocClass = "
+                                 "Msvm_LastAppliedSnapshot")
+        self.assertEqual([self.prop(x, "InstanceID") for x in applied],
+                         [self.prop(snap, "InstanceID")])
+
 
 if __name__ == "__main__":
     taptest.main()
