@@ -153,9 +153,9 @@ host_file(SimHost *host, JsonObject *o, const char *name, GError **error)
                     name);
         return NULL;
     }
-    posix = g_ascii_isalpha(given[0]) && given[1] == ':'
-                ? sim_path_from_windows(given)
-                : g_strdup(given);
+    posix = sim_path_from_windows(given); /* NULL: not C:\... */
+    if (!posix)
+        posix = g_strdup(given);
     path = g_canonicalize_filename(posix, host->state_dir);
     if (!g_str_has_prefix(path, prefix)) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,

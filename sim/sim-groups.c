@@ -52,6 +52,12 @@ refpoint_new(SimVm *vm, GPtrArray *disks, guint8 consistency, guint64 seq)
     return r;
 }
 
+static gboolean
+is_recovery(SimSnapshot *s)
+{
+    return g_str_equal(s->type, MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY);
+}
+
 /* Changes older than every point that can still be asked about go. */
 static void
 trim_changes(SimVm *vm)
@@ -63,7 +69,7 @@ trim_changes(SimVm *vm)
             MIN(oldest, ((SimRefPoint *) vm->refpoints->pdata[i])->change_seq);
     for (guint i = 0; i < vm->snapshots->len; i++) {
         SimSnapshot *s = vm->snapshots->pdata[i];
-        if (g_str_equal(s->type, MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY))
+        if (is_recovery(s))
             oldest = MIN(oldest, s->change_seq);
     }
     for (guint i = vm->changes->len; i > 0; i--)
@@ -91,12 +97,6 @@ sim_destroy_refpoint(SimHost *host, SimVm *vm, SimRefPoint *r)
     sim_leave_group_points(host, r->id, TRUE);
     g_ptr_array_remove(vm->refpoints, r);
     trim_changes(vm);
-}
-
-static gboolean
-is_recovery(SimSnapshot *s)
-{
-    return g_str_equal(s->type, MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY);
 }
 
 static gboolean
@@ -370,7 +370,6 @@ typedef struct {
     char *directory; /* ExportSnapshot */
     char *base_id;   /* ExportSnapshot: CollectionID of the base point */
     gboolean copy_storage;
-    guint16 backup_intent;
 } GroupTask;
 
 static void
@@ -485,18 +484,13 @@ group_create(SimHost *host, const WmiObject *in, WmiObject *out)
     const char *settings = sim_param_text(in, "SnapshotSettings");
     GroupTask *t;
     guint64 type;
-    guint64 level = 0;
+    guint8 level;
 
     if (!g || !sim_param_uint(in, "SnapshotType", G_MAXUINT16, &type) ||
         (type != MSVM_COLLECTION_SNAPSHOT_TYPE_STANDARD &&
-         type != MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY))
+         type != MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY) ||
+        !sim_settings_consistency(settings, &level))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    if (settings && *settings) {
-        g_autoptr(WmiObject) o = wmi_object_from_cimxml(settings, NULL);
-        const char *lt = o ? wmi_object_text(o, "ConsistencyLevel") : NULL;
-        if (!o || (lt && !wmi_parse_unsigned(lt, 2, &level)))
-            return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    }
     t = group_task_new(g, NULL);
     t->type = type;
     t->consistency = level;
@@ -636,7 +630,7 @@ typedef struct {
     char *source; /* the snapshot's frozen file */
     char *target;
     char *slot_id;
-    GArray *ranges; /* guint64 pairs (offset, length); NULL: everything */
+    GArray *ranges; /* Range; NULL: everything */
 } ExportDisk;
 
 static void
@@ -650,42 +644,45 @@ export_disk_free(ExportDisk *d)
     g_free(d);
 }
 
-/* Ranges of slot changed after seq and up to until, in order, merged. */
+/* A range of a disk, in bytes */
+typedef struct {
+    guint64 offset;
+    guint64 length;
+} Range;
+
+static gint
+range_cmp(gconstpointer a, gconstpointer b)
+{
+    guint64 x = ((const Range *) a)->offset, y = ((const Range *) b)->offset;
+    return x < y ? -1 : x > y;
+}
+
+/* The ranges of slot changed after seq and up to until, in order, with
+ * overlapping ones joined. */
 static GArray *
 changed_ranges(SimVm *vm, const char *slot, guint64 after, guint64 until)
 {
-    GArray *r = g_array_new(FALSE, FALSE, sizeof(guint64));
-    g_autoptr(GArray) raw = g_array_new(FALSE, FALSE, sizeof(guint64));
-    guint64 *v;
+    GArray *r = g_array_new(FALSE, FALSE, sizeof(Range));
+    g_autoptr(GArray) raw = g_array_new(FALSE, FALSE, sizeof(Range));
 
     for (guint i = 0; i < vm->changes->len; i++) {
         SimChange *c = vm->changes->pdata[i];
         if (c->seq > after && c->seq <= until &&
             g_str_equal(c->slot_id, slot)) {
-            g_array_append_val(raw, c->offset);
-            g_array_append_val(raw, c->length);
+            Range one = { c->offset, MIN(c->length, G_MAXUINT64 - c->offset) };
+            g_array_append_val(raw, one);
         }
     }
-    /* sort by offset (insertion: lists are short), then merge overlaps */
-    v = (guint64 *) raw->data;
-    for (guint i = 1; i < raw->len / 2; i++)
-        for (guint k = i; k > 0 && v[2 * k] < v[2 * (k - 1)]; k--) {
-            guint64 o = v[2 * k], l = v[2 * k + 1];
-            v[2 * k] = v[2 * (k - 1)];
-            v[2 * k + 1] = v[2 * (k - 1) + 1];
-            v[2 * (k - 1)] = o;
-            v[2 * (k - 1) + 1] = l;
-        }
-    for (guint i = 0; i < raw->len / 2; i++) {
-        guint64 o = v[2 * i], end = o + MIN(v[2 * i + 1], G_MAXUINT64 - o);
-        guint64 *last = r->len ? &g_array_index(r, guint64, r->len - 2) : NULL;
-        if (last && o <= last[0] + last[1]) {
-            last[1] = MAX(last[0] + last[1], end) - last[0];
-        } else {
-            g_array_append_val(r, o);
-            end -= o;
-            g_array_append_val(r, end);
-        }
+    g_array_sort(raw, range_cmp);
+    for (guint i = 0; i < raw->len; i++) {
+        Range *one = &g_array_index(raw, Range, i);
+        Range *last = r->len ? &g_array_index(r, Range, r->len - 1) : NULL;
+        if (last && one->offset <= last->offset + last->length)
+            last->length =
+                MAX(last->offset + last->length, one->offset + one->length) -
+                last->offset;
+        else
+            g_array_append_val(r, *one);
     }
     return r;
 }
@@ -719,12 +716,12 @@ copy_disk(ExportDisk *d, GError **error)
     dst = vhdx_open(d->target, VHDX_OPEN_READ_WRITE, error);
     if (!dst)
         return FALSE;
-    for (guint r = 0; r < (d->ranges ? d->ranges->len / 2 : 1); r++) {
-        guint64 off = d->ranges ? g_array_index(d->ranges, guint64, 2 * r) : 0;
-        guint64 end = d->ranges
-                          ? off + g_array_index(d->ranges, guint64, 2 * r + 1)
-                          : size;
-        end = MIN(end, size);
+    for (guint r = 0; r < (d->ranges ? d->ranges->len : 1); r++) {
+        Range all = { 0, size };
+        const Range *one =
+            d->ranges ? &g_array_index(d->ranges, Range, r) : &all;
+        guint64 off = one->offset;
+        guint64 end = MIN(off + one->length, size);
         while (off < end) {
             gsize n = MIN(end - off, COPY_CHUNK);
             if (!vhdx_read(src, buf, n, off, error))
@@ -749,12 +746,11 @@ put_ranges(JsonBuilder *b, GArray *ranges)
         return;
     }
     json_builder_begin_array(b);
-    for (guint i = 0; i < ranges->len / 2; i++) {
+    for (guint i = 0; i < ranges->len; i++) {
+        const Range *one = &g_array_index(ranges, Range, i);
         json_builder_begin_array(b);
-        json_builder_add_int_value(b, g_array_index(ranges, guint64, 2 * i));
-        json_builder_add_int_value(
-            b, MIN(g_array_index(ranges, guint64, 2 * i + 1),
-                   (guint64) G_MAXINT64));
+        json_builder_add_int_value(b, one->offset);
+        json_builder_add_int_value(b, MIN(one->length, (guint64) G_MAXINT64));
         json_builder_end_array(b);
     }
     json_builder_end_array(b);
@@ -983,8 +979,6 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
         t->copy_storage = !v || g_ascii_strcasecmp(v, "true") == 0;
         t->base_id =
             collection_id_of(wmi_object_text(esd, "DifferentialBackupBase"));
-        v = wmi_object_text(esd, "BackupIntent");
-        t->backup_intent = v ? g_ascii_strtoull(v, NULL, 10) : 0;
         if (t->base_id && !sim_group_find_point(g->refpoints, t->base_id) &&
             !sim_group_find_point(g->snapshots, t->base_id)) {
             group_task_free(t);

@@ -322,8 +322,8 @@ referenced(SimVm *vm, const char *path, SimSnapshot *except)
     return FALSE;
 }
 
-static void
-replace_references(SimVm *vm, const char *from, const char *to)
+void
+sim_vm_replace_references(SimVm *vm, const char *from, const char *to)
 {
     g_autoptr(GPtrArray) lists = g_ptr_array_new();
     g_ptr_array_add(lists, vm->disks);
@@ -539,8 +539,8 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 
 /* ConsistencyLevel from the embedded Msvm_VirtualSystemSnapshotSettingData,
  * 0 when the caller left it to the host. */
-static gboolean
-snapshot_consistency(const char *settings, guint8 *out)
+gboolean
+sim_settings_consistency(const char *settings, guint8 *out)
 {
     g_autoptr(WmiObject) o = NULL;
     const char *level;
@@ -570,8 +570,8 @@ create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
 
     guint8 consistency;
 
-    if (!vm || !snapshot_consistency(sim_param_text(in, "SnapshotSettings"),
-                                     &consistency))
+    if (!vm || !sim_settings_consistency(sim_param_text(in, "SnapshotSettings"),
+                                         &consistency))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     if (type_text &&
         (!wmi_parse_unsigned(type_text, G_MAXUINT16, &type) ||
@@ -628,7 +628,7 @@ gboolean
 sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
 {
     g_autoptr(GCancellable) stop = g_cancellable_new();
-    g_autofree char *parent = sim_disk_parent(child);
+    g_autofree char *parent = NULL;
     MergeProgress progress = { host, job, job->percent, 40, stop, FALSE, 0 };
     GError *local = NULL;
     gboolean ok;
@@ -641,6 +641,7 @@ sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
     g_mutex_lock(&host->lock);
     if (ok)
         return TRUE;
+    parent = sim_disk_parent(child); /* to name it */
     if (progress.crash && g_cancellable_is_cancelled(stop))
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                     _("The merge of '%s' into '%s' was interrupted: the host "
@@ -693,7 +694,7 @@ merge_disk(SimHost *host, SimJob *job, SimVm *vm, const char *disk,
             return FALSE;
         }
     }
-    replace_references(vm, child, disk);
+    sim_vm_replace_references(vm, child, disk);
     g_unlink(child);
     return TRUE;
 }

@@ -44,6 +44,11 @@ gboolean sim_param_uint(const WmiObject *in, const char *name, guint64 max,
                         guint64 *out);
 
 gboolean sim_vm_is_running(SimVm *vm);
+/* Every disk of the VM and its snapshots that was from is now to */
+void sim_vm_replace_references(SimVm *vm, const char *from, const char *to);
+/* ConsistencyLevel from an embedded Msvm_VirtualSystemSnapshotSettingData;
+ * 0 when the caller left it to the host, FALSE when it does not parse */
+gboolean sim_settings_consistency(const char *settings, guint8 *out);
 
 /* Freezes the VM's disks into a new snapshot (type: SnapshotType) */
 SimSnapshot *sim_take_snapshot(SimHost *host, SimVm *vm, guint16 type,

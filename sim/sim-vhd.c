@@ -179,9 +179,8 @@ setting_data(const WmiObject *in, guint32 *ret, GError **error)
 static guint64
 text_uint(const WmiObject *o, const char *name, guint64 fallback)
 {
-    const char *t = wmi_object_text(o, name);
     guint64 v;
-    return t && wmi_parse_unsigned(t, G_MAXUINT64, &v) ? v : fallback;
+    return sim_param_uint(o, name, G_MAXUINT64, &v) ? v : fallback;
 }
 
 /* CreateVirtualHardDisk */
@@ -428,21 +427,6 @@ set_parent_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
 /* MergeVirtualHardDisk: the source and every file up to the destination
  * are merged down, one level at a time, and removed. */
 
-static void
-point_references(SimHost *host, const char *from, const char *to)
-{
-    for (guint i = 0; i < host->vms->len; i++) {
-        SimVm *vm = host->vms->pdata[i];
-        for (guint k = 0; k < vm->disks->len; k++) {
-            SimDiskRef *d = vm->disks->pdata[k];
-            if (g_str_equal(d->path, from)) {
-                g_free(d->path);
-                d->path = g_strdup(to);
-            }
-        }
-    }
-}
-
 static gboolean
 run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
@@ -478,7 +462,10 @@ run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
         }
         ok = sim_merge_file(host, job, file, error);
         if (ok) {
-            point_references(host, file, parent);
+            /* a VM that used the file uses what it went into (the files
+             * of checkpoints were refused above) */
+            for (guint i = 0; i < host->vms->len; i++)
+                sim_vm_replace_references(host->vms->pdata[i], file, parent);
             g_unlink(file);
             g_free(file);
             file = g_steal_pointer(&parent);

@@ -225,28 +225,41 @@ assert_chain_ok(const char *path)
 }
 
 static void
-write_guest(const char *path, const char *text)
+write_at(const char *path, const char *text, guint64 offset)
 {
     GError *err = NULL;
     VhdxImage *img =
         vhdx_open(path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
     g_assert_no_error(err);
-    g_assert_true(vhdx_write(img, text, strlen(text) + 1, 1 << 20, &err));
+    g_assert_true(vhdx_write(img, text, strlen(text) + 1, offset, &err));
     g_assert_true(vhdx_close(img, &err));
     g_assert_no_error(err);
 }
 
 static char *
-read_guest(const char *path)
+read_at(const char *path, guint64 offset)
 {
     GError *err = NULL;
     g_autoptr(VhdxImage) img =
         vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);
-    char buf[128];
+    char buf[64];
     g_assert_no_error(err);
-    g_assert_true(vhdx_read(img, buf, sizeof(buf), 1 << 20, &err));
+    g_assert_true(vhdx_read(img, buf, sizeof(buf), offset, &err));
     buf[sizeof(buf) - 1] = '\0';
     return g_strdup(buf);
+}
+
+/* The guest's bytes at 1 MiB, where most tests write */
+static void
+write_guest(const char *path, const char *text)
+{
+    write_at(path, text, 1 << 20);
+}
+
+static char *
+read_guest(const char *path)
+{
+    return read_at(path, 1 << 20);
 }
 
 static void
@@ -615,31 +628,6 @@ invoke_failing(Sim *s, const WmiEpr *target, const char *method,
     text = g_strdup(err->message);
     g_error_free(err);
     return text;
-}
-
-static void
-write_at(const char *path, const char *text, guint64 offset)
-{
-    GError *err = NULL;
-    VhdxImage *img =
-        vhdx_open(path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
-    g_assert_no_error(err);
-    g_assert_true(vhdx_write(img, text, strlen(text) + 1, offset, &err));
-    g_assert_true(vhdx_close(img, &err));
-    g_assert_no_error(err);
-}
-
-static char *
-read_at(const char *path, guint64 offset)
-{
-    GError *err = NULL;
-    g_autoptr(VhdxImage) img =
-        vhdx_open(path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, &err);
-    char buf[64];
-    g_assert_no_error(err);
-    g_assert_true(vhdx_read(img, buf, sizeof(buf), offset, &err));
-    buf[sizeof(buf) - 1] = '\0';
-    return g_strdup(buf);
 }
 
 static char *
