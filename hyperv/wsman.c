@@ -674,6 +674,13 @@ release(WsmanClient *c, const char *uri, const char *context,
     xmlFreeDoc(reply);
 }
 
+const char *
+wsman_namespace_uri(const char *class_name)
+{
+    return g_str_has_prefix(class_name, "Win32_") ? WSMAN_URI_CIMV2
+                                                  : WSMAN_URI_V2;
+}
+
 GPtrArray *
 wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
                 GError **error)
@@ -682,7 +689,9 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
         epr_mode ? (GDestroyNotify) wmi_epr_free
                  : (GDestroyNotify) wmi_object_free);
     g_autofree char *klass = wql_class(wql);
-    g_autofree char *pull_uri = g_strconcat(WSMAN_URI_V2, klass, NULL);
+    const char *ns = wsman_namespace_uri(klass);
+    g_autofree char *pull_uri = g_strconcat(ns, klass, NULL);
+    g_autofree char *enum_uri = g_strconcat(ns, "*", NULL);
     g_autofree char *enum_key = g_strconcat("Enumerate ", klass, NULL);
     g_autofree char *pull_key = g_strconcat("Pull ", klass, NULL);
     g_autofree char *context = NULL;
@@ -692,7 +701,7 @@ wsman_enumerate(WsmanClient *c, const char *wql, gboolean epr_mode,
     xmlNs *n;
     xmlDoc *reply;
 
-    envelope_init(c, &e, ACTION_ENUMERATE, WSMAN_URI_V2 "*", NULL);
+    envelope_init(c, &e, ACTION_ENUMERATE, enum_uri, NULL);
     en = wsman_add(e.body, NULL, "Enumerate", NULL);
     n = xmlNewNs(en, (const xmlChar *) WSMAN_NS_ENUM, (const xmlChar *) "n");
     xmlSetNs(en, n);

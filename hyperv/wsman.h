@@ -27,9 +27,15 @@ G_BEGIN_DECLS
 #define WSMAN_NS_FAULT  "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 #define WSMAN_URI_V2                                                           \
     "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2/"
+#define WSMAN_URI_CIMV2                                                        \
+    "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/"
 #define WSMAN_ANONYMOUS                                                        \
     "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 #define WSMAN_DIALECT_WQL "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+
+/* The namespace URI (ending in '/') of a class: root\cimv2 for Win32_*
+ * classes, root\virtualization\v2 for the others. */
+const char *wsman_namespace_uri(const char *class_name);
 
 /* Bounds on what a host may send back. */
 #define WSMAN_DEFAULT_MAX_RESPONSE (32 * 1024 * 1024)

@@ -7,6 +7,8 @@ PACKAGES="
     meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
     libglib2.0-dev libjson-glib-dev libisal-dev libxml2-dev
     libcurl4-openssl-dev libsoup-3.0-dev libtirpc-dev rpcsvc-proto glib-networking openssl
+    libsystemd-dev libvirt-dev libvirt-clients python3-libvirt libvirt-daemon libxml2-utils
+    virt-manager xvfb xauth
     gettext locales bzip2 python3
     qemu-utils libvhdi-utils python3-libvhdi 7zip python3-winrm
 "

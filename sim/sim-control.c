@@ -5,7 +5,7 @@
  *   {"op": "add-vm", "name": N, "disks": 1, "disk_mb": 64, "state": "off"}
  *   {"op": "remove-vm", "name": N}
  *   {"op": "set-vm", "name": N, "state": "running", "guest_vss": false,
- *    "user_snapshot_type": 5}
+ *    "user_snapshot_type": 5, "autostart": true}
  *   {"op": "write", "vm": N, "disk": 0, "offset": 1048576, "text": T}
  *   {"op": "read", "vm": N, "disk": 0, "offset": 1048576, "length": 64}
  *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
@@ -234,6 +234,10 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         }
         if (json_object_has_member(o, "guest_vss"))
             vm->guest_vss = json_object_get_boolean_member(o, "guest_vss");
+        if (json_object_has_member(o, "autostart"))
+            vm->startup_action = json_object_get_boolean_member(o, "autostart")
+                                     ? MSVM_AUTOMATIC_STARTUP_ACTION_ALWAYS
+                                     : MSVM_AUTOMATIC_STARTUP_ACTION_NONE;
         if (json_object_has_member(o, "user_snapshot_type"))
             vm->user_snapshot_type =
                 json_object_get_int_member(o, "user_snapshot_type");

@@ -376,6 +376,7 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
     vm->memory_mb = 1024;
     vm->cpus = 2;
     vm->user_snapshot_type = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
+    vm->startup_action = MSVM_AUTOMATIC_STARTUP_ACTION_RESTART;
     vm->guest_vss = TRUE;
     vm->disks =
         g_ptr_array_new_with_free_func((GDestroyNotify) sim_disk_ref_free);
@@ -522,6 +523,40 @@ render_host_system(SimHost *host)
     return o;
 }
 
+/* root\cimv2: the machine the simulated host runs on */
+static void
+render_machine(SimHost *host, GPtrArray *out)
+{
+    WmiObject *o = wmi_object_new("Win32_ComputerSystem");
+    set(o, "DNSHostName", host->name);
+    set(o, "Domain", "WORKGROUP");
+    set(o, "Manufacturer", "hypervsim");
+    set(o, "Model", "Simulated Hyper-V host");
+    set(o, "Name", host->name);
+    set(o, "NumberOfLogicalProcessors", "8");
+    set(o, "NumberOfProcessors", "1");
+    set(o, "TotalPhysicalMemory", "17179869184");
+    g_ptr_array_add(out, o);
+
+    o = wmi_object_new("Win32_OperatingSystem");
+    set(o, "BuildNumber", "20348");
+    set(o, "Caption", "Microsoft Windows Server 2022 Datacenter");
+    set(o, "Name",
+        "Microsoft Windows Server 2022 Datacenter|C:\\Windows|"
+        "\\Device\\Harddisk0\\Partition2");
+    set(o, "Version", "10.0.20348");
+    g_ptr_array_add(out, o);
+
+    o = wmi_object_new("Win32_Processor");
+    set(o, "DeviceID", "CPU0");
+    set(o, "Manufacturer", "GenuineIntel");
+    set(o, "MaxClockSpeed", "2400");
+    set(o, "Name", "Intel(R) Xeon(R) CPU E5-2640 v4 @ 2.40GHz");
+    set(o, "NumberOfCores", "4");
+    set(o, "NumberOfLogicalProcessors", "8");
+    g_ptr_array_add(out, o);
+}
+
 static WmiObject *
 render_vm(SimVm *vm)
 {
@@ -539,8 +574,7 @@ render_vm(SimVm *vm)
     set(o, "OperationalStatus", "2");
     if (vm->busy_status)
         setf(o, "OperationalStatus", "%u", vm->busy_status);
-    setf(o, "ProcessID", "%u",
-         vm->state == MSVM_ENABLED_STATE_DISABLED ? 0u : 4242u);
+    setf(o, "ProcessID", "%u", vm->pid);
     setf(o, "RequestedState", "%u", 12);
     return o;
 }
@@ -560,6 +594,7 @@ render_vssd_common(SimHost *host, WmiObject *o, const char *id,
     set_strings(o, "Notes", notes);
     set(o, "Parent", parent);
     setf(o, "UserSnapshotType", "%u", vm->user_snapshot_type);
+    setf(o, "AutomaticStartupAction", "%u", vm->startup_action);
     set(o, "Version", "9.0");
     set(o, "VirtualSystemIdentifier", vm->id);
     set(o, "VirtualSystemSubType", "Microsoft:Hyper-V:SubType:2");
@@ -808,11 +843,17 @@ sim_host_instances(SimHost *host, const char *class_name)
         g_ptr_array_new_with_free_func((GDestroyNotify) wmi_object_free);
 
     g_ptr_array_add(all, render_host_system(host));
+    render_machine(host, all);
     for (guint i = 0; i < G_N_ELEMENTS(services); i++)
         g_ptr_array_add(all, render_service(host, services[i].class_name,
                                             services[i].name));
     for (guint i = 0; i < host->vms->len; i++) {
         SimVm *vm = host->vms->pdata[i];
+        /* a worker process (vmwp.exe) runs while the VM is not off */
+        if (vm->state == MSVM_ENABLED_STATE_DISABLED)
+            vm->pid = 0;
+        else if (!vm->pid)
+            vm->pid = host->last_pid += 4;
         g_ptr_array_add(all, render_vm(vm));
         g_ptr_array_add(all, render_active_vssd(host, vm));
         render_rasds(host, NULL, vm->id, vm->memory_mb, vm->cpus, vm->disks,

@@ -68,6 +68,8 @@ typedef struct {
     GDateTime *created;
     guint16 state;
     guint16 busy_status; /* OperationalStatus[1] while busy, or 0 */
+    guint32 pid;         /* of its worker process while it runs, or 0 */
+    guint16 startup_action; /* AutomaticStartupAction */
     guint64 memory_mb;
     guint cpus;
     guint16 user_snapshot_type;
@@ -146,6 +148,7 @@ typedef struct {
     guint64 crash_after_bytes; /* ... once it has copied this much */
     GThreadPool *workers;
     guint job_step_ms; /* pacing of job progress */
+    guint32 last_pid;
 } SimHost;
 
 SimHost *sim_host_new(const char *name, const char *state_dir);

@@ -926,6 +926,9 @@ run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
     g_mutex_lock(&host->lock);
     vm = sim_host_find_vm(host, d->vm_id);
     if (vm) {
+        if (vm->state == MSVM_ENABLED_STATE_DISABLED ||
+            vm->state == MSVM_ENABLED_STATE_OFFLINE)
+            vm->pid = 0; /* a new worker process */
         vm->state = d->value;
         sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     }

@@ -194,7 +194,8 @@ render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
 static void
 render_instance(Reply *r, xmlNode *parent, const WmiObject *obj)
 {
-    g_autofree char *uri = g_strconcat(WSMAN_URI_V2, obj->class_name, NULL);
+    g_autofree char *uri = g_strconcat(wsman_namespace_uri(obj->class_name),
+                                       obj->class_name, NULL);
     render_object(r, parent, obj, obj->class_name, uri, TRUE);
 }
 
@@ -313,7 +314,8 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
         return;
     }
     /* WinRM's WMI plug-in takes WQL only on the namespace's wildcard URI */
-    if (!g_str_has_suffix(q->resource_uri, "/v2/*")) {
+    if (g_strcmp0(q->resource_uri, WSMAN_URI_V2 "*") != 0 &&
+        g_strcmp0(q->resource_uri, WSMAN_URI_CIMV2 "*") != 0) {
         send_fault(srv, msg, q->message_id, "s:Sender", "w:InvalidParameter",
                    2150858770u,
                    "The WS-Management service cannot process the request. "
@@ -324,7 +326,12 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
     query = wql_parse(wql, &err);
     ctx = g_new0(EnumContext, 1);
     ctx->epr_mode = g_strcmp0(mode, "EnumerateEPR") == 0;
-    if (query)
+    if (query && !query->associators &&
+        !g_str_has_prefix(q->resource_uri,
+                          wsman_namespace_uri(query->class_name)))
+        g_set_error(&err, SIM_ERROR, SIM_ERROR_QUERY, "invalid class: %s",
+                    query->class_name);
+    else if (query)
         ctx->items = sim_host_query(srv->host, query, &err);
     if (!ctx->items) {
         g_free(ctx);
@@ -422,8 +429,8 @@ handle_release(SimServer *srv, SoupServerMessage *msg, Request *q)
 static gboolean
 known_class(SimServer *srv, SoupServerMessage *msg, Request *q, const char *cls)
 {
-    if (g_str_has_prefix(q->resource_uri, WSMAN_URI_V2) &&
-        wmi_class_lookup(cls))
+    if (wmi_class_lookup(cls) &&
+        g_str_has_prefix(q->resource_uri, wsman_namespace_uri(cls)))
         return TRUE;
     send_fault(srv, msg, q->message_id, "s:Sender", "w:DestinationUnreachable",
                2150858770u,

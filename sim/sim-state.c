@@ -163,6 +163,7 @@ sim_host_save(SimHost *host, GError **error)
         put_int(b, "memory_mb", (gint64) vm->memory_mb);
         put_int(b, "cpus", vm->cpus);
         put_int(b, "user_snapshot_type", vm->user_snapshot_type);
+        put_int(b, "startup_action", vm->startup_action);
         json_builder_set_member_name(b, "guest_vss");
         json_builder_add_boolean_value(b, vm->guest_vss);
         put_string(b, "dir", vm->dir);
@@ -395,6 +396,8 @@ sim_host_load(SimHost *host, GError **error)
         vm->cpus = json_object_get_int_member(o, "cpus");
         vm->user_snapshot_type =
             json_object_get_int_member(o, "user_snapshot_type");
+        vm->startup_action = json_object_get_int_member_with_default(
+            o, "startup_action", MSVM_AUTOMATIC_STARTUP_ACTION_RESTART);
         vm->guest_vss = json_object_get_boolean_member(o, "guest_vss");
         vm->dir = g_strdup(get_string(o, "dir"));
         vm->current_id = g_strdup(get_string(o, "current"));

@@ -24,6 +24,7 @@ struct _HvdServer {
     GMainContext *context;           /* where connections are accepted */
     GMainLoop *loop;
     GThread *acceptor;
+    HvdCloseFunc close_func;
 };
 
 struct _HvdClient {
@@ -34,6 +35,7 @@ struct _HvdClient {
     gboolean read_only;
     gboolean open;
     gboolean closed;
+    gpointer data;
 };
 
 typedef struct {
@@ -42,15 +44,15 @@ typedef struct {
     hvd_message_header header;
 } Job;
 
-static HvdClient *
-client_ref(HvdClient *c)
+HvdClient *
+hvd_client_ref(HvdClient *c)
 {
     g_atomic_int_inc(&c->refs);
     return c;
 }
 
-static void
-client_unref(HvdClient *c)
+void
+hvd_client_unref(HvdClient *c)
 {
     if (!g_atomic_int_dec_and_test(&c->refs))
         return;
@@ -196,7 +198,7 @@ run_job(gpointer data, gpointer user_data)
 
     serve(user_data, job);
     g_bytes_unref(job->packet);
-    client_unref(job->client);
+    hvd_client_unref(job->client);
     g_free(job);
 }
 
@@ -272,7 +274,7 @@ on_run(GThreadedSocketService *service, GSocketConnection *conn,
             continue;
         }
         job = g_new0(Job, 1);
-        job->client = client_ref(c);
+        job->client = hvd_client_ref(c);
         job->packet = packet;
         job->header = h;
         g_thread_pool_push(s->workers, job, NULL);
@@ -281,7 +283,9 @@ on_run(GThreadedSocketService *service, GSocketConnection *conn,
     c->closed = TRUE;
     g_mutex_unlock(&c->write_lock);
     g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
-    client_unref(c);
+    if (s->close_func)
+        s->close_func(c, s->data);
+    hvd_client_unref(c);
     return TRUE;
 }
 
@@ -349,6 +353,27 @@ hvd_server_listen(HvdServer *s, const char *path, gboolean read_only,
     return TRUE;
 }
 
+gboolean
+hvd_server_listen_fd(HvdServer *s, int fd, gboolean read_only, GError **error)
+{
+    g_autoptr(GSocket) sock = g_socket_new_from_fd(fd, error);
+    /* a tag of the server's own tells the reading thread which it was */
+    g_autoptr(GObject) tag = g_object_new(G_TYPE_OBJECT, NULL);
+
+    if (!sock || !g_socket_listener_add_socket(G_SOCKET_LISTENER(s->service),
+                                               sock, tag, error))
+        return FALSE;
+    if (read_only)
+        g_hash_table_add(s->read_only_listeners, tag);
+    return TRUE;
+}
+
+void
+hvd_server_set_close_func(HvdServer *s, HvdCloseFunc func)
+{
+    s->close_func = func;
+}
+
 static gpointer
 accept_connections(gpointer data)
 {
@@ -374,6 +399,18 @@ gpointer
 hvd_server_get_data(HvdServer *s)
 {
     return s->data;
+}
+
+void
+hvd_client_set_data(HvdClient *c, gpointer data)
+{
+    g_atomic_pointer_set(&c->data, data);
+}
+
+gpointer
+hvd_client_get_data(HvdClient *c)
+{
+    return g_atomic_pointer_get(&c->data);
 }
 
 gboolean

@@ -48,16 +48,29 @@ typedef struct {
 void hvd_call_fail(HvdCall *call, int code, int domain, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
 
+/* Called on the connection's reading thread once the client is gone;
+ * calls may still be running. */
+typedef void (*HvdCloseFunc)(HvdClient *client, gpointer data);
+
 /* procedures: sorted by proc, n of them; data: for the handlers */
 HvdServer *hvd_server_new(const HvdProcedure *procedures, guint n,
                           guint workers, gpointer data);
 void hvd_server_free(HvdServer *server);
+void hvd_server_set_close_func(HvdServer *server, HvdCloseFunc func);
+/* Listens on a socket systemd (or another parent) passed in. */
+gboolean hvd_server_listen_fd(HvdServer *server, int fd, gboolean read_only,
+                              GError **error);
 /* Listens on a UNIX socket; every connection on a read-only one is. */
 gboolean hvd_server_listen(HvdServer *server, const char *path,
                            gboolean read_only, GError **error);
 void hvd_server_start(HvdServer *server);
 gpointer hvd_server_get_data(HvdServer *server);
 
+HvdClient *hvd_client_ref(HvdClient *client);
+void hvd_client_unref(HvdClient *client);
+/* The handlers' own state of a connection */
+void hvd_client_set_data(HvdClient *client, gpointer data);
+gpointer hvd_client_get_data(HvdClient *client);
 gboolean hvd_client_is_read_only(HvdClient *client);
 void hvd_client_set_read_only(HvdClient *client);
 gboolean hvd_client_is_open(HvdClient *client);

@@ -1,0 +1,1496 @@
+/*
+ * hvd-driver.c: libvirt's connection and domain API on one Hyper-V host
+ *
+ * The host owns every fact. The driver keeps a cache of its virtual
+ * machines (names, GUIDs, states, memory and processors) refreshed by one
+ * enumeration whenever it is older than the poll interval, after each
+ * operation the driver makes, and by the poller while event listeners
+ * are there; comparing one picture with the next gives lifecycle events.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hvd-domain-xml.h"
+#include "hvd-driver.h"
+
+G_DEFINE_QUARK(hvd - error - hyperv, hvd_error_hyperv)
+G_DEFINE_QUARK(hvd - error - snapshot, hvd_error_snapshot)
+
+int
+hvd_error_vir_domain(const GError *error)
+{
+    if (error->domain == HVD_ERROR_SNAPSHOT)
+        return VIR_FROM_DOMAIN_SNAPSHOT;
+    return VIR_FROM_HYPERV;
+}
+
+/* libvirt's wording of each code, so that messages read as its own do */
+static const char *
+code_prefix(int code)
+{
+    switch (code) {
+    case VIR_ERR_INTERNAL_ERROR:
+        return _("internal error");
+    case VIR_ERR_NO_SUPPORT:
+        return _("this function is not supported by the connection driver");
+    case VIR_ERR_INVALID_ARG:
+        return _("invalid argument");
+    case VIR_ERR_OPERATION_FAILED:
+        return _("operation failed");
+    case VIR_ERR_XML_ERROR:
+        return _("XML error");
+    case VIR_ERR_OPERATION_DENIED:
+        return _("operation forbidden");
+    case VIR_ERR_NO_DOMAIN:
+        return _("Domain not found");
+    case VIR_ERR_AUTH_FAILED:
+        return _("authentication failed");
+    case VIR_ERR_OPERATION_INVALID:
+        return _("Requested operation is not valid");
+    case VIR_ERR_CONFIG_UNSUPPORTED:
+        return _("unsupported configuration");
+    case VIR_ERR_OPERATION_TIMEOUT:
+        return _("Timed out during operation");
+    case VIR_ERR_NO_DOMAIN_SNAPSHOT:
+        return _("Domain snapshot not found");
+    case VIR_ERR_SNAPSHOT_REVERT_RISKY:
+        return _("revert requires force");
+    case VIR_ERR_OPERATION_ABORTED:
+        return _("operation aborted");
+    case VIR_ERR_OPERATION_UNSUPPORTED:
+        return _("Operation not supported");
+    case VIR_ERR_INVALID_DOMAIN_SNAPSHOT:
+        return _("Invalid snapshot");
+    default:
+        return NULL;
+    }
+}
+
+void
+hvd_error_set(GError **error, GQuark domain, int code, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+    const char *prefix = code_prefix(code);
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (prefix)
+        g_set_error(error, domain, code, "%s: %s", prefix, msg);
+    else
+        g_set_error_literal(error, domain, code, msg);
+}
+
+gboolean
+hvd_check_flags(guint flags, guint allowed, const char *function,
+                GError **error)
+{
+    if ((flags & ~allowed) == 0)
+        return TRUE;
+    hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                  _("unsupported flags (0x%x) in function %s"),
+                  flags & ~allowed, function);
+    return FALSE;
+}
+
+/* A failure of the host (hyperv/'s errors) as libvirt sees it */
+static void
+map_hv_error(GError **error, GError *hv)
+{
+    int code = VIR_ERR_OPERATION_FAILED;
+
+    if (hv->domain == HV_ERROR) {
+        switch (hv->code) {
+        case HV_ERROR_AUTH:
+        case HV_ERROR_FORBIDDEN:
+            code = VIR_ERR_AUTH_FAILED;
+            break;
+        case HV_ERROR_TIMEOUT:
+            code = VIR_ERR_OPERATION_TIMEOUT;
+            break;
+        case HV_ERROR_CANCELLED:
+            code = VIR_ERR_OPERATION_ABORTED;
+            break;
+        case HV_ERROR_PARSE:
+        case HV_ERROR_TOO_LARGE:
+            code = VIR_ERR_INTERNAL_ERROR;
+            break;
+        default:
+            break;
+        }
+    } else if (hv->domain == HVD_ERROR_HYPERV ||
+               hv->domain == HVD_ERROR_SNAPSHOT) {
+        g_propagate_error(error, hv);
+        return;
+    }
+    hvd_error_set(error, HVD_ERROR_HYPERV, code, "%s", hv->message);
+    g_error_free(hv);
+}
+
+/* What the driver knows of one virtual machine */
+typedef struct {
+    char *guid; /* as the host spells it */
+    guchar uuid[16];
+    char *name;
+    guint16 enabled_state;
+    guint32 pid;
+    gboolean have_settings;
+    guint64 memory_mb;
+    guint vcpus;
+    guint16 startup_action;
+    gboolean seen; /* in the last listing */
+} VmEntry;
+
+typedef struct {
+    gint refs;
+    HvdEventFunc func;
+    gpointer data;
+    GDestroyNotify destroy;
+    gboolean removed; /* under the driver's lock */
+} Listener;
+
+static Listener *
+listener_ref(Listener *l)
+{
+    g_atomic_int_inc(&l->refs);
+    return l;
+}
+
+static void
+listener_unref(gpointer p)
+{
+    Listener *l = p;
+    if (!g_atomic_int_dec_and_test(&l->refs))
+        return;
+    if (l->destroy)
+        l->destroy(l->data);
+    g_free(l);
+}
+
+struct _HvdDriver {
+    HvdHostConfig config;
+    GAsyncQueue *idle; /* WsmanClient: one per worker at a time */
+    GMutex lock;       /* everything below */
+    GPtrArray *clients;
+    GHashTable *vms;       /* uuid bytes -> VmEntry */
+    gint64 listed_at;      /* monotonic time of the last listing, 0: never */
+    GHashTable *hints;     /* uuid bytes -> event detail of a pending change */
+    GHashTable *listeners; /* id -> Listener */
+    guint next_listener;
+    struct Poller *poller;
+    GCond wake;
+    char *hostname;
+    virNodeInfo node;
+    guint64 version;
+    gboolean have_node;
+    GMutex refresh_lock; /* one listing at a time, so events keep order */
+};
+
+static void
+vm_entry_free(gpointer p)
+{
+    VmEntry *e = p;
+    g_free(e->guid);
+    g_free(e->name);
+    g_free(e);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmEntry, vm_entry_free)
+
+static guint
+uuid_hash(gconstpointer p)
+{
+    guint h;
+    memcpy(&h, p, sizeof(h));
+    return h;
+}
+
+static gboolean
+uuid_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, 16) == 0;
+}
+
+void
+hvd_domain_free(HvdDomain *dom)
+{
+    if (!dom)
+        return;
+    g_free(dom->name);
+    g_free(dom);
+}
+
+static gboolean
+state_active(guint16 s)
+{
+    return s != MSVM_ENABLED_STATE_DISABLED &&
+           s != MSVM_ENABLED_STATE_OFFLINE &&
+           s != MSVM_ENABLED_STATE_SUSPENDED && s != MSVM_ENABLED_STATE_UNKNOWN;
+}
+
+static gboolean
+state_paused(guint16 s)
+{
+    return s == MSVM_ENABLED_STATE_QUIESCE || s == MSVM_ENABLED_STATE_PAUSED ||
+           s == MSVM_ENABLED_STATE_PAUSING;
+}
+
+static gboolean
+state_saved(guint16 s)
+{
+    return s == MSVM_ENABLED_STATE_OFFLINE || s == MSVM_ENABLED_STATE_SUSPENDED;
+}
+
+static int
+entry_id(const VmEntry *e)
+{
+    if (!state_active(e->enabled_state))
+        return -1;
+    return e->pid > 0 && e->pid <= G_MAXINT ? (int) e->pid : -1;
+}
+
+static HvdDomain *
+entry_domain(const VmEntry *e)
+{
+    HvdDomain *d = g_new0(HvdDomain, 1);
+    d->name = g_strdup(e->name);
+    memcpy(d->uuid, e->uuid, 16);
+    d->id = entry_id(e);
+    return d;
+}
+
+HvdDriver *
+hvd_driver_new(const HvdHostConfig *config)
+{
+    HvdDriver *d = g_new0(HvdDriver, 1);
+
+    d->config = *config;
+    d->config.name = g_strdup(config->name);
+    d->config.wsman.url = g_strdup(config->wsman.url);
+    d->config.wsman.user = g_strdup(config->wsman.user);
+    d->config.wsman.password = g_strdup(config->wsman.password);
+    d->config.wsman.ca_file = g_strdup(config->wsman.ca_file);
+    if (!d->config.poll_interval_ms)
+        d->config.poll_interval_ms = 2000;
+    d->idle = g_async_queue_new();
+    g_mutex_init(&d->lock);
+    g_mutex_init(&d->refresh_lock);
+    g_cond_init(&d->wake);
+    d->clients =
+        g_ptr_array_new_with_free_func((GDestroyNotify) wsman_client_free);
+    d->vms = g_hash_table_new_full(uuid_hash, uuid_equal, NULL, vm_entry_free);
+    d->hints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
+    d->listeners = g_hash_table_new_full(NULL, NULL, NULL, listener_unref);
+    return d;
+}
+
+static void stop_poller(HvdDriver *d);
+
+void
+hvd_driver_free(HvdDriver *d)
+{
+    if (!d)
+        return;
+    stop_poller(d);
+    g_async_queue_unref(d->idle);
+    g_ptr_array_unref(d->clients);
+    g_hash_table_unref(d->vms);
+    g_hash_table_unref(d->hints);
+    g_hash_table_unref(d->listeners);
+    g_mutex_clear(&d->lock);
+    g_mutex_clear(&d->refresh_lock);
+    g_cond_clear(&d->wake);
+    g_free(d->hostname);
+    g_free(d->config.name);
+    g_free((char *) d->config.wsman.url);
+    g_free((char *) d->config.wsman.user);
+    if (d->config.wsman.password)
+        memset((char *) d->config.wsman.password, 0,
+               strlen(d->config.wsman.password));
+    g_free((char *) d->config.wsman.password);
+    g_free((char *) d->config.wsman.ca_file);
+    g_free(d);
+}
+
+const char *
+hvd_driver_name(HvdDriver *d)
+{
+    return d->config.name;
+}
+
+/* A connection to the host for the calling thread; give it back. */
+static WsmanClient *
+client_get(HvdDriver *d, GError **error)
+{
+    WsmanClient *c = g_async_queue_try_pop(d->idle);
+    g_autoptr(GError) local = NULL;
+
+    if (c)
+        return c;
+    c = wsman_client_new(&d->config.wsman, &local);
+    if (!c) {
+        map_hv_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    g_mutex_lock(&d->lock);
+    g_ptr_array_add(d->clients, c);
+    g_mutex_unlock(&d->lock);
+    return c;
+}
+
+static void
+client_put(HvdDriver *d, WsmanClient *c)
+{
+    if (c)
+        g_async_queue_push(d->idle, c);
+}
+
+guint64
+hvd_driver_request_count(HvdDriver *d)
+{
+    guint64 n = 0;
+
+    g_mutex_lock(&d->lock);
+    for (guint i = 0; i < d->clients->len; i++)
+        n += wsman_client_request_count(d->clients->pdata[i]);
+    g_mutex_unlock(&d->lock);
+    return n;
+}
+
+static HvJobWait
+job_wait(HvdDriver *d)
+{
+    HvJobWait w = { 0 };
+    w.timeout_ms = d->config.job_timeout_ms;
+    w.poll_min_ms = 50;
+    w.poll_max_ms = 1000;
+    return w;
+}
+
+/* Events */
+
+typedef struct {
+    HvdDomain *dom;
+    int event;
+    int detail;
+} Event;
+
+static void
+event_free(gpointer p)
+{
+    Event *e = p;
+    hvd_domain_free(e->dom);
+    g_free(e);
+}
+
+static void
+queue_event(GPtrArray *events, const VmEntry *vm, int event, int detail)
+{
+    Event *e = g_new0(Event, 1);
+    e->dom = entry_domain(vm);
+    e->event = event;
+    e->detail = detail;
+    g_ptr_array_add(events, e);
+}
+
+/* The events between two states of a VM; hint is the detail of a change
+ * the driver made itself, or -1. */
+static void
+state_events(GPtrArray *events, const VmEntry *vm, guint16 from, guint16 to,
+             int hint)
+{
+    gboolean was_on = state_active(from), is_on = state_active(to);
+
+    if (from == to)
+        return;
+    if (!was_on && is_on) {
+        queue_event(events, vm, VIR_DOMAIN_EVENT_STARTED,
+                    hint >= 0           ? hint
+                    : state_saved(from) ? VIR_DOMAIN_EVENT_STARTED_RESTORED
+                                        : VIR_DOMAIN_EVENT_STARTED_BOOTED);
+        if (state_paused(to))
+            queue_event(events, vm, VIR_DOMAIN_EVENT_SUSPENDED,
+                        VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    } else if (was_on && !is_on) {
+        queue_event(events, vm, VIR_DOMAIN_EVENT_STOPPED,
+                    hint >= 0         ? hint
+                    : state_saved(to) ? VIR_DOMAIN_EVENT_STOPPED_SAVED
+                                      : VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN);
+    } else if (was_on && is_on) {
+        if (!state_paused(from) && state_paused(to))
+            queue_event(events, vm, VIR_DOMAIN_EVENT_SUSPENDED,
+                        VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        else if (state_paused(from) && !state_paused(to))
+            queue_event(events, vm, VIR_DOMAIN_EVENT_RESUMED,
+                        VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+    }
+}
+
+static void
+deliver(HvdDriver *d, GPtrArray *events)
+{
+    g_autoptr(GPtrArray) targets =
+        g_ptr_array_new_with_free_func(listener_unref);
+    GHashTableIter it;
+    gpointer v;
+
+    if (!events || events->len == 0)
+        return;
+    g_mutex_lock(&d->lock);
+    g_hash_table_iter_init(&it, d->listeners);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        g_ptr_array_add(targets, listener_ref(v));
+    g_mutex_unlock(&d->lock);
+    for (guint i = 0; i < events->len; i++) {
+        Event *e = events->pdata[i];
+        for (guint k = 0; k < targets->len; k++) {
+            Listener *l = targets->pdata[k];
+            gboolean removed;
+            g_mutex_lock(&d->lock);
+            removed = l->removed;
+            g_mutex_unlock(&d->lock);
+            if (!removed)
+                l->func(e->dom, e->event, e->detail, l->data);
+        }
+    }
+}
+
+/* Takes one VM's fresh facts into the cache (lock held). */
+static VmEntry *
+update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
+{
+    guchar uuid[16];
+    VmEntry *e;
+    int hint = -1;
+    gpointer h;
+
+    if (!cs->Name || !hvd_uuid_parse(cs->Name, uuid))
+        return NULL; /* not a VM this driver can name */
+    e = g_hash_table_lookup(d->vms, uuid);
+    if (g_hash_table_lookup_extended(d->hints, uuid, NULL, &h))
+        hint = GPOINTER_TO_INT(h);
+    if (!e) {
+        e = g_new0(VmEntry, 1);
+        memcpy(e->uuid, uuid, 16);
+        e->guid = g_strdup(cs->Name);
+        e->name = g_strdup(cs->ElementName ? cs->ElementName : cs->Name);
+        e->enabled_state = cs->EnabledState;
+        e->pid = cs->ProcessID;
+        g_hash_table_insert(d->vms, e->uuid, e);
+        if (d->listed_at && events)
+            queue_event(events, e, VIR_DOMAIN_EVENT_DEFINED,
+                        VIR_DOMAIN_EVENT_DEFINED_ADDED);
+    } else {
+        guint16 from = e->enabled_state;
+        if (g_strcmp0(e->name, cs->ElementName) != 0 && cs->ElementName) {
+            g_free(e->name);
+            e->name = g_strdup(cs->ElementName);
+        }
+        e->enabled_state = cs->EnabledState;
+        e->pid = cs->ProcessID;
+        if (events)
+            state_events(events, e, from, e->enabled_state, hint);
+        if (from != e->enabled_state)
+            g_hash_table_remove(d->hints, uuid);
+    }
+    e->seen = TRUE;
+    return e;
+}
+
+/* Reads every VM of the host into the cache; events for what changed. */
+static gboolean
+refresh(HvdDriver *d, WsmanClient *c, GError **error)
+{
+    g_autoptr(GPtrArray) vms = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(event_free);
+    g_autoptr(GError) local = NULL;
+    GHashTableIter it;
+    gpointer v;
+
+    g_mutex_lock(&d->refresh_lock);
+    vms = hv_vm_list(c, &local);
+    if (!vms) {
+        g_mutex_unlock(&d->refresh_lock);
+        map_hv_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_mutex_lock(&d->lock);
+    g_hash_table_iter_init(&it, d->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        ((VmEntry *) v)->seen = FALSE;
+    for (guint i = 0; i < vms->len; i++)
+        update_entry(d, vms->pdata[i], events);
+    g_hash_table_iter_init(&it, d->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        VmEntry *e = v;
+        if (!e->seen) {
+            queue_event(events, e, VIR_DOMAIN_EVENT_UNDEFINED,
+                        VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    d->listed_at = g_get_monotonic_time();
+    g_mutex_unlock(&d->lock);
+    deliver(d, events);
+    g_mutex_unlock(&d->refresh_lock);
+    return TRUE;
+}
+
+/* Re-reads one VM after the driver changed it. */
+static gboolean
+refresh_one(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(Msvm_ComputerSystem) cs = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(event_free);
+
+    g_mutex_lock(&d->refresh_lock);
+    cs = hv_vm_lookup(c, vm->guid, &local);
+    if (!cs) {
+        g_mutex_unlock(&d->refresh_lock);
+        map_hv_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_mutex_lock(&d->lock);
+    update_entry(d, cs, events);
+    g_mutex_unlock(&d->lock);
+    deliver(d, events);
+    g_mutex_unlock(&d->refresh_lock);
+    return TRUE;
+}
+
+static gboolean
+is_fresh(HvdDriver *d)
+{
+    return d->listed_at && g_get_monotonic_time() - d->listed_at <
+                               (gint64) d->config.poll_interval_ms * 1000;
+}
+
+/* Makes sure the cache is no older than the poll interval. */
+static gboolean
+ensure_fresh(HvdDriver *d, GError **error)
+{
+    WsmanClient *c;
+    gboolean fresh, ok;
+
+    g_mutex_lock(&d->lock);
+    fresh = is_fresh(d);
+    g_mutex_unlock(&d->lock);
+    if (fresh)
+        return TRUE;
+    c = client_get(d, error);
+    if (!c)
+        return FALSE;
+    ok = refresh(d, c, error);
+    client_put(d, c);
+    return ok;
+}
+
+struct Poller {
+    HvdDriver *driver;
+    GThread *thread;
+    gboolean stop; /* under the driver's lock */
+};
+
+static gpointer
+poll_thread(gpointer data)
+{
+    struct Poller *p = data;
+    HvdDriver *d = p->driver;
+
+    g_mutex_lock(&d->lock);
+    while (!p->stop) {
+        gint64 until =
+            g_get_monotonic_time() + (gint64) d->config.poll_interval_ms * 1000;
+        while (!p->stop && g_cond_wait_until(&d->wake, &d->lock, until))
+            ;
+        if (p->stop)
+            break;
+        g_mutex_unlock(&d->lock);
+        {
+            g_autoptr(GError) err = NULL;
+            WsmanClient *c = client_get(d, &err);
+            if (c && !refresh(d, c, &err))
+                g_warning("%s: %s", d->config.name, err->message);
+            else if (!c)
+                g_warning("%s: %s", d->config.name, err->message);
+            client_put(d, c);
+        }
+        g_mutex_lock(&d->lock);
+    }
+    g_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Takes the poller away (lock held); join it with join_poller(). */
+static struct Poller *
+take_poller(HvdDriver *d)
+{
+    struct Poller *p = g_steal_pointer(&d->poller);
+
+    if (p)
+        p->stop = TRUE;
+    g_cond_broadcast(&d->wake);
+    return p;
+}
+
+static void
+join_poller(struct Poller *p)
+{
+    if (p) {
+        g_thread_join(p->thread);
+        g_free(p);
+    }
+}
+
+static void
+stop_poller(HvdDriver *d)
+{
+    struct Poller *p;
+
+    g_mutex_lock(&d->lock);
+    p = take_poller(d);
+    g_mutex_unlock(&d->lock);
+    join_poller(p);
+}
+
+guint
+hvd_driver_add_listener(HvdDriver *d, HvdEventFunc func, gpointer data,
+                        GDestroyNotify destroy)
+{
+    Listener *l = g_new0(Listener, 1);
+    guint id;
+
+    l->refs = 1;
+    l->func = func;
+    l->data = data;
+    l->destroy = destroy;
+    g_mutex_lock(&d->lock);
+    id = ++d->next_listener;
+    g_hash_table_insert(d->listeners, GUINT_TO_POINTER(id), l);
+    if (!d->poller) {
+        d->poller = g_new0(struct Poller, 1);
+        d->poller->driver = d;
+        d->poller->thread = g_thread_new("hvd-poll", poll_thread, d->poller);
+    }
+    g_mutex_unlock(&d->lock);
+    return id;
+}
+
+void
+hvd_driver_remove_listener(HvdDriver *d, guint id)
+{
+    struct Poller *p = NULL;
+    Listener *l;
+
+    g_mutex_lock(&d->lock);
+    l = g_hash_table_lookup(d->listeners, GUINT_TO_POINTER(id));
+    if (l)
+        l->removed = TRUE;
+    g_hash_table_remove(d->listeners, GUINT_TO_POINTER(id));
+    if (g_hash_table_size(d->listeners) == 0)
+        p = take_poller(d);
+    g_mutex_unlock(&d->lock);
+    join_poller(p);
+}
+
+/* Connection */
+
+gboolean
+hvd_driver_connect(HvdDriver *d, GError **error)
+{
+    return ensure_fresh(d, error);
+}
+
+/* "10.0.20348" as libvirt counts versions, major * 1000000 + minor * 1000
+ * + micro; a build number over 999 is cut to 999 */
+static guint64
+os_version(const char *text)
+{
+    guint64 part[3] = { 0 };
+    g_auto(GStrv) parts = g_strsplit(text ? text : "", ".", 4);
+
+    for (guint i = 0; i < 3 && parts[i]; i++)
+        if (!wmi_parse_unsigned(parts[i], G_MAXUINT32, &part[i]))
+            return 0;
+    return part[0] * 1000000 + MIN(part[1], 999) * 1000 + MIN(part[2], 999);
+}
+
+static gboolean
+read_node(HvdDriver *d, GError **error)
+{
+    WsmanClient *c;
+    g_autoptr(GPtrArray) cs = NULL, cpus = NULL, os = NULL;
+    g_autoptr(GError) local = NULL;
+    virNodeInfo info = { 0 };
+    const char *name = NULL;
+    guint64 v, version;
+
+    g_mutex_lock(&d->lock);
+    if (d->have_node) {
+        g_mutex_unlock(&d->lock);
+        return TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+
+    c = client_get(d, error);
+    if (!c)
+        return FALSE;
+    cs =
+        wsman_enumerate(c, "SELECT * FROM Win32_ComputerSystem", FALSE, &local);
+    if (cs)
+        cpus =
+            wsman_enumerate(c, "SELECT * FROM Win32_Processor", FALSE, &local);
+    if (cpus)
+        os = wsman_enumerate(c, "SELECT * FROM Win32_OperatingSystem", FALSE,
+                             &local);
+    client_put(d, c);
+    if (!os) {
+        map_hv_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (cs->len != 1 || cpus->len == 0) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INTERNAL_ERROR,
+                      _("%s: the host describes %u computer systems and %u "
+                        "processors"),
+                      d->config.name, cs->len, cpus->len);
+        return FALSE;
+    }
+    name = wmi_object_text(cs->pdata[0], "DNSHostName");
+    if (!name)
+        name = wmi_object_text(cs->pdata[0], "Name");
+    if (wmi_parse_unsigned(wmi_object_text(cs->pdata[0], "TotalPhysicalMemory"),
+                           G_MAXUINT64, &v))
+        info.memory = v / 1024;
+    g_strlcpy(info.model, "x86_64", sizeof(info.model));
+    if (wmi_parse_unsigned(wmi_object_text(cpus->pdata[0], "MaxClockSpeed"),
+                           G_MAXINT, &v))
+        info.mhz = v;
+    info.nodes = 1;
+    info.sockets = cpus->len;
+    for (guint i = 0; i < cpus->len; i++) {
+        if (wmi_parse_unsigned(
+                wmi_object_text(cpus->pdata[i], "NumberOfLogicalProcessors"),
+                G_MAXINT, &v))
+            info.cpus += v;
+        if (i == 0 &&
+            wmi_parse_unsigned(wmi_object_text(cpus->pdata[i], "NumberOfCores"),
+                               G_MAXINT, &v))
+            info.cores = v;
+    }
+    info.threads =
+        info.cores ? MAX(1, info.cpus / (info.cores * info.sockets)) : 1;
+    version =
+        os->len ? os_version(wmi_object_text(os->pdata[0], "Version")) : 0;
+
+    g_mutex_lock(&d->lock);
+    d->node = info;
+    d->version = version;
+    d->have_node = TRUE;
+    g_free(d->hostname);
+    d->hostname = g_strdup(name ? name : d->config.name);
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+char *
+hvd_driver_hostname(HvdDriver *d, GError **error)
+{
+    char *name;
+
+    if (!read_node(d, error))
+        return NULL;
+    g_mutex_lock(&d->lock);
+    name = g_strdup(d->hostname);
+    g_mutex_unlock(&d->lock);
+    return name;
+}
+
+gboolean
+hvd_driver_version(HvdDriver *d, guint64 *version, GError **error)
+{
+    if (!read_node(d, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    *version = d->version;
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+gboolean
+hvd_driver_node_info(HvdDriver *d, virNodeInfo *info, GError **error)
+{
+    if (!read_node(d, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    *info = d->node;
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+char *
+hvd_driver_capabilities(HvdDriver *d, GError **error)
+{
+    g_autofree char *host = hvd_driver_hostname(d, error);
+    char uuid[37];
+    guchar bytes[16];
+
+    if (!host)
+        return NULL;
+    /* a name-based UUID (version 5) of the host's name */
+    {
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA1);
+        guint8 digest[20];
+        gsize len = sizeof(digest);
+        g_checksum_update(ck, (const guchar *) "hyperv:", 7);
+        g_checksum_update(ck, (const guchar *) host, strlen(host));
+        g_checksum_get_digest(ck, digest, &len);
+        g_checksum_free(ck);
+        memcpy(bytes, digest, 16);
+        bytes[6] = (bytes[6] & 0x0f) | 0x50;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    }
+    hvd_uuid_format(bytes, uuid);
+    return g_strdup_printf("<capabilities>\n"
+                           "  <host>\n"
+                           "    <uuid>%s</uuid>\n"
+                           "    <cpu>\n"
+                           "      <arch>x86_64</arch>\n"
+                           "    </cpu>\n"
+                           "  </host>\n"
+                           "  <guest>\n"
+                           "    <os_type>hvm</os_type>\n"
+                           "    <arch name='x86_64'>\n"
+                           "      <wordsize>64</wordsize>\n"
+                           "      <domain type='hyperv'/>\n"
+                           "    </arch>\n"
+                           "  </guest>\n"
+                           "</capabilities>\n",
+                           uuid);
+}
+
+/* Domains */
+
+static gboolean
+list_filter(const VmEntry *e, guint flags)
+{
+    gboolean on = state_active(e->enabled_state);
+    guint states =
+        VIR_CONNECT_LIST_DOMAINS_RUNNING | VIR_CONNECT_LIST_DOMAINS_PAUSED |
+        VIR_CONNECT_LIST_DOMAINS_SHUTOFF | VIR_CONNECT_LIST_DOMAINS_OTHER;
+
+    if ((flags & (VIR_CONNECT_LIST_DOMAINS_ACTIVE |
+                  VIR_CONNECT_LIST_DOMAINS_INACTIVE)) &&
+        !((flags & VIR_CONNECT_LIST_DOMAINS_ACTIVE && on) ||
+          (flags & VIR_CONNECT_LIST_DOMAINS_INACTIVE && !on)))
+        return FALSE;
+    /* every Hyper-V VM is persistent */
+    if ((flags & VIR_CONNECT_LIST_DOMAINS_TRANSIENT) &&
+        !(flags & VIR_CONNECT_LIST_DOMAINS_PERSISTENT))
+        return FALSE;
+    if (flags & states) {
+        gboolean paused = state_paused(e->enabled_state);
+        gboolean match =
+            (flags & VIR_CONNECT_LIST_DOMAINS_RUNNING && on && !paused) ||
+            (flags & VIR_CONNECT_LIST_DOMAINS_PAUSED && paused) ||
+            (flags & VIR_CONNECT_LIST_DOMAINS_SHUTOFF && !on);
+        if (!match)
+            return FALSE;
+    }
+    if ((flags & (VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE |
+                  VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE)) &&
+        !((flags & VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE &&
+           state_saved(e->enabled_state)) ||
+          (flags & VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE &&
+           !state_saved(e->enabled_state))))
+        return FALSE;
+    return TRUE;
+}
+
+GPtrArray *
+hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
+{
+    const guint allowed =
+        VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE |
+        VIR_CONNECT_LIST_DOMAINS_PERSISTENT |
+        VIR_CONNECT_LIST_DOMAINS_TRANSIENT | VIR_CONNECT_LIST_DOMAINS_RUNNING |
+        VIR_CONNECT_LIST_DOMAINS_PAUSED | VIR_CONNECT_LIST_DOMAINS_SHUTOFF |
+        VIR_CONNECT_LIST_DOMAINS_OTHER | VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE |
+        VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE;
+    GPtrArray *out;
+    GHashTableIter it;
+    gpointer v;
+
+    if (!hvd_check_flags(flags, allowed, "hvdConnectListAllDomains", error) ||
+        !ensure_fresh(d, error))
+        return NULL;
+    out = g_ptr_array_new_with_free_func((GDestroyNotify) hvd_domain_free);
+    g_mutex_lock(&d->lock);
+    g_hash_table_iter_init(&it, d->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (list_filter(v, flags))
+            g_ptr_array_add(out, entry_domain(v));
+    g_mutex_unlock(&d->lock);
+    return out;
+}
+
+typedef gboolean (*EntryMatch)(const VmEntry *e, gconstpointer key);
+
+static gboolean
+match_name(const VmEntry *e, gconstpointer key)
+{
+    return g_strcmp0(e->name, key) == 0;
+}
+
+static gboolean
+match_uuid(const VmEntry *e, gconstpointer key)
+{
+    return memcmp(e->uuid, key, 16) == 0;
+}
+
+static gboolean
+match_id(const VmEntry *e, gconstpointer key)
+{
+    return entry_id(e) == *(const int *) key;
+}
+
+/* Finds a VM in the cache, refreshing it once when it is not there; a
+ * name two VMs share is ambiguous. Returns a copy of the entry. */
+static VmEntry *
+find(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
+     GError **error)
+{
+    for (int round = 0; round < 2; round++) {
+        GHashTableIter it;
+        gpointer v;
+        VmEntry *found = NULL;
+        guint n = 0;
+
+        if (round == 0 ? !ensure_fresh(d, error) : FALSE)
+            return NULL;
+        if (round == 1) {
+            WsmanClient *c = client_get(d, error);
+            gboolean ok = c && refresh(d, c, error);
+            client_put(d, c);
+            if (!ok)
+                return NULL;
+        }
+        g_mutex_lock(&d->lock);
+        g_hash_table_iter_init(&it, d->vms);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+            if (match(v, key)) {
+                found = v;
+                n++;
+            }
+        if (n == 1) {
+            VmEntry *copy = g_memdup2(found, sizeof(*found));
+            copy->guid = g_strdup(found->guid);
+            copy->name = g_strdup(found->name);
+            g_mutex_unlock(&d->lock);
+            return copy;
+        }
+        g_mutex_unlock(&d->lock);
+        if (n > 1) {
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_MULTIPLE_DOMAINS,
+                          _("%u virtual machines match %s; use the UUID"), n,
+                          what);
+            return NULL;
+        }
+    }
+    hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_NO_DOMAIN,
+                  _("no domain with matching %s"), what);
+    return NULL;
+}
+
+static HvdDomain *
+lookup(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
+       GError **error)
+{
+    g_autoptr(VmEntry) e = find(d, match, key, what, error);
+    return e ? entry_domain(e) : NULL;
+}
+
+HvdDomain *
+hvd_driver_lookup_by_name(HvdDriver *d, const char *name, GError **error)
+{
+    g_autofree char *what = g_strdup_printf(_("name '%s'"), name);
+    return lookup(d, match_name, name, what, error);
+}
+
+static char *
+uuid_what(const guchar uuid[16])
+{
+    char s[37];
+    hvd_uuid_format(uuid, s);
+    return g_strdup_printf(_("uuid '%s'"), s);
+}
+
+HvdDomain *
+hvd_driver_lookup_by_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
+{
+    g_autofree char *what = uuid_what(uuid);
+    return lookup(d, match_uuid, uuid, what, error);
+}
+
+HvdDomain *
+hvd_driver_lookup_by_id(HvdDriver *d, int id, GError **error)
+{
+    g_autofree char *what = g_strdup_printf(_("id %d"), id);
+    if (id < 0) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_NO_DOMAIN,
+                      _("no domain with matching %s"), what);
+        return NULL;
+    }
+    return lookup(d, match_id, &id, what, error);
+}
+
+static VmEntry *
+find_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
+{
+    g_autofree char *what = uuid_what(uuid);
+    return find(d, match_uuid, uuid, what, error);
+}
+
+/* Memory and processors of the VM's own settings, once per VM */
+static gboolean
+ensure_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) vssd = NULL;
+    g_autoptr(GPtrArray) rasds = NULL;
+    VmEntry *e;
+    guint64 mem = 0, cpus = 0;
+
+    g_mutex_lock(&d->lock);
+    e = g_hash_table_lookup(d->vms, copy->uuid);
+    if (e && e->have_settings) {
+        copy->memory_mb = e->memory_mb;
+        copy->vcpus = e->vcpus;
+        copy->startup_action = e->startup_action;
+        copy->have_settings = TRUE;
+        g_mutex_unlock(&d->lock);
+        return TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+
+    vssd = hv_vm_settings(c, copy->guid, &local);
+    if (vssd)
+        rasds = hv_settings_resources(c, vssd->InstanceID, &local);
+    if (!rasds) {
+        map_hv_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *q = wmi_object_text(o, "VirtualQuantity");
+        if (g_str_equal(o->class_name, "Msvm_MemorySettingData"))
+            wmi_parse_unsigned(q, G_MAXUINT64 / 1024, &mem);
+        else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData"))
+            wmi_parse_unsigned(q, G_MAXUINT16, &cpus);
+    }
+    copy->memory_mb = mem;
+    copy->vcpus = cpus;
+    copy->startup_action = vssd->AutomaticStartupAction;
+    copy->have_settings = TRUE;
+    g_mutex_lock(&d->lock);
+    e = g_hash_table_lookup(d->vms, copy->uuid);
+    if (e) {
+        e->memory_mb = mem;
+        e->vcpus = cpus;
+        e->startup_action = copy->startup_action;
+        e->have_settings = TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+static VmEntry *
+find_with_settings(HvdDriver *d, const guchar uuid[16], GError **error)
+{
+    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+    WsmanClient *c;
+    gboolean ok;
+
+    if (!e)
+        return NULL;
+    c = client_get(d, error);
+    if (!c)
+        return NULL;
+    ok = ensure_settings(d, c, e, error);
+    client_put(d, c);
+    return ok ? g_steal_pointer(&e) : NULL;
+}
+
+static void
+libvirt_state(guint16 s, int *state, int *reason)
+{
+    switch (s) {
+    case MSVM_ENABLED_STATE_ENABLED:
+    case MSVM_ENABLED_STATE_STARTING:
+    case MSVM_ENABLED_STATE_STARTING_V1:
+    case MSVM_ENABLED_STATE_SAVING:
+    case MSVM_ENABLED_STATE_RESUMING:
+        *state = VIR_DOMAIN_RUNNING;
+        *reason = VIR_DOMAIN_RUNNING_BOOTED;
+        break;
+    case MSVM_ENABLED_STATE_QUIESCE:
+    case MSVM_ENABLED_STATE_PAUSED:
+    case MSVM_ENABLED_STATE_PAUSING:
+        *state = VIR_DOMAIN_PAUSED;
+        *reason = VIR_DOMAIN_PAUSED_USER;
+        break;
+    case MSVM_ENABLED_STATE_SHUTTING_DOWN:
+    case MSVM_ENABLED_STATE_STOPPING:
+        *state = VIR_DOMAIN_SHUTDOWN;
+        *reason = VIR_DOMAIN_SHUTDOWN_USER;
+        break;
+    case MSVM_ENABLED_STATE_DISABLED:
+        *state = VIR_DOMAIN_SHUTOFF;
+        *reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+        break;
+    case MSVM_ENABLED_STATE_OFFLINE:
+    case MSVM_ENABLED_STATE_SUSPENDED:
+        *state = VIR_DOMAIN_SHUTOFF;
+        *reason = VIR_DOMAIN_SHUTOFF_SAVED;
+        break;
+    default:
+        *state = VIR_DOMAIN_NOSTATE;
+        *reason = 0;
+        break;
+    }
+}
+
+gboolean
+hvd_domain_get_info(HvdDriver *d, const guchar uuid[16], virDomainInfo *info,
+                    GError **error)
+{
+    g_autoptr(VmEntry) e = find_with_settings(d, uuid, error);
+    int state, reason;
+
+    if (!e)
+        return FALSE;
+    libvirt_state(e->enabled_state, &state, &reason);
+    memset(info, 0, sizeof(*info));
+    info->state = state;
+    info->maxMem = e->memory_mb * 1024;
+    info->memory = state_active(e->enabled_state) ? e->memory_mb * 1024 : 0;
+    info->nrVirtCpu = e->vcpus;
+    info->cpuTime = 0; /* Hyper-V reports no processor time per VM here */
+    return TRUE;
+}
+
+gboolean
+hvd_domain_get_state(HvdDriver *d, const guchar uuid[16], guint flags,
+                     int *state, int *reason, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainGetState", error))
+        return FALSE;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return FALSE;
+    libvirt_state(e->enabled_state, state, reason);
+    return TRUE;
+}
+
+gboolean
+hvd_domain_is_active(HvdDriver *d, const guchar uuid[16], gboolean *active,
+                     GError **error)
+{
+    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+
+    if (!e)
+        return FALSE;
+    *active = state_active(e->enabled_state);
+    return TRUE;
+}
+
+gboolean
+hvd_domain_get_autostart(HvdDriver *d, const guchar uuid[16],
+                         gboolean *autostart, GError **error)
+{
+    g_autoptr(VmEntry) e = find_with_settings(d, uuid, error);
+
+    if (!e)
+        return FALSE;
+    /* "Always start"; "restart if previously running" depends on the
+     * past, which libvirt's autostart does not */
+    *autostart = e->startup_action == MSVM_AUTOMATIC_STARTUP_ACTION_ALWAYS;
+    return TRUE;
+}
+
+gboolean
+hvd_domain_has_managed_save(HvdDriver *d, const guchar uuid[16], guint flags,
+                            gboolean *has, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainHasManagedSaveImage", error))
+        return FALSE;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return FALSE;
+    *has = state_saved(e->enabled_state);
+    return TRUE;
+}
+
+/* The disks of a settings object, with their chains */
+static gboolean
+add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds, HvdDomainDef *def,
+          GError **error)
+{
+    g_autoptr(WmiEpr) img = NULL;
+    g_autoptr(GError) local = NULL;
+    guint n = 0;
+
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *path = wmi_object_text(o, "HostResource");
+        g_autoptr(GPtrArray) chain = NULL;
+        g_autofree char *target = NULL;
+        HvdDiskDef *disk;
+
+        if (!g_str_equal(o->class_name, "Msvm_StorageAllocationSettingData") ||
+            !path)
+            continue;
+        if (!img) {
+            img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
+            if (!img)
+                break;
+        }
+        chain = hv_disk_chain(c, img, path, &local);
+        if (!chain)
+            break;
+        target = g_strdup_printf("sd%c", 'a' + (n < 26 ? n : 25));
+        n++;
+        disk = hvd_domain_def_add_disk(def, target, "scsi");
+        for (guint k = 0; k < chain->len; k++) {
+            Msvm_VirtualHardDiskSettingData *l = chain->pdata[k];
+            hvd_disk_def_add_layer(disk, l->Path,
+                                   l->Format == MSVM_VHD_FORMAT_VHD ? "vhd"
+                                                                    : "vhdx");
+        }
+    }
+    if (local) {
+        map_hv_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+format_mac(const char *hyperv)
+{
+    /* Hyper-V writes 00155D012345 */
+    GString *s = g_string_new(NULL);
+    if (!hyperv || strlen(hyperv) != 12)
+        return g_string_free(s, TRUE), g_strdup(hyperv);
+    for (int i = 0; i < 12; i += 2)
+        g_string_append_printf(s, "%s%c%c", i ? ":" : "",
+                               g_ascii_tolower(hyperv[i]),
+                               g_ascii_tolower(hyperv[i + 1]));
+    return g_string_free(s, FALSE);
+}
+
+char *
+hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
+                        GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+    g_autoptr(HvdDomainDef) def = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) vssd = NULL;
+    g_autoptr(GPtrArray) rasds = NULL;
+    WsmanClient *c;
+    gboolean ok;
+
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE |
+                             VIR_DOMAIN_XML_UPDATE_CPU |
+                             VIR_DOMAIN_XML_MIGRATABLE,
+                         "hvdDomainGetXMLDesc", error))
+        return NULL;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return NULL;
+    c = client_get(d, error);
+    if (!c)
+        return NULL;
+    vssd = hv_vm_settings(c, e->guid, &local);
+    if (vssd)
+        rasds = hv_settings_resources(c, vssd->InstanceID, &local);
+    if (!rasds) {
+        client_put(d, c);
+        map_hv_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    def = hvd_domain_def_new();
+    def->name = g_strdup(e->name);
+    memcpy(def->uuid, e->uuid, 16);
+    def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : entry_id(e);
+    if (vssd->Notes)
+        def->description = g_strjoinv("\n", vssd->Notes);
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *q = wmi_object_text(o, "VirtualQuantity");
+        guint64 v = 0;
+        if (g_str_equal(o->class_name, "Msvm_MemorySettingData") &&
+            wmi_parse_unsigned(q, G_MAXUINT64 / 1024, &v))
+            def->memory_kib = v * 1024;
+        else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData") &&
+                 wmi_parse_unsigned(q, G_MAXUINT16, &v))
+            def->vcpus = v;
+        else if (g_str_equal(o->class_name,
+                             "Msvm_SyntheticEthernetPortSettingData")) {
+            g_autofree char *mac = format_mac(wmi_object_text(o, "Address"));
+            if (mac)
+                hvd_domain_def_add_nic(def, mac, NULL);
+        }
+    }
+    ok = add_disks(d, c, rasds, def, error);
+    client_put(d, c);
+    return ok ? hvd_domain_def_format(def) : NULL;
+}
+
+/* Lifecycle */
+
+static gboolean
+change_state(HvdDriver *d, const VmEntry *e, guint16 requested, int hint,
+             GError **error)
+{
+    WsmanClient *c = client_get(d, error);
+    HvJobWait wait = job_wait(d);
+    g_autoptr(GError) local = NULL;
+    gboolean ok;
+
+    if (!c)
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    if (hint >= 0)
+        g_hash_table_insert(d->hints, g_memdup2(e->uuid, 16),
+                            GINT_TO_POINTER(hint));
+    g_mutex_unlock(&d->lock);
+    ok = hv_vm_request_state(c, e->guid, requested, &wait, &local);
+    if (!ok) {
+        g_mutex_lock(&d->lock);
+        g_hash_table_remove(d->hints, e->uuid);
+        g_mutex_unlock(&d->lock);
+        map_hv_error(error, g_steal_pointer(&local));
+    } else {
+        ok = refresh_one(d, c, e, error);
+    }
+    client_put(d, c);
+    return ok;
+}
+
+static void
+not_running(GError **error, const char *what)
+{
+    hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID, "%s",
+                  what);
+}
+
+HvdDomain *
+hvd_domain_create(HvdDriver *d, const guchar uuid[16], guint flags,
+                  GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, VIR_DOMAIN_START_PAUSED,
+                         "hvdDomainCreateWithFlags", error))
+        return NULL;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return NULL;
+    if (state_active(e->enabled_state)) {
+        not_running(error, _("domain is already running"));
+        return NULL;
+    }
+    if (!change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error))
+        return NULL;
+    if ((flags & VIR_DOMAIN_START_PAUSED) &&
+        !change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error))
+        return NULL;
+    g_clear_pointer(&e, vm_entry_free);
+    e = find_uuid(d, uuid, error);
+    return e ? entry_domain(e) : NULL;
+}
+
+gboolean
+hvd_domain_shutdown(HvdDriver *d, const guchar uuid[16], guint flags,
+                    GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    /* the guest's integration services shut it down, as an ACPI button
+     * or an agent would */
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN |
+                             VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
+                         "hvdDomainShutdownFlags", error))
+        return FALSE;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return FALSE;
+    if (!state_active(e->enabled_state) || state_paused(e->enabled_state)) {
+        not_running(error, _("domain is not running"));
+        return FALSE;
+    }
+    return change_state(d, e, MSVM_REQUESTED_STATE_SHUT_DOWN,
+                        VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN, error);
+}
+
+gboolean
+hvd_domain_destroy(HvdDriver *d, const guchar uuid[16], guint flags,
+                   GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, VIR_DOMAIN_DESTROY_GRACEFUL,
+                         "hvdDomainDestroyFlags", error))
+        return FALSE;
+    e = find_uuid(d, uuid, error);
+    if (!e)
+        return FALSE;
+    if (!state_active(e->enabled_state)) {
+        not_running(error, _("domain is not running"));
+        return FALSE;
+    }
+    return change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF,
+                        VIR_DOMAIN_EVENT_STOPPED_DESTROYED, error);
+}
+
+gboolean
+hvd_domain_suspend(HvdDriver *d, const guchar uuid[16], GError **error)
+{
+    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+
+    if (!e)
+        return FALSE;
+    if (!state_active(e->enabled_state) || state_paused(e->enabled_state)) {
+        not_running(error, _("domain is not running"));
+        return FALSE;
+    }
+    return change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error);
+}
+
+gboolean
+hvd_domain_resume(HvdDriver *d, const guchar uuid[16], GError **error)
+{
+    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+
+    if (!e)
+        return FALSE;
+    if (!state_paused(e->enabled_state)) {
+        not_running(error, _("domain is not paused"));
+        return FALSE;
+    }
+    return change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error);
+}

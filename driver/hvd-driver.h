@@ -1,0 +1,120 @@
+/*
+ * hvd-driver.h: libvirt's API on one Hyper-V host
+ *
+ * One HvdDriver serves every client connection to its host. Each call
+ * returns a GError whose code is libvirt's virErrorNumber and whose
+ * domain names libvirt's virErrorDomain (hvd_error_vir_domain()); the
+ * message is complete and final, Hyper-V's own text included.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "hv-vm.h"
+
+G_BEGIN_DECLS
+
+/* Error domains; codes are virErrorNumber values. */
+#define HVD_ERROR_HYPERV   (hvd_error_hyperv_quark())
+#define HVD_ERROR_SNAPSHOT (hvd_error_snapshot_quark())
+GQuark hvd_error_hyperv_quark(void);
+GQuark hvd_error_snapshot_quark(void);
+int hvd_error_vir_domain(const GError *error);
+
+/* Sets error with libvirt's wording for code ("Domain not found: ..."). */
+void hvd_error_set(GError **error, GQuark domain, int code, const char *fmt,
+                   ...) G_GNUC_PRINTF(4, 5);
+/* libvirt's virCheckFlags: "unsupported flags (0x..) in function ..." */
+gboolean hvd_check_flags(guint flags, guint allowed, const char *function,
+                         GError **error);
+
+typedef struct {
+    char *name; /* the name clients use in ?name=hyperv://NAME/ */
+    WsmanOptions wsman;
+    guint poll_interval_ms; /* 0: 2000 */
+    guint job_timeout_ms;   /* 0: hv-job's default */
+} HvdHostConfig;
+
+typedef struct _HvdDriver HvdDriver;
+
+/* A domain as clients name it. */
+typedef struct {
+    char *name;
+    guchar uuid[16];
+    int id; /* -1 when not running */
+} HvdDomain;
+
+void hvd_domain_free(HvdDomain *dom);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvdDomain, hvd_domain_free)
+
+/* Lifecycle events: event and detail are virDomainEventType and its
+ * detail enum. */
+typedef void (*HvdEventFunc)(const HvdDomain *dom, int event, int detail,
+                             gpointer data);
+
+/* config is copied. Nothing is sent to the host before the first call. */
+HvdDriver *hvd_driver_new(const HvdHostConfig *config);
+void hvd_driver_free(HvdDriver *driver);
+const char *hvd_driver_name(HvdDriver *driver);
+
+/* Events go to every listener, from whichever thread saw the change; the
+ * host is polled for changes while at least one listener is there. data is
+ * destroyed once the listener is removed and no event is being delivered
+ * to it. */
+guint hvd_driver_add_listener(HvdDriver *driver, HvdEventFunc func,
+                              gpointer data, GDestroyNotify destroy);
+void hvd_driver_remove_listener(HvdDriver *driver, guint id);
+
+/* Connection */
+gboolean hvd_driver_connect(HvdDriver *driver, GError **error);
+char *hvd_driver_hostname(HvdDriver *driver, GError **error);
+char *hvd_driver_capabilities(HvdDriver *driver, GError **error);
+/* Windows' version, as libvirt counts versions */
+gboolean hvd_driver_version(HvdDriver *driver, guint64 *version,
+                            GError **error);
+gboolean hvd_driver_node_info(HvdDriver *driver, virNodeInfo *info,
+                              GError **error);
+/* Requests made to the host so far (benchmarks, budgets). */
+guint64 hvd_driver_request_count(HvdDriver *driver);
+
+/* Domains */
+GPtrArray *hvd_driver_list_domains(HvdDriver *driver, guint flags,
+                                   GError **error);
+HvdDomain *hvd_driver_lookup_by_name(HvdDriver *driver, const char *name,
+                                     GError **error);
+HvdDomain *hvd_driver_lookup_by_uuid(HvdDriver *driver, const guchar uuid[16],
+                                     GError **error);
+HvdDomain *hvd_driver_lookup_by_id(HvdDriver *driver, int id, GError **error);
+
+gboolean hvd_domain_get_info(HvdDriver *driver, const guchar uuid[16],
+                             virDomainInfo *info, GError **error);
+gboolean hvd_domain_get_state(HvdDriver *driver, const guchar uuid[16],
+                              guint flags, int *state, int *reason,
+                              GError **error);
+char *hvd_domain_get_xml_desc(HvdDriver *driver, const guchar uuid[16],
+                              guint flags, GError **error);
+gboolean hvd_domain_is_active(HvdDriver *driver, const guchar uuid[16],
+                              gboolean *active, GError **error);
+gboolean hvd_domain_get_autostart(HvdDriver *driver, const guchar uuid[16],
+                                  gboolean *autostart, GError **error);
+gboolean hvd_domain_has_managed_save(HvdDriver *driver, const guchar uuid[16],
+                                     guint flags, gboolean *has,
+                                     GError **error);
+
+/* Lifecycle: each returns once Hyper-V's job is done. */
+HvdDomain *hvd_domain_create(HvdDriver *driver, const guchar uuid[16],
+                             guint flags, GError **error);
+gboolean hvd_domain_shutdown(HvdDriver *driver, const guchar uuid[16],
+                             guint flags, GError **error);
+gboolean hvd_domain_destroy(HvdDriver *driver, const guchar uuid[16],
+                            guint flags, GError **error);
+gboolean hvd_domain_suspend(HvdDriver *driver, const guchar uuid[16],
+                            GError **error);
+gboolean hvd_domain_resume(HvdDriver *driver, const guchar uuid[16],
+                           GError **error);
+
+G_END_DECLS

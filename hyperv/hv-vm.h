@@ -1,0 +1,50 @@
+/*
+ * hv-vm.h: virtual machines on a Hyper-V host: listing, state changes,
+ * settings and the disk chains they use
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "hv-job.h"
+
+G_BEGIN_DECLS
+
+/* Msvm_ComputerSystem.Description of a VM (the host has another one) */
+#define HV_VM_DESCRIPTION "Microsoft Virtual Machine"
+
+/* Every VM of the host, as Msvm_ComputerSystem (free: wmi_typed_free). */
+GPtrArray *hv_vm_list(WsmanClient *client, GError **error);
+
+/* One VM by its GUID (Name); HV_ERROR_NOT_FOUND when there is none. */
+Msvm_ComputerSystem *hv_vm_lookup(WsmanClient *client, const char *guid,
+                                  GError **error);
+
+WmiEpr *hv_vm_epr(const char *guid);
+
+/* The one instance of a service class (its EPR). */
+WmiEpr *hv_service_epr(WsmanClient *client, const char *class_name,
+                       GError **error);
+
+/* Msvm_ComputerSystem.RequestStateChange, waiting for its job. */
+gboolean hv_vm_request_state(WsmanClient *client, const char *guid,
+                             guint16 state, const HvJobWait *wait,
+                             GError **error);
+
+/* The VM's own settings (VirtualSystemType System:Realized). */
+Msvm_VirtualSystemSettingData *hv_vm_settings(WsmanClient *client,
+                                              const char *guid, GError **error);
+
+/* The resources (RASDs of every class, as WmiObject) of a settings
+ * object: the VM's or a snapshot's. */
+GPtrArray *hv_settings_resources(WsmanClient *client, const char *instance_id,
+                                 GError **error);
+
+/* A disk file's chain, as Msvm_VirtualHardDiskSettingData: the file
+ * first, then each parent up to the base. A parent that cannot be read,
+ * or a cycle, fails naming the child and the parent. */
+GPtrArray *hv_disk_chain(WsmanClient *client, const WmiEpr *image_service,
+                         const char *path, GError **error);
+
+G_END_DECLS

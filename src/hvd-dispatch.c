@@ -1,0 +1,894 @@
+/*
+ * hvd-dispatch.c: the remote procedures virthypervd serves, on driver/
+ *
+ * Each handler decodes nothing and formats nothing: hvd-server gives it
+ * the arguments rpcgen decoded and sends what it fills in. Domains are
+ * named in arguments by UUID, as libvirtd does.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+/* for VIR_DOMAIN_EVENT_ID_LAST: the event IDs the installed libvirt knows */
+#define VIR_ENUM_SENTINELS
+
+#include <glib/gi18n-lib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvd-dispatch.h"
+
+/* libvirt's internal feature numbers (src/libvirt_internal.h) */
+enum {
+    FEATURE_PROGRAM_KEEPALIVE = 10,
+    FEATURE_REMOTE_EVENT_CALLBACK = 14,
+    FEATURE_REMOTE_CLOSE_CALLBACK = 15,
+};
+
+/* CONNECT_OPEN flags of the remote driver: bit 0 is read-only */
+#define OPEN_READ_ONLY 1u
+
+/* Hyper-V's limit of virtual processors per VM (generation 2) */
+#define HYPERV_MAX_VCPUS 240
+
+struct _HvdDaemon {
+    GMutex lock;
+    GHashTable *hosts;   /* lower-case name -> HvdHostConfig */
+    GHashTable *drivers; /* lower-case name -> HvdDriver */
+    char *default_host;
+};
+
+static void
+host_config_free(gpointer p)
+{
+    HvdHostConfig *h = p;
+    g_free(h->name);
+    g_free((char *) h->wsman.url);
+    g_free((char *) h->wsman.user);
+    if (h->wsman.password)
+        memset((char *) h->wsman.password, 0, strlen(h->wsman.password));
+    g_free((char *) h->wsman.password);
+    g_free((char *) h->wsman.ca_file);
+    g_free(h);
+}
+
+HvdDaemon *
+hvd_daemon_new(void)
+{
+    HvdDaemon *d = g_new0(HvdDaemon, 1);
+    g_mutex_init(&d->lock);
+    d->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     host_config_free);
+    d->drivers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify) hvd_driver_free);
+    return d;
+}
+
+void
+hvd_daemon_free(HvdDaemon *d)
+{
+    if (!d)
+        return;
+    g_hash_table_unref(d->drivers);
+    g_hash_table_unref(d->hosts);
+    g_free(d->default_host);
+    g_mutex_clear(&d->lock);
+    g_free(d);
+}
+
+void
+hvd_daemon_add_host(HvdDaemon *d, const HvdHostConfig *config)
+{
+    HvdHostConfig *h = g_new0(HvdHostConfig, 1);
+    char *key = g_ascii_strdown(config->name, -1);
+
+    *h = *config;
+    h->name = g_strdup(config->name);
+    h->wsman.url = g_strdup(config->wsman.url);
+    h->wsman.user = g_strdup(config->wsman.user);
+    h->wsman.password = g_strdup(config->wsman.password);
+    h->wsman.ca_file = g_strdup(config->wsman.ca_file);
+    if (!d->default_host)
+        d->default_host = g_strdup(key);
+    g_hash_table_replace(d->hosts, key, h);
+}
+
+gboolean
+hvd_daemon_set_default_host(HvdDaemon *d, const char *name, GError **error)
+{
+    g_autofree char *key = g_ascii_strdown(name, -1);
+
+    if (!g_hash_table_contains(d->hosts, key)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                    _("the default host '%s' is not configured"), name);
+        return FALSE;
+    }
+    g_free(d->default_host);
+    d->default_host = g_steal_pointer(&key);
+    return TRUE;
+}
+
+guint
+hvd_daemon_n_hosts(HvdDaemon *d)
+{
+    return g_hash_table_size(d->hosts);
+}
+
+HvdDriver *
+hvd_daemon_open(HvdDaemon *d, const char *uri, GError **error)
+{
+    g_autoptr(GUri) u = NULL;
+    g_autofree char *key = NULL;
+    HvdHostConfig *h;
+    HvdDriver *driver;
+    const char *host = NULL, *path;
+
+    if (uri && *uri) {
+        u = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
+        if (!u || g_ascii_strcasecmp(g_uri_get_scheme(u), "hyperv") != 0) {
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                          _("'%s' is not a Hyper-V connection URI "
+                            "(hyperv:///system or hyperv://HOST/)"),
+                          uri);
+            return NULL;
+        }
+        host = g_uri_get_host(u);
+        path = g_uri_get_path(u);
+        if (host && !*host)
+            host = NULL;
+        if (!host && g_strcmp0(path, "/system") != 0) {
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                          _("unexpected Hyper-V URI path '%s', try "
+                            "hyperv:///system"),
+                          path);
+            return NULL;
+        }
+    }
+    g_mutex_lock(&d->lock);
+    key = host ? g_ascii_strdown(host, -1) : g_strdup(d->default_host);
+    h = key ? g_hash_table_lookup(d->hosts, key) : NULL;
+    if (!h) {
+        g_mutex_unlock(&d->lock);
+        if (host)
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                          _("the Hyper-V host '%s' is not in virthypervd's "
+                            "configuration"),
+                          host);
+        else
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                          _("virthypervd has no Hyper-V host configured"));
+        return NULL;
+    }
+    driver = g_hash_table_lookup(d->drivers, key);
+    if (!driver) {
+        driver = hvd_driver_new(h);
+        g_hash_table_insert(d->drivers, g_strdup(key), driver);
+    }
+    g_mutex_unlock(&d->lock);
+    return driver;
+}
+
+/* One client connection's state */
+
+typedef struct {
+    int id;
+    int event_id;
+    gboolean all; /* every domain, or the one of uuid */
+    guchar uuid[16];
+} Callback;
+
+typedef struct {
+    gint refs;
+    HvdClient *client;
+    HvdDriver *driver;
+    GMutex lock;
+    GArray *callbacks; /* Callback */
+    int next_callback;
+    guint listener;
+} Conn;
+
+static Conn *
+conn_ref(Conn *c)
+{
+    g_atomic_int_inc(&c->refs);
+    return c;
+}
+
+static void
+conn_unref(gpointer p)
+{
+    Conn *c = p;
+    if (!g_atomic_int_dec_and_test(&c->refs))
+        return;
+    hvd_client_unref(c->client);
+    g_array_unref(c->callbacks);
+    g_mutex_clear(&c->lock);
+    g_free(c);
+}
+
+static HvdDaemon *
+daemon_of(HvdCall *call)
+{
+    return hvd_server_get_data(hvd_client_get_server(call->client));
+}
+
+static Conn *
+conn_of(HvdCall *call)
+{
+    return hvd_client_get_data(call->client);
+}
+
+static HvdDriver *
+driver_of(HvdCall *call)
+{
+    return conn_of(call)->driver;
+}
+
+static gboolean
+fail(HvdCall *call, GError *error)
+{
+    hvd_call_fail(call, error->code, hvd_error_vir_domain(error), "%s",
+                  error->message);
+    g_error_free(error);
+    return FALSE;
+}
+
+/* rpcgen's structs are freed with free(): fill them with malloc'd data */
+static void
+set_domain(hvd_nonnull_domain *out, const HvdDomain *dom)
+{
+    out->name = strdup(dom->name);
+    memcpy(out->uuid, dom->uuid, 16);
+    out->id = dom->id;
+}
+
+static gboolean
+domain_reply(HvdCall *call, HvdDomain *dom, GError *error, hvd_domain_ret *ret)
+{
+    if (!dom)
+        return fail(call, error);
+    set_domain(&ret->dom, dom);
+    hvd_domain_free(dom);
+    return TRUE;
+}
+
+#define UUID(args) ((const guchar *) (args)->dom.uuid)
+
+/* Connection */
+
+static gboolean
+auth_list(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_auth_list_ret *ret = r;
+
+    ret->types.types_len = 1;
+    ret->types.types_val = calloc(1, sizeof(hvd_auth_type));
+    ret->types.types_val[0] = HVD_AUTH_NONE;
+    return TRUE;
+}
+
+static gboolean
+supports_feature(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_supports_feature_args *args = a;
+    hvd_int_ret *ret = r;
+
+    switch (args->feature) {
+    case FEATURE_PROGRAM_KEEPALIVE:
+    case FEATURE_REMOTE_EVENT_CALLBACK:
+    case FEATURE_REMOTE_CLOSE_CALLBACK:
+        ret->value = 1;
+        break;
+    default:
+        ret->value = 0;
+        break;
+    }
+    return TRUE;
+}
+
+static gboolean
+connect_open(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_open_args *args = a;
+    GError *err = NULL;
+    HvdDriver *driver;
+    Conn *c;
+
+    if (hvd_client_is_open(call->client)) {
+        hvd_call_fail(call, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC,
+                      _("connection already open"));
+        return FALSE;
+    }
+    driver =
+        hvd_daemon_open(daemon_of(call), args->name ? *args->name : NULL, &err);
+    if (!driver || !hvd_driver_connect(driver, &err))
+        return fail(call, err);
+    c = g_new0(Conn, 1);
+    c->refs = 1;
+    c->client = hvd_client_ref(call->client);
+    c->driver = driver;
+    g_mutex_init(&c->lock);
+    c->callbacks = g_array_new(FALSE, FALSE, sizeof(Callback));
+    hvd_client_set_data(call->client, c);
+    if (args->flags & OPEN_READ_ONLY)
+        hvd_client_set_read_only(call->client);
+    hvd_client_set_open(call->client, TRUE);
+    return TRUE;
+}
+
+static void
+conn_close(Conn *c)
+{
+    guint listener;
+
+    g_mutex_lock(&c->lock);
+    listener = c->listener;
+    c->listener = 0;
+    g_array_set_size(c->callbacks, 0);
+    g_mutex_unlock(&c->lock);
+    if (listener)
+        hvd_driver_remove_listener(c->driver, listener);
+}
+
+static gboolean
+connect_close(HvdCall *call, gpointer a, gpointer r)
+{
+    Conn *c = conn_of(call);
+
+    conn_close(c);
+    hvd_client_set_open(call->client, FALSE);
+    return TRUE;
+}
+
+void
+hvd_dispatch_client_closed(HvdClient *client, gpointer data)
+{
+    Conn *c = hvd_client_get_data(client);
+
+    if (!c)
+        return;
+    hvd_client_set_data(client, NULL);
+    conn_close(c);
+    conn_unref(c);
+}
+
+static gboolean
+nothing(HvdCall *call, gpointer a, gpointer r)
+{
+    return TRUE;
+}
+
+static gboolean
+get_type(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_type_ret *ret = r;
+    ret->type = strdup("HYPERV");
+    return TRUE;
+}
+
+static gboolean
+get_version(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_version_ret *ret = r;
+    GError *err = NULL;
+    guint64 v;
+
+    if (!hvd_driver_version(driver_of(call), &v, &err))
+        return fail(call, err);
+    ret->hv_ver = v;
+    return TRUE;
+}
+
+static gboolean
+get_lib_version(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_lib_version_ret *ret = r;
+    /* the libvirt whose protocol this daemon speaks */
+    ret->lib_ver = LIBVIR_VERSION_NUMBER;
+    return TRUE;
+}
+
+static gboolean
+get_hostname(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_hostname_ret *ret = r;
+    GError *err = NULL;
+    g_autofree char *name = hvd_driver_hostname(driver_of(call), &err);
+
+    if (!name)
+        return fail(call, err);
+    ret->hostname = strdup(name);
+    return TRUE;
+}
+
+static gboolean
+get_capabilities(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_capabilities_ret *ret = r;
+    GError *err = NULL;
+    g_autofree char *caps = hvd_driver_capabilities(driver_of(call), &err);
+
+    if (!caps)
+        return fail(call, err);
+    ret->capabilities = strdup(caps);
+    return TRUE;
+}
+
+static gboolean
+get_max_vcpus(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_max_vcpus_args *args = a;
+    hvd_int_ret *ret = r;
+
+    if (args->type && *args->type &&
+        g_ascii_strcasecmp(*args->type, "hyperv")) {
+        hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
+                      _("invalid argument: unknown type '%s'"), *args->type);
+        return FALSE;
+    }
+    ret->value = HYPERV_MAX_VCPUS;
+    return TRUE;
+}
+
+static gboolean
+node_get_info(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_node_get_info_ret *ret = r;
+    GError *err = NULL;
+    virNodeInfo info;
+
+    if (!hvd_driver_node_info(driver_of(call), &info, &err))
+        return fail(call, err);
+    memcpy(ret->model, info.model, sizeof(ret->model));
+    ret->memory = info.memory;
+    ret->cpus = info.cpus;
+    ret->mhz = info.mhz;
+    ret->nodes = info.nodes;
+    ret->sockets = info.sockets;
+    ret->cores = info.cores;
+    ret->threads = info.threads;
+    return TRUE;
+}
+
+/* Domains */
+
+static gboolean
+list_all_domains(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_list_all_domains_args *args = a;
+    hvd_connect_list_all_domains_ret *ret = r;
+    GError *err = NULL;
+    g_autoptr(GPtrArray) doms =
+        hvd_driver_list_domains(driver_of(call), args->flags, &err);
+
+    if (!doms)
+        return fail(call, err);
+    if (doms->len > HVD_DOMAIN_LIST_MAX) {
+        hvd_call_fail(call, VIR_ERR_INTERNAL_ERROR, VIR_FROM_HYPERV,
+                      _("internal error: too many domains (%u, at most %d)"),
+                      doms->len, HVD_DOMAIN_LIST_MAX);
+        return FALSE;
+    }
+    if (args->need_results && doms->len) {
+        ret->domains.domains_len = doms->len;
+        ret->domains.domains_val =
+            calloc(doms->len, sizeof(hvd_nonnull_domain));
+        for (guint i = 0; i < doms->len; i++)
+            set_domain(&ret->domains.domains_val[i], doms->pdata[i]);
+    }
+    ret->ret = doms->len;
+    return TRUE;
+}
+
+static gboolean
+lookup_by_name(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_lookup_by_name_args *args = a;
+    GError *err = NULL;
+    HvdDomain *dom =
+        hvd_driver_lookup_by_name(driver_of(call), args->name, &err);
+    return domain_reply(call, dom, err, r);
+}
+
+static gboolean
+lookup_by_uuid(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_lookup_by_uuid_args *args = a;
+    GError *err = NULL;
+    HvdDomain *dom = hvd_driver_lookup_by_uuid(
+        driver_of(call), (const guchar *) args->uuid, &err);
+    return domain_reply(call, dom, err, r);
+}
+
+static gboolean
+lookup_by_id(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_lookup_by_id_args *args = a;
+    GError *err = NULL;
+    HvdDomain *dom = hvd_driver_lookup_by_id(driver_of(call), args->id, &err);
+    return domain_reply(call, dom, err, r);
+}
+
+static gboolean
+domain_get_info(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_domain_get_info_ret *ret = r;
+    GError *err = NULL;
+    virDomainInfo info;
+
+    if (!hvd_domain_get_info(driver_of(call), UUID(args), &info, &err))
+        return fail(call, err);
+    ret->state = info.state;
+    ret->max_mem = info.maxMem;
+    ret->memory = info.memory;
+    ret->nr_virt_cpu = info.nrVirtCpu;
+    ret->cpu_time = info.cpuTime;
+    return TRUE;
+}
+
+static gboolean
+domain_get_state(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_domain_get_state_ret *ret = r;
+    GError *err = NULL;
+
+    if (!hvd_domain_get_state(driver_of(call), UUID(args), args->flags,
+                              &ret->state, &ret->reason, &err))
+        return fail(call, err);
+    return TRUE;
+}
+
+static gboolean
+domain_get_os_type(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_string_ret *ret = r;
+    GError *err = NULL;
+    gboolean active;
+
+    /* only to say the domain exists */
+    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
+        return fail(call, err);
+    ret->value = strdup("hvm");
+    return TRUE;
+}
+
+static gboolean
+domain_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_domain_get_xml_desc_ret *ret = r;
+    GError *err = NULL;
+    g_autofree char *xml =
+        hvd_domain_get_xml_desc(driver_of(call), UUID(args), args->flags, &err);
+
+    if (!xml)
+        return fail(call, err);
+    ret->xml = strdup(xml);
+    return TRUE;
+}
+
+static gboolean
+domain_is_active(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    gboolean active;
+
+    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
+        return fail(call, err);
+    ret->value = active;
+    return TRUE;
+}
+
+static gboolean
+domain_is_persistent(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    gboolean active;
+
+    /* every Hyper-V virtual machine is defined on the host */
+    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
+        return fail(call, err);
+    ret->value = 1;
+    return TRUE;
+}
+
+static gboolean
+domain_get_autostart(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    gboolean on;
+
+    if (!hvd_domain_get_autostart(driver_of(call), UUID(args), &on, &err))
+        return fail(call, err);
+    ret->value = on;
+    return TRUE;
+}
+
+static gboolean
+domain_has_managed_save(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    gboolean has;
+
+    if (!hvd_domain_has_managed_save(driver_of(call), UUID(args), args->flags,
+                                     &has, &err))
+        return fail(call, err);
+    ret->value = has;
+    return TRUE;
+}
+
+static gboolean
+domain_create(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    HvdDomain *dom = hvd_domain_create(driver_of(call), UUID(args), 0, &err);
+
+    if (!dom)
+        return fail(call, err);
+    hvd_domain_free(dom);
+    return TRUE;
+}
+
+static gboolean
+domain_create_with_flags(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    HvdDomain *dom =
+        hvd_domain_create(driver_of(call), UUID(args), args->flags, &err);
+    return domain_reply(call, dom, err, r);
+}
+
+static gboolean
+domain_shutdown(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_shutdown(driver_of(call), UUID(args), 0, &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_shutdown_flags(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_shutdown(driver_of(call), UUID(args), args->flags,
+                               &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_destroy(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_destroy(driver_of(call), UUID(args), 0, &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_destroy_flags(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_destroy(driver_of(call), UUID(args), args->flags, &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_suspend(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_suspend(driver_of(call), UUID(args), &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_resume(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_resume(driver_of(call), UUID(args), &err) ||
+           fail(call, err);
+}
+
+/* Events */
+
+static void
+on_event(const HvdDomain *dom, int event, int detail, gpointer data)
+{
+    Conn *c = data;
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(int));
+
+    g_mutex_lock(&c->lock);
+    for (guint i = 0; i < c->callbacks->len; i++) {
+        Callback *cb = &g_array_index(c->callbacks, Callback, i);
+        if (cb->event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE &&
+            (cb->all || memcmp(cb->uuid, dom->uuid, 16) == 0))
+            g_array_append_val(ids, cb->id);
+    }
+    g_mutex_unlock(&c->lock);
+    for (guint i = 0; i < ids->len; i++) {
+        hvd_domain_event_callback_lifecycle_msg msg = { 0 };
+        msg.callback_id = g_array_index(ids, int, i);
+        msg.dom.name = dom->name;
+        memcpy(msg.dom.uuid, dom->uuid, 16);
+        msg.dom.id = dom->id;
+        msg.event = event;
+        msg.detail = detail;
+        hvd_client_send_event(
+            c->client, HVD_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+            (xdrproc_t) xdr_hvd_domain_event_callback_lifecycle_msg, &msg);
+    }
+}
+
+static gboolean
+event_register(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_domain_event_callback_register_any_args *args = a;
+    hvd_int_ret *ret = r;
+    Conn *c = conn_of(call);
+    Callback cb = { 0 };
+    gboolean first;
+
+    if (args->event_id < 0 || args->event_id >= VIR_DOMAIN_EVENT_ID_LAST) {
+        hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
+                      _("invalid argument: unsupported event ID %d"),
+                      args->event_id);
+        return FALSE;
+    }
+    cb.event_id = args->event_id;
+    cb.all = args->dom == NULL;
+    if (args->dom)
+        memcpy(cb.uuid, args->dom->uuid, 16);
+    g_mutex_lock(&c->lock);
+    cb.id = c->next_callback++;
+    g_array_append_val(c->callbacks, cb);
+    first = c->listener == 0;
+    g_mutex_unlock(&c->lock);
+    /* only lifecycle events are ever sent; the others have nothing to
+     * say on Hyper-V, as libvirt's drivers that lack them do */
+    if (first) {
+        guint id = hvd_driver_add_listener(c->driver, on_event, conn_ref(c),
+                                           conn_unref);
+        g_mutex_lock(&c->lock);
+        if (c->listener == 0) {
+            c->listener = id;
+            id = 0;
+        }
+        g_mutex_unlock(&c->lock);
+        if (id)
+            hvd_driver_remove_listener(c->driver, id);
+    }
+    ret->value = cb.id;
+    return TRUE;
+}
+
+static gboolean
+event_deregister(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_domain_event_callback_deregister_any_args *args = a;
+    Conn *c = conn_of(call);
+    gboolean found = FALSE;
+    guint listener = 0;
+
+    g_mutex_lock(&c->lock);
+    for (guint i = 0; i < c->callbacks->len; i++)
+        if (g_array_index(c->callbacks, Callback, i).id == args->callback_id) {
+            g_array_remove_index(c->callbacks, i);
+            found = TRUE;
+            break;
+        }
+    if (found && c->callbacks->len == 0) {
+        listener = c->listener;
+        c->listener = 0;
+    }
+    g_mutex_unlock(&c->lock);
+    if (listener)
+        hvd_driver_remove_listener(c->driver, listener);
+    if (!found) {
+        hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
+                      _("invalid argument: callback %d not registered"),
+                      args->callback_id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+#define X(t) ((xdrproc_t) xdr_##t), sizeof(t)
+#define NONE NULL, 0
+
+static const HvdProcedure procedures[] = {
+    { HVD_PROC_CONNECT_OPEN, X(hvd_connect_open_args), NONE, connect_open,
+      FALSE, TRUE },
+    { HVD_PROC_CONNECT_CLOSE, NONE, NONE, connect_close, FALSE, FALSE },
+    { HVD_PROC_CONNECT_GET_TYPE, NONE, X(hvd_connect_get_type_ret), get_type,
+      FALSE, FALSE },
+    { HVD_PROC_CONNECT_GET_VERSION, NONE, X(hvd_connect_get_version_ret),
+      get_version, FALSE, FALSE },
+    { HVD_PROC_CONNECT_GET_MAX_VCPUS, X(hvd_connect_get_max_vcpus_args),
+      X(hvd_int_ret), get_max_vcpus, FALSE, FALSE },
+    { HVD_PROC_NODE_GET_INFO, NONE, X(hvd_node_get_info_ret), node_get_info,
+      FALSE, FALSE },
+    { HVD_PROC_CONNECT_GET_CAPABILITIES, NONE,
+      X(hvd_connect_get_capabilities_ret), get_capabilities, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_CREATE, X(hvd_domain_args), NONE, domain_create, TRUE,
+      FALSE },
+    { HVD_PROC_DOMAIN_DESTROY, X(hvd_domain_args), NONE, domain_destroy, TRUE,
+      FALSE },
+    { HVD_PROC_DOMAIN_GET_XML_DESC, X(hvd_domain_flags_args),
+      X(hvd_domain_get_xml_desc_ret), domain_get_xml_desc, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_GET_AUTOSTART, X(hvd_domain_args), X(hvd_int_ret),
+      domain_get_autostart, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_GET_INFO, X(hvd_domain_args), X(hvd_domain_get_info_ret),
+      domain_get_info, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_GET_OS_TYPE, X(hvd_domain_args), X(hvd_string_ret),
+      domain_get_os_type, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_LOOKUP_BY_ID, X(hvd_domain_lookup_by_id_args),
+      X(hvd_domain_ret), lookup_by_id, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_LOOKUP_BY_NAME, X(hvd_domain_lookup_by_name_args),
+      X(hvd_domain_ret), lookup_by_name, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_LOOKUP_BY_UUID, X(hvd_domain_lookup_by_uuid_args),
+      X(hvd_domain_ret), lookup_by_uuid, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_RESUME, X(hvd_domain_args), NONE, domain_resume, TRUE,
+      FALSE },
+    { HVD_PROC_DOMAIN_SHUTDOWN, X(hvd_domain_args), NONE, domain_shutdown, TRUE,
+      FALSE },
+    { HVD_PROC_DOMAIN_SUSPEND, X(hvd_domain_args), NONE, domain_suspend, TRUE,
+      FALSE },
+    { HVD_PROC_CONNECT_GET_HOSTNAME, NONE, X(hvd_connect_get_hostname_ret),
+      get_hostname, FALSE, FALSE },
+    { HVD_PROC_CONNECT_SUPPORTS_FEATURE, X(hvd_connect_supports_feature_args),
+      X(hvd_int_ret), supports_feature, FALSE, TRUE },
+    { HVD_PROC_AUTH_LIST, NONE, X(hvd_auth_list_ret), auth_list, FALSE, TRUE },
+    { HVD_PROC_DOMAIN_IS_ACTIVE, X(hvd_domain_args), X(hvd_int_ret),
+      domain_is_active, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_IS_PERSISTENT, X(hvd_domain_args), X(hvd_int_ret),
+      domain_is_persistent, FALSE, FALSE },
+    { HVD_PROC_CONNECT_GET_LIB_VERSION, NONE,
+      X(hvd_connect_get_lib_version_ret), get_lib_version, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, X(hvd_domain_flags_args),
+      X(hvd_int_ret), domain_has_managed_save, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_CREATE_WITH_FLAGS, X(hvd_domain_flags_args),
+      X(hvd_domain_ret), domain_create_with_flags, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_GET_STATE, X(hvd_domain_flags_args),
+      X(hvd_domain_get_state_ret), domain_get_state, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_DESTROY_FLAGS, X(hvd_domain_flags_args), NONE,
+      domain_destroy_flags, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_SHUTDOWN_FLAGS, X(hvd_domain_flags_args), NONE,
+      domain_shutdown_flags, TRUE, FALSE },
+    { HVD_PROC_CONNECT_LIST_ALL_DOMAINS, X(hvd_connect_list_all_domains_args),
+      X(hvd_connect_list_all_domains_ret), list_all_domains, FALSE, FALSE },
+    { HVD_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+      X(hvd_connect_domain_event_callback_register_any_args), X(hvd_int_ret),
+      event_register, FALSE, FALSE },
+    { HVD_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY,
+      X(hvd_connect_domain_event_callback_deregister_any_args), NONE,
+      event_deregister, FALSE, FALSE },
+    { HVD_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, NONE, NONE, nothing, FALSE,
+      FALSE },
+    { HVD_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, NONE, NONE, nothing, FALSE,
+      FALSE },
+};
+
+const HvdProcedure *
+hvd_dispatch_procedures(guint *n)
+{
+    *n = G_N_ELEMENTS(procedures);
+    return procedures;
+}
