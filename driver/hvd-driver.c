@@ -857,6 +857,8 @@ hvd_driver_capabilities(HvdDriver *d, GError **error)
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
     }
     hvd_uuid_format(bytes, uuid);
+    /* no <guest>: libvirt's capability schema has no domain type
+     * "hyperv" to put in one */
     return g_strdup_printf("<capabilities>\n"
                            "  <host>\n"
                            "    <uuid>%s</uuid>\n"
@@ -864,13 +866,6 @@ hvd_driver_capabilities(HvdDriver *d, GError **error)
                            "      <arch>x86_64</arch>\n"
                            "    </cpu>\n"
                            "  </host>\n"
-                           "  <guest>\n"
-                           "    <os_type>hvm</os_type>\n"
-                           "    <arch name='x86_64'>\n"
-                           "      <wordsize>64</wordsize>\n"
-                           "      <domain type='hyperv'/>\n"
-                           "    </arch>\n"
-                           "  </guest>\n"
                            "</capabilities>\n",
                            uuid);
 }

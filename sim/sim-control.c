@@ -8,6 +8,9 @@
  *    "user_snapshot_type": 5, "autostart": true}
  *   {"op": "write", "vm": N, "disk": 0, "offset": 1048576, "text": T}
  *   {"op": "read", "vm": N, "disk": 0, "offset": 1048576, "length": 64}
+ *   {"op": "snapshot", "vm": N, "name": S}     (a standard checkpoint taken
+ *                                               on the host, as Hyper-V
+ *                                               Manager would)
  *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
  *    "count": 1, "delay_ms": 0}
  *   {"op": "move-file", "from": P, "to": P}    (inside the state folder)
@@ -27,6 +30,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "sim-ops.h"
 #include "sim-server.h"
 #include "vhdx.h"
 
@@ -247,6 +251,26 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         return op_write(host, o, b, error);
     if (g_strcmp0(op, "read") == 0)
         return op_read(host, o, b, error);
+    if (g_strcmp0(op, "snapshot") == 0) {
+        const char *vm_name = member_string(o, "vm");
+        SimSnapshot *s;
+        vm = sim_host_find_vm(host, vm_name ? vm_name : "");
+        if (!vm) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                        _("no virtual machine '%s'"), vm_name ? vm_name : "");
+            return FALSE;
+        }
+        s = sim_take_snapshot(host, vm, MSVM_SNAPSHOT_TYPE_FULL, 0, error);
+        if (!s)
+            return FALSE;
+        if (name) {
+            g_free(s->name);
+            s->name = g_strdup(name);
+        }
+        json_builder_set_member_name(b, "id");
+        json_builder_add_string_value(b, s->id);
+        return sim_host_save(host, error);
+    }
     if (g_strcmp0(op, "fail-job") == 0) {
         SimJobFault *f = g_new0(SimJobFault, 1);
         f->job_type = member_int(o, "job_type", 0);

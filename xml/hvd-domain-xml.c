@@ -1,9 +1,10 @@
 /*
  * hvd-domain-xml.c: libvirt domain XML for a Hyper-V virtual machine
  *
- * What libvirt's schema has no word for stays out: VHDX is not one of
- * its disk formats, so disks carry no <driver type>, and the chain is told
- * by <backingStore> elements alone.
+ * libvirt's schema has no word for VHDX: its storage formats know VHD,
+ * Microsoft's virtual hard disk family, and that is the format the
+ * backing chain names (the schema wants one there); the file names tell
+ * the versions apart. Disks carry no <driver type>.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -185,6 +186,7 @@ format_layers(xmlNode *disk, GPtrArray *chain, guint from)
         HvdDiskLayer *l = chain->pdata[i];
         store = add(node, "backingStore", NULL);
         attr(store, "type", "file");
+        attr(add(store, "format", NULL), "type", "vhd");
         attr(add(store, "source", NULL), "file", l->path);
         node = store;
     }
