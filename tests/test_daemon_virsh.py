@@ -212,6 +212,26 @@ class Virsh(DaemonSession):
                       r.stderr)
         self.assertNotIn("pw", r.stderr.replace("pw@", ""))
 
+    def test_socket_activation(self):
+        # the sockets come from systemd, by their unit names
+        sock = os.path.join(self.dir, "activated.sock")
+        proc = subprocess.Popen(
+            ["systemd-socket-activate", "-l", sock, "-l", sock + "-ro",
+             "--fdname=virthypervd.socket:virthypervd-ro.socket",
+             os.environ["VIRTHYPERVD"], "--config", self.conf, "--auth-file",
+             self.auth, "--verbose"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(proc.wait, 30)
+        self.addCleanup(proc.terminate)
+        wait_for("the activation sockets", lambda: os.path.exists(sock +
+                                                                  "-ro"))
+        uri = f"hyperv+unix:///system?socket={sock}"
+        self.assertIn("web1", self.virsh("list", uri=uri).stdout)
+        r = self.virsh("destroy", "web1", uri=uri + "-ro", check=False)
+        self.assertIn("read only access prevents", r.stderr)
+        self.assertEqual(self.virsh("domstate", "web1").stdout.strip(),
+                         "running")
+
     def raw(self, data, read=True):
         s = socket.socket(socket.AF_UNIX)
         s.connect(self.sock)
