@@ -908,6 +908,47 @@ list_filter(const VmEntry *e, guint flags)
     return TRUE;
 }
 
+/* One query over every VM's settings objects of a type
+ * (Microsoft:Hyper-V:<type>): the UUIDs of the VMs that have one, each
+ * mapped to its AutomaticStartupAction when startup is asked for. */
+static GHashTable *
+settings_of_vms(HvdDriver *d, const char *type, gboolean startup,
+                GError **error)
+{
+    g_autofree char *wql =
+        g_strdup_printf("SELECT * FROM Msvm_VirtualSystemSettingData WHERE "
+                        "VirtualSystemType = 'Microsoft:Hyper-V:%s'",
+                        type);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) r = NULL;
+    GHashTable *out;
+    WsmanClient *c = client_get(d, error);
+
+    if (!c)
+        return NULL;
+    r = wsman_enumerate(c, wql, FALSE, &local);
+    client_put(d, c);
+    if (!r) {
+        map_hv_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    out = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
+    for (guint i = 0; i < r->len; i++) {
+        guchar uuid[16];
+        guint64 action = 0;
+        if (!hvd_uuid_parse(
+                wmi_object_text(r->pdata[i], "VirtualSystemIdentifier"), uuid))
+            continue;
+        if (startup)
+            wmi_parse_unsigned(
+                wmi_object_text(r->pdata[i], "AutomaticStartupAction"),
+                G_MAXUINT16, &action);
+        g_hash_table_replace(out, g_memdup2(uuid, 16),
+                             GUINT_TO_POINTER((guint) action));
+    }
+    return out;
+}
+
 GPtrArray *
 hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
 {
@@ -917,7 +958,16 @@ hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
         VIR_CONNECT_LIST_DOMAINS_TRANSIENT | VIR_CONNECT_LIST_DOMAINS_RUNNING |
         VIR_CONNECT_LIST_DOMAINS_PAUSED | VIR_CONNECT_LIST_DOMAINS_SHUTOFF |
         VIR_CONNECT_LIST_DOMAINS_OTHER | VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE |
-        VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE;
+        VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE |
+        VIR_CONNECT_LIST_DOMAINS_AUTOSTART |
+        VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART |
+        VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT |
+        VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT;
+    const guint autostart_flags = VIR_CONNECT_LIST_DOMAINS_AUTOSTART |
+                                  VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART;
+    const guint snapshot_flags = VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT |
+                                 VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT;
+    g_autoptr(GHashTable) autostart = NULL, snapshots = NULL;
     GPtrArray *out;
     GHashTableIter it;
     gpointer v;
@@ -925,12 +975,35 @@ hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
     if (!hvd_check_flags(flags, allowed, "hvdConnectListAllDomains", error) ||
         !ensure_fresh(d, error))
         return NULL;
+    if ((flags & autostart_flags) &&
+        !(autostart = settings_of_vms(d, "System:Realized", TRUE, error)))
+        return NULL;
+    if ((flags & snapshot_flags) &&
+        !(snapshots = settings_of_vms(d, "Snapshot:Realized", FALSE, error)))
+        return NULL;
     out = g_ptr_array_new_with_free_func((GDestroyNotify) hvd_domain_free);
     g_mutex_lock(&d->lock);
     g_hash_table_iter_init(&it, d->vms);
-    while (g_hash_table_iter_next(&it, NULL, &v))
-        if (list_filter(v, flags))
-            g_ptr_array_add(out, entry_domain(v));
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        VmEntry *e = v;
+        if (!list_filter(e, flags))
+            continue;
+        if (autostart) {
+            gboolean on =
+                GPOINTER_TO_UINT(g_hash_table_lookup(autostart, e->uuid)) ==
+                MSVM_AUTOMATIC_STARTUP_ACTION_ALWAYS;
+            if (!(flags & (on ? VIR_CONNECT_LIST_DOMAINS_AUTOSTART
+                              : VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART)))
+                continue;
+        }
+        if (snapshots) {
+            gboolean has = g_hash_table_contains(snapshots, e->uuid);
+            if (!(flags & (has ? VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT
+                               : VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT)))
+                continue;
+        }
+        g_ptr_array_add(out, entry_domain(e));
+    }
     g_mutex_unlock(&d->lock);
     return out;
 }

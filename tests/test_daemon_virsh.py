@@ -35,6 +35,18 @@ class Virsh(DaemonSession):
             ["db1", "mail1", "web1"])
         self.assertEqual(
             [r[1] for r in self.rows("--all", "--state-paused")], [])
+        self.control(op="set-vm", name="db1", autostart=True)
+        self.assertEqual([r[1] for r in self.rows("--all", "--autostart")],
+                         ["db1"])
+        self.assertEqual(
+            sorted(r[1] for r in self.rows("--all", "--no-autostart")),
+            ["mail1", "web1"])
+        self.control(op="snapshot", vm="mail1")
+        self.assertEqual(
+            [r[1] for r in self.rows("--all", "--with-snapshot")], ["mail1"])
+        self.assertEqual(
+            sorted(r[1] for r in self.rows("--all", "--without-snapshot")),
+            ["db1", "web1"])
 
     def test_dominfo_domstate(self):
         info = dict(line.split(":", 1) for line in
