@@ -1,7 +1,8 @@
 #!/bin/sh
-# The main job on the embedded default: builds the project and walks a
-# Hyper-V-style checkpoint chain through virt-vhdx, checked by 7-Zip and
-# qemu-img along the way.
+# The main job on the embedded default: builds the project, walks a
+# Hyper-V-style checkpoint chain through virt-vhdx (checked by 7-Zip and
+# qemu-img along the way), then drives hypervsim's sample VMs with virsh
+# through virthypervd.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -41,5 +42,31 @@ $V check "$base"
 qemu-img check -f vhdx "$base"
 printf 'the disk now holds: %s\n' "$(guest "$base")"
 
-rm -rf "$work"
+show "virsh on a Hyper-V host: hypervsim with sample VMs, virthypervd"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+build/sim/hypervsim --state-dir "$work/host" --listen "127.0.0.1:$port" \
+    --sample --user Administrator --password secret >"$work/sim.log" 2>&1 &
+sim=$!
+printf '[credentials-demo]\nusername = Administrator\npassword = secret\n[auth-hyperv-127.0.0.1]\ncredentials = demo\n' >"$work/auth.conf"
+sleep 1
+build/src/virthypervd --socket "$work/hvd.sock" --auth-file "$work/auth.conf" \
+    --host "http://127.0.0.1:$port/wsman" >"$work/hvd.log" 2>&1 &
+hvd=$!
+trap 'kill $hvd $sim 2>/dev/null; wait; rm -rf "$work"' EXIT
+for _ in $(seq 50); do [ -S "$work/hvd.sock-ro" ] && break; sleep 0.1; done
+export LIBVIRT_DEFAULT_URI="hyperv+unix:///system?socket=$work/hvd.sock"
+echo "LIBVIRT_DEFAULT_URI=$LIBVIRT_DEFAULT_URI"
+set -x
+virsh list --all
+virsh dominfo web1
+virsh dumpxml web1 | sed -n '1,20p'
+virsh start db1
+virsh suspend db1
+virsh domstate db1 --reason
+virsh resume db1
+virsh destroy db1
+virsh -r start mail1 || true
+virsh nodeinfo
+set +x
+
 show "Done"
