@@ -1,0 +1,278 @@
+/*
+ * hvd-snapshot-xml.c: libvirt's domainsnapshot XML, parsed into a
+ * definition and formatted from one
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <libxml/parser.h>
+#include <string.h>
+
+#include "hvd-snapshot-xml.h"
+
+G_DEFINE_QUARK(hvd - xml - error - quark, hvd_xml_error)
+
+static void
+disk_free(gpointer p)
+{
+    HvdSnapshotDiskDef *d = p;
+    g_free(d->name);
+    g_free(d->snapshot);
+    g_free(d);
+}
+
+HvdSnapshotDef *
+hvd_snapshot_def_new(void)
+{
+    HvdSnapshotDef *def = g_new0(HvdSnapshotDef, 1);
+    def->disks = g_ptr_array_new_with_free_func(disk_free);
+    return def;
+}
+
+void
+hvd_snapshot_def_free(HvdSnapshotDef *def)
+{
+    if (!def)
+        return;
+    g_free(def->name);
+    g_free(def->description);
+    g_free(def->state);
+    g_free(def->parent);
+    g_free(def->memory);
+    g_ptr_array_unref(def->disks);
+    hvd_domain_def_free(def->domain);
+    g_free(def);
+}
+
+void
+hvd_snapshot_def_add_disk(HvdSnapshotDef *def, const char *name,
+                          const char *snapshot)
+{
+    HvdSnapshotDiskDef *d = g_new0(HvdSnapshotDiskDef, 1);
+    d->name = g_strdup(name);
+    d->snapshot = g_strdup(snapshot);
+    g_ptr_array_add(def->disks, d);
+}
+
+static gboolean
+is(xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE &&
+           g_strcmp0((const char *) n->name, name) == 0;
+}
+
+static xmlNode *
+child(xmlNode *parent, const char *name)
+{
+    for (xmlNode *n = parent ? parent->children : NULL; n; n = n->next)
+        if (is(n, name))
+            return n;
+    return NULL;
+}
+
+static char *
+text_of(xmlNode *n)
+{
+    xmlChar *t;
+    char *out;
+
+    if (!n)
+        return NULL;
+    t = xmlNodeGetContent(n);
+    out = g_strdup((const char *) t);
+    xmlFree(t);
+    return out;
+}
+
+static char *
+prop(xmlNode *n, const char *name)
+{
+    xmlChar *v = n ? xmlGetProp(n, (const xmlChar *) name) : NULL;
+    char *out = g_strdup((const char *) v);
+    xmlFree(v);
+    return out;
+}
+
+static const char *const states[] = {
+    "running", "blocked", "paused",        "shutdown",
+    "shutoff", "crashed", "disk-snapshot",
+};
+static const char *const memory_kinds[] = { "no", "internal", "external" };
+static const char *const disk_kinds[] = { "no", "internal", "external",
+                                          "manual" };
+
+static gboolean
+one_of(const char *v, const char *const *set, gsize n)
+{
+    for (gsize i = 0; i < n; i++)
+        if (g_strcmp0(v, set[i]) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean invalid(GError **error, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+
+static gboolean
+invalid(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, HVD_XML_ERROR, HVD_XML_ERROR_INVALID, msg);
+    return FALSE;
+}
+
+static gboolean
+parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
+{
+    xmlNode *n;
+    g_autofree char *created = NULL;
+
+    if (!is(root, "domainsnapshot"))
+        return invalid(error,
+                       _("the root element is <%s>, not "
+                         "<domainsnapshot>"),
+                       root->name);
+    def->name = text_of(child(root, "name"));
+    if (def->name && !*def->name)
+        return invalid(error, _("the snapshot name is empty"));
+    def->description = text_of(child(root, "description"));
+    def->state = text_of(child(root, "state"));
+    if (def->state && !one_of(def->state, states, G_N_ELEMENTS(states)))
+        return invalid(error, _("unknown snapshot state '%s'"), def->state);
+    created = text_of(child(root, "creationTime"));
+    if (created) {
+        guint64 v;
+        if (!g_ascii_string_to_unsigned(created, 10, 0, G_MAXINT64, &v, NULL))
+            return invalid(error,
+                           _("creationTime '%s' is not a number of "
+                             "seconds"),
+                           created);
+        def->creation_time = v;
+    }
+    def->parent = text_of(child(child(root, "parent"), "name"));
+    if ((n = child(root, "memory"))) {
+        def->memory = prop(n, "snapshot");
+        if (!one_of(def->memory, memory_kinds, G_N_ELEMENTS(memory_kinds)))
+            return invalid(error, _("unknown memory snapshot mode '%s'"),
+                           def->memory ? def->memory : "");
+    }
+    for (n = child(root, "disks") ? child(root, "disks")->children : NULL; n;
+         n = n->next) {
+        g_autofree char *name = NULL, *kind = NULL;
+        if (!is(n, "disk"))
+            continue;
+        name = prop(n, "name");
+        kind = prop(n, "snapshot");
+        if (!name || !*name)
+            return invalid(error, _("a snapshot disk has no name"));
+        if (kind && !one_of(kind, disk_kinds, G_N_ELEMENTS(disk_kinds)))
+            return invalid(error, _("unknown snapshot mode '%s' for disk %s"),
+                           kind, name);
+        hvd_snapshot_def_add_disk(def, name, kind);
+    }
+    if ((n = child(root, "domain"))) {
+        g_autofree char *uuid = text_of(child(n, "uuid"));
+        def->domain = hvd_domain_def_new();
+        def->domain_is_reference = TRUE;
+        def->domain->name = text_of(child(n, "name"));
+        if (uuid) {
+            if (!hvd_uuid_parse(g_strstrip(uuid), def->domain->uuid))
+                return invalid(error, _("the domain UUID '%s' is not valid"),
+                               uuid);
+            def->has_domain_uuid = TRUE;
+        }
+    }
+    return TRUE;
+}
+
+HvdSnapshotDef *
+hvd_snapshot_def_parse(const char *xml, GError **error)
+{
+    g_autoptr(HvdSnapshotDef) def = NULL;
+    gsize len = xml ? strlen(xml) : 0;
+    xmlDoc *doc;
+    gboolean ok;
+
+    if (len > HVD_XML_MAX_SIZE) {
+        g_set_error(error, HVD_XML_ERROR, HVD_XML_ERROR_TOO_LARGE,
+                    _("the snapshot XML is %zu bytes, more than %d"), len,
+                    HVD_XML_MAX_SIZE);
+        return NULL;
+    }
+    doc = xmlReadMemory(xml ? xml : "", len, "domainsnapshot.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING);
+    if (!doc || !xmlDocGetRootElement(doc)) {
+        const xmlError *e = xmlGetLastError();
+        g_autofree char *what = g_strdup(e && e->message ? e->message : "?");
+        g_set_error(error, HVD_XML_ERROR, HVD_XML_ERROR_PARSE,
+                    _("the snapshot XML is not well-formed: line %d: %s"),
+                    e ? e->line : 0, g_strstrip(what));
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    def = hvd_snapshot_def_new();
+    ok = parse_root(xmlDocGetRootElement(doc), def, error);
+    xmlFreeDoc(doc);
+    return ok ? g_steal_pointer(&def) : NULL;
+}
+
+static xmlNode *
+add(xmlNode *parent, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, NULL, (const xmlChar *) name,
+                           (const xmlChar *) text);
+}
+
+char *
+hvd_snapshot_def_format(const HvdSnapshotDef *def)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *) "1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *) "domainsnapshot");
+    g_autofree char *created = NULL;
+    char *out;
+
+    xmlDocSetRootElement(doc, root);
+    if (def->name)
+        add(root, "name", def->name);
+    if (def->description && *def->description)
+        add(root, "description", def->description);
+    add(root, "state", def->state ? def->state : "shutoff");
+    if (def->parent)
+        add(add(root, "parent", NULL), "name", def->parent);
+    created = g_strdup_printf("%" G_GINT64_FORMAT, def->creation_time);
+    add(root, "creationTime", created);
+    if (def->memory)
+        xmlNewProp(add(root, "memory", NULL), (const xmlChar *) "snapshot",
+                   (const xmlChar *) def->memory);
+    if (def->disks->len) {
+        xmlNode *disks = add(root, "disks", NULL);
+        for (guint i = 0; i < def->disks->len; i++) {
+            HvdSnapshotDiskDef *d = def->disks->pdata[i];
+            xmlNode *n = add(disks, "disk", NULL);
+            xmlNewProp(n, (const xmlChar *) "name", (const xmlChar *) d->name);
+            if (d->snapshot)
+                xmlNewProp(n, (const xmlChar *) "snapshot",
+                           (const xmlChar *) d->snapshot);
+        }
+    }
+    if (def->domain && def->domain_is_reference) {
+        char uuid[37];
+        hvd_uuid_format(def->domain->uuid, uuid);
+        if (def->has_domain_uuid)
+            add(add(root, "domain", NULL), "uuid", uuid);
+    } else if (def->domain) {
+        hvd_domain_def_format_node(def->domain, root);
+    }
+    out = hvd_xml_node_to_string(root);
+    xmlFreeDoc(doc);
+    return out;
+}
