@@ -571,47 +571,45 @@ domain_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
     return TRUE;
 }
 
+typedef gboolean (*DomainQuery)(HvdDriver *driver, const guchar uuid[16],
+                                gboolean *out, GError **error);
+
+/* A yes-or-no question about a domain */
 static gboolean
-domain_is_active(HvdCall *call, gpointer a, gpointer r)
+domain_query(HvdCall *call, gpointer a, gpointer r, DomainQuery query)
 {
     hvd_domain_args *args = a;
     hvd_int_ret *ret = r;
     GError *err = NULL;
-    gboolean active;
+    gboolean yes;
 
-    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
+    if (!query(driver_of(call), UUID(args), &yes, &err))
         return fail(call, err);
-    ret->value = active;
+    ret->value = yes;
     return TRUE;
+}
+
+static gboolean
+domain_is_active(HvdCall *call, gpointer a, gpointer r)
+{
+    return domain_query(call, a, r, hvd_domain_is_active);
 }
 
 static gboolean
 domain_is_persistent(HvdCall *call, gpointer a, gpointer r)
 {
-    hvd_domain_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-    gboolean active;
-
-    /* every Hyper-V virtual machine is defined on the host */
-    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
-        return fail(call, err);
-    ret->value = 1;
+    /* every Hyper-V virtual machine is defined on the host: the question
+     * only checks that the domain exists */
+    if (!domain_query(call, a, r, hvd_domain_is_active))
+        return FALSE;
+    ((hvd_int_ret *) r)->value = 1;
     return TRUE;
 }
 
 static gboolean
 domain_get_autostart(HvdCall *call, gpointer a, gpointer r)
 {
-    hvd_domain_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-    gboolean on;
-
-    if (!hvd_domain_get_autostart(driver_of(call), UUID(args), &on, &err))
-        return fail(call, err);
-    ret->value = on;
-    return TRUE;
+    return domain_query(call, a, r, hvd_domain_get_autostart);
 }
 
 static gboolean
