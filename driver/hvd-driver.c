@@ -174,7 +174,7 @@ listener_unref(gpointer p)
 }
 
 struct _HvdDriver {
-    HvdHostConfig config;
+    HvdHostConfig *config;
     GAsyncQueue *idle; /* WsmanClient: one per worker at a time */
     GMutex lock;       /* everything below */
     GPtrArray *clients;
@@ -265,19 +265,43 @@ entry_domain(const VmEntry *e)
     return d;
 }
 
+HvdHostConfig *
+hvd_host_config_copy(const HvdHostConfig *config)
+{
+    HvdHostConfig *h = g_new0(HvdHostConfig, 1);
+
+    *h = *config;
+    h->name = g_strdup(config->name);
+    h->wsman.url = g_strdup(config->wsman.url);
+    h->wsman.user = g_strdup(config->wsman.user);
+    h->wsman.password = g_strdup(config->wsman.password);
+    h->wsman.ca_file = g_strdup(config->wsman.ca_file);
+    return h;
+}
+
+void
+hvd_host_config_free(HvdHostConfig *h)
+{
+    if (!h)
+        return;
+    g_free(h->name);
+    g_free((char *) h->wsman.url);
+    g_free((char *) h->wsman.user);
+    if (h->wsman.password)
+        memset((char *) h->wsman.password, 0, strlen(h->wsman.password));
+    g_free((char *) h->wsman.password);
+    g_free((char *) h->wsman.ca_file);
+    g_free(h);
+}
+
 HvdDriver *
 hvd_driver_new(const HvdHostConfig *config)
 {
     HvdDriver *d = g_new0(HvdDriver, 1);
 
-    d->config = *config;
-    d->config.name = g_strdup(config->name);
-    d->config.wsman.url = g_strdup(config->wsman.url);
-    d->config.wsman.user = g_strdup(config->wsman.user);
-    d->config.wsman.password = g_strdup(config->wsman.password);
-    d->config.wsman.ca_file = g_strdup(config->wsman.ca_file);
-    if (!d->config.poll_interval_ms)
-        d->config.poll_interval_ms = 2000;
+    d->config = hvd_host_config_copy(config);
+    if (!d->config->poll_interval_ms)
+        d->config->poll_interval_ms = 2000;
     d->idle = g_async_queue_new();
     g_mutex_init(&d->lock);
     g_mutex_init(&d->refresh_lock);
@@ -307,21 +331,14 @@ hvd_driver_free(HvdDriver *d)
     g_mutex_clear(&d->refresh_lock);
     g_cond_clear(&d->wake);
     g_free(d->hostname);
-    g_free(d->config.name);
-    g_free((char *) d->config.wsman.url);
-    g_free((char *) d->config.wsman.user);
-    if (d->config.wsman.password)
-        memset((char *) d->config.wsman.password, 0,
-               strlen(d->config.wsman.password));
-    g_free((char *) d->config.wsman.password);
-    g_free((char *) d->config.wsman.ca_file);
+    hvd_host_config_free(d->config);
     g_free(d);
 }
 
 const char *
 hvd_driver_name(HvdDriver *d)
 {
-    return d->config.name;
+    return d->config->name;
 }
 
 /* A connection to the host for the calling thread; give it back. */
@@ -333,7 +350,7 @@ client_get(HvdDriver *d, GError **error)
 
     if (c)
         return c;
-    c = wsman_client_new(&d->config.wsman, &local);
+    c = wsman_client_new(&d->config->wsman, &local);
     if (!c) {
         map_hv_error(error, g_steal_pointer(&local));
         return NULL;
@@ -367,7 +384,7 @@ static HvJobWait
 job_wait(HvdDriver *d)
 {
     HvJobWait w = { 0 };
-    w.timeout_ms = d->config.job_timeout_ms;
+    w.timeout_ms = d->config->job_timeout_ms;
     w.poll_min_ms = 50;
     w.poll_max_ms = 1000;
     return w;
@@ -569,7 +586,7 @@ static gboolean
 is_fresh(HvdDriver *d)
 {
     return d->listed_at && g_get_monotonic_time() - d->listed_at <
-                               (gint64) d->config.poll_interval_ms * 1000;
+                               (gint64) d->config->poll_interval_ms * 1000;
 }
 
 /* Makes sure the cache is no older than the poll interval. */
@@ -606,8 +623,8 @@ poll_thread(gpointer data)
 
     g_mutex_lock(&d->lock);
     while (!p->stop) {
-        gint64 until =
-            g_get_monotonic_time() + (gint64) d->config.poll_interval_ms * 1000;
+        gint64 until = g_get_monotonic_time() +
+                       (gint64) d->config->poll_interval_ms * 1000;
         while (!p->stop && g_cond_wait_until(&d->wake, &d->lock, until))
             ;
         if (p->stop)
@@ -617,9 +634,9 @@ poll_thread(gpointer data)
             g_autoptr(GError) err = NULL;
             WsmanClient *c = client_get(d, &err);
             if (c && !refresh(d, c, &err))
-                g_warning("%s: %s", d->config.name, err->message);
+                g_warning("%s: %s", d->config->name, err->message);
             else if (!c)
-                g_warning("%s: %s", d->config.name, err->message);
+                g_warning("%s: %s", d->config->name, err->message);
             client_put(d, c);
         }
         g_mutex_lock(&d->lock);
@@ -759,7 +776,7 @@ read_node(HvdDriver *d, GError **error)
         hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INTERNAL_ERROR,
                       _("%s: the host describes %u computer systems and %u "
                         "processors"),
-                      d->config.name, cs->len, cpus->len);
+                      d->config->name, cs->len, cpus->len);
         return FALSE;
     }
     name = wmi_object_text(cs->pdata[0], "DNSHostName");
@@ -794,7 +811,7 @@ read_node(HvdDriver *d, GError **error)
     d->version = version;
     d->have_node = TRUE;
     g_free(d->hostname);
-    d->hostname = g_strdup(name ? name : d->config.name);
+    d->hostname = g_strdup(name ? name : d->config->name);
     g_mutex_unlock(&d->lock);
     return TRUE;
 }
@@ -1125,27 +1142,19 @@ find_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
     return find(d, match_uuid, uuid, what, error);
 }
 
-/* Memory and processors of the VM's own settings, once per VM */
+/* Reads the VM's own settings and their resources (returned when asked
+ * for); what they say of memory, processors and automatic start goes into
+ * copy and the cache. */
 static gboolean
-ensure_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy, GError **error)
+read_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy,
+              Msvm_VirtualSystemSettingData **vssd_out, GPtrArray **rasds_out,
+              GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) vssd = NULL;
     g_autoptr(GPtrArray) rasds = NULL;
     VmEntry *e;
     guint64 mem = 0, cpus = 0;
-
-    g_mutex_lock(&d->lock);
-    e = g_hash_table_lookup(d->vms, copy->uuid);
-    if (e && e->have_settings) {
-        copy->memory_mb = e->memory_mb;
-        copy->vcpus = e->vcpus;
-        copy->startup_action = e->startup_action;
-        copy->have_settings = TRUE;
-        g_mutex_unlock(&d->lock);
-        return TRUE;
-    }
-    g_mutex_unlock(&d->lock);
 
     vssd = hv_vm_settings(c, copy->guid, &local);
     if (vssd)
@@ -1175,7 +1184,31 @@ ensure_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy, GError **error)
         e->have_settings = TRUE;
     }
     g_mutex_unlock(&d->lock);
+    if (vssd_out)
+        *vssd_out = g_steal_pointer(&vssd);
+    if (rasds_out)
+        *rasds_out = g_steal_pointer(&rasds);
     return TRUE;
+}
+
+/* Memory and processors of the VM's own settings, read once per VM */
+static gboolean
+ensure_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy, GError **error)
+{
+    VmEntry *e;
+
+    g_mutex_lock(&d->lock);
+    e = g_hash_table_lookup(d->vms, copy->uuid);
+    if (e && e->have_settings) {
+        copy->memory_mb = e->memory_mb;
+        copy->vcpus = e->vcpus;
+        copy->startup_action = e->startup_action;
+        copy->have_settings = TRUE;
+        g_mutex_unlock(&d->lock);
+        return TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+    return read_settings(d, c, copy, NULL, NULL, error);
 }
 
 static VmEntry *
@@ -1373,7 +1406,6 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
 {
     g_autoptr(VmEntry) e = NULL;
     g_autoptr(HvdDomainDef) def = NULL;
-    g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) vssd = NULL;
     g_autoptr(GPtrArray) rasds = NULL;
     WsmanClient *c;
@@ -1391,12 +1423,8 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
     c = client_get(d, error);
     if (!c)
         return NULL;
-    vssd = hv_vm_settings(c, e->guid, &local);
-    if (vssd)
-        rasds = hv_settings_resources(c, vssd->InstanceID, &local);
-    if (!rasds) {
+    if (!read_settings(d, c, e, &vssd, &rasds, error)) {
         client_put(d, c);
-        map_hv_error(error, g_steal_pointer(&local));
         return NULL;
     }
     def = hvd_domain_def_new();
@@ -1405,18 +1433,12 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
     def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : entry_id(e);
     if (vssd->Notes)
         def->description = g_strjoinv("\n", vssd->Notes);
+    def->memory_kib = e->memory_mb * 1024;
+    def->vcpus = e->vcpus;
     for (guint i = 0; i < rasds->len; i++) {
         WmiObject *o = rasds->pdata[i];
-        const char *q = wmi_object_text(o, "VirtualQuantity");
-        guint64 v = 0;
-        if (g_str_equal(o->class_name, "Msvm_MemorySettingData") &&
-            wmi_parse_unsigned(q, G_MAXUINT64 / 1024, &v))
-            def->memory_kib = v * 1024;
-        else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData") &&
-                 wmi_parse_unsigned(q, G_MAXUINT16, &v))
-            def->vcpus = v;
-        else if (g_str_equal(o->class_name,
-                             "Msvm_SyntheticEthernetPortSettingData")) {
+        if (g_str_equal(o->class_name,
+                        "Msvm_SyntheticEthernetPortSettingData")) {
             g_autofree char *mac = format_mac(wmi_object_text(o, "Address"));
             if (mac)
                 hvd_domain_def_add_nic(def, mac, NULL);

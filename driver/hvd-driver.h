@@ -39,6 +39,10 @@ typedef struct {
     guint job_timeout_ms;   /* 0: hv-job's default */
 } HvdHostConfig;
 
+/* A deep copy; the free wipes the password */
+HvdHostConfig *hvd_host_config_copy(const HvdHostConfig *config);
+void hvd_host_config_free(HvdHostConfig *config);
+
 typedef struct _HvdDriver HvdDriver;
 
 /* A domain as clients name it. */

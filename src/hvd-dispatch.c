@@ -39,27 +39,13 @@ struct _HvdDaemon {
     char *default_host;
 };
 
-static void
-host_config_free(gpointer p)
-{
-    HvdHostConfig *h = p;
-    g_free(h->name);
-    g_free((char *) h->wsman.url);
-    g_free((char *) h->wsman.user);
-    if (h->wsman.password)
-        memset((char *) h->wsman.password, 0, strlen(h->wsman.password));
-    g_free((char *) h->wsman.password);
-    g_free((char *) h->wsman.ca_file);
-    g_free(h);
-}
-
 HvdDaemon *
 hvd_daemon_new(void)
 {
     HvdDaemon *d = g_new0(HvdDaemon, 1);
     g_mutex_init(&d->lock);
     d->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                     host_config_free);
+                                     (GDestroyNotify) hvd_host_config_free);
     d->drivers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify) hvd_driver_free);
     return d;
@@ -80,15 +66,9 @@ hvd_daemon_free(HvdDaemon *d)
 void
 hvd_daemon_add_host(HvdDaemon *d, const HvdHostConfig *config)
 {
-    HvdHostConfig *h = g_new0(HvdHostConfig, 1);
+    HvdHostConfig *h = hvd_host_config_copy(config);
     char *key = g_ascii_strdown(config->name, -1);
 
-    *h = *config;
-    h->name = g_strdup(config->name);
-    h->wsman.url = g_strdup(config->wsman.url);
-    h->wsman.user = g_strdup(config->wsman.user);
-    h->wsman.password = g_strdup(config->wsman.password);
-    h->wsman.ca_file = g_strdup(config->wsman.ca_file);
     if (!d->default_host)
         d->default_host = g_strdup(key);
     g_hash_table_replace(d->hosts, key, h);

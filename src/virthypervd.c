@@ -362,18 +362,12 @@ static gboolean
 own_sockets(HvdServer *server, const char *path, const char *group,
             GError **error)
 {
-    g_autofree char *dir = g_path_get_dirname(path);
     g_autofree char *ro = g_strconcat(path, "-ro", NULL);
     mode_t old;
     gboolean ok;
 
-    if (g_mkdir_with_parents(dir, 0755) < 0) {
-        int e = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
-                    _("cannot create %s: %s"), dir, g_strerror(e));
-        return FALSE;
-    }
-    /* the lock is ours: what is left there is a dead daemon's */
+    /* the folder was made for the lock; the lock is ours: what is left there is
+     * a dead daemon's */
     g_unlink(path);
     g_unlink(ro);
     old = umask(0077);

@@ -3,27 +3,17 @@ end-to-end tests with real libvirt clients. A test module subclasses
 DaemonSession; every test gets a fresh host with the three sample VMs
 (web1 running, db1 and mail1 off)."""
 
-import base64
-import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-HYPERVSIM = os.environ["HYPERVSIM"]
+from winrm_sim import HYPERVSIM, control, free_port
+
 VIRTHYPERVD = os.environ["VIRTHYPERVD"]
 SCHEMAS = "/usr/share/libvirt/schemas"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what, check, timeout=20):
@@ -113,16 +103,7 @@ class DaemonSession(unittest.TestCase):
             return ""
 
     def control(self, **request):
-        req = urllib.request.Request(
-            self.sim_url + "/control", data=json.dumps(request).encode(),
-            method="POST",
-            headers={"Authorization": "Basic " + base64.b64encode(
-                b"Administrator:secret").decode()})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
+        return control(self.sim_url + "/control", request)
 
     def requests(self):
         """WS-Man requests hypervsim has served so far."""

@@ -54,6 +54,20 @@ def envelope(url, action, resource, body, selectors=None):
 </s:Header><s:Body>{body}</s:Body></s:Envelope>"""
 
 
+def control(url, request):
+    """A request to hypervsim's control interface at url; its JSON answer,
+    a refusal included."""
+    req = urllib.request.Request(
+        url, data=json.dumps(request).encode(), method="POST",
+        headers={"Authorization": "Basic " + base64.b64encode(
+            b"Administrator:secret").decode()})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:
+        return json.load(e)
+
+
 SERVICES = {
     "Msvm_VirtualSystemSnapshotService": "vssnapsvc",
     "Msvm_VirtualSystemManagementService": "vmms",
@@ -138,16 +152,7 @@ class SimSession(unittest.TestCase):
         return None
 
     def control(self, **request):
-        req = urllib.request.Request(
-            self.url.replace("/wsman", "/control"),
-            data=json.dumps(request).encode(), method="POST",
-            headers={"Authorization": "Basic " + base64.b64encode(
-                b"Administrator:secret").decode()})
-        try:
-            with urllib.request.urlopen(req) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
+        return control(self.url.replace("/wsman", "/control"), request)
 
     def vm_name(self, element_name):
         vm = self.enumerate("SELECT * FROM Msvm_ComputerSystem WHERE "

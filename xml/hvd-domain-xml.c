@@ -129,15 +129,15 @@ hvd_uuid_parse(const char *text, guchar uuid[16])
     return n == 32;
 }
 
-static xmlNode *
-add(xmlNode *parent, const char *name, const char *text)
+xmlNode *
+hvd_xml_add(xmlNode *parent, const char *name, const char *text)
 {
     return xmlNewTextChild(parent, NULL, (const xmlChar *) name,
                            (const xmlChar *) text);
 }
 
-static void
-attr(xmlNode *node, const char *name, const char *value)
+void
+hvd_xml_attr(xmlNode *node, const char *name, const char *value)
 {
     xmlNewProp(node, (const xmlChar *) name, (const xmlChar *) value);
 }
@@ -154,7 +154,7 @@ attrf(xmlNode *node, const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     v = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    attr(node, name, v);
+    hvd_xml_attr(node, name, v);
 }
 
 static xmlNode *addf(xmlNode *parent, const char *name, const char *fmt, ...)
@@ -169,7 +169,7 @@ addf(xmlNode *parent, const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     v = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    return add(parent, name, v);
+    return hvd_xml_add(parent, name, v);
 }
 
 /* <source file=.../> followed by the backing chain below it */
@@ -180,46 +180,47 @@ format_layers(xmlNode *disk, GPtrArray *chain, guint from)
 
     if (from >= chain->len)
         return;
-    attr(add(disk, "source", NULL), "file",
-         ((HvdDiskLayer *) chain->pdata[from])->path);
+    hvd_xml_attr(hvd_xml_add(disk, "source", NULL), "file",
+                 ((HvdDiskLayer *) chain->pdata[from])->path);
     for (guint i = from + 1; i < chain->len; i++) {
         HvdDiskLayer *l = chain->pdata[i];
-        store = add(node, "backingStore", NULL);
-        attr(store, "type", "file");
-        attr(add(store, "format", NULL), "type", "vhd");
-        attr(add(store, "source", NULL), "file", l->path);
+        store = hvd_xml_add(node, "backingStore", NULL);
+        hvd_xml_attr(store, "type", "file");
+        hvd_xml_attr(hvd_xml_add(store, "format", NULL), "type", "vhd");
+        hvd_xml_attr(hvd_xml_add(store, "source", NULL), "file", l->path);
         node = store;
     }
-    add(node, "backingStore", NULL); /* the end of the chain */
+    hvd_xml_add(node, "backingStore", NULL); /* the end of the chain */
 }
 
 static void
 format_disk(xmlNode *devices, const HvdDiskDef *d)
 {
-    xmlNode *disk = add(devices, "disk", NULL);
+    xmlNode *disk = hvd_xml_add(devices, "disk", NULL);
 
-    attr(disk, "type", "file");
-    attr(disk, "device", "disk");
+    hvd_xml_attr(disk, "type", "file");
+    hvd_xml_attr(disk, "device", "disk");
     format_layers(disk, d->chain, 0);
     {
-        xmlNode *t = add(disk, "target", NULL);
-        attr(t, "dev", d->target);
-        attr(t, "bus", d->bus);
+        xmlNode *t = hvd_xml_add(disk, "target", NULL);
+        hvd_xml_attr(t, "dev", d->target);
+        hvd_xml_attr(t, "bus", d->bus);
     }
 }
 
 static void
 format_nic(xmlNode *devices, const HvdNicDef *n)
 {
-    xmlNode *nic = add(devices, "interface", NULL);
+    xmlNode *nic = hvd_xml_add(devices, "interface", NULL);
 
     if (n->switch_name) {
-        attr(nic, "type", "bridge");
-        attr(add(nic, "mac", NULL), "address", n->mac);
-        attr(add(nic, "source", NULL), "bridge", n->switch_name);
+        hvd_xml_attr(nic, "type", "bridge");
+        hvd_xml_attr(hvd_xml_add(nic, "mac", NULL), "address", n->mac);
+        hvd_xml_attr(hvd_xml_add(nic, "source", NULL), "bridge",
+                     n->switch_name);
     } else {
-        attr(nic, "type", "ethernet");
-        attr(add(nic, "mac", NULL), "address", n->mac);
+        hvd_xml_attr(nic, "type", "ethernet");
+        hvd_xml_attr(hvd_xml_add(nic, "mac", NULL), "address", n->mac);
     }
 }
 
@@ -232,26 +233,26 @@ hvd_domain_def_format_node(const HvdDomainDef *def, xmlNode *parent)
     dom = xmlNewNode(NULL, (const xmlChar *) "domain");
     if (parent)
         xmlAddChild(parent, dom);
-    attr(dom, "type", "hyperv");
+    hvd_xml_attr(dom, "type", "hyperv");
     if (def->id >= 0)
         attrf(dom, "id", "%d", def->id);
-    add(dom, "name", def->name);
+    hvd_xml_add(dom, "name", def->name);
     hvd_uuid_format(def->uuid, uuid);
-    add(dom, "uuid", uuid);
+    hvd_xml_add(dom, "uuid", uuid);
     if (def->description && *def->description)
-        add(dom, "description", def->description);
+        hvd_xml_add(dom, "description", def->description);
     n = addf(dom, "memory", "%" G_GUINT64_FORMAT, def->memory_kib);
-    attr(n, "unit", "KiB");
+    hvd_xml_attr(n, "unit", "KiB");
     n = addf(dom, "currentMemory", "%" G_GUINT64_FORMAT,
              def->current_memory_kib ? def->current_memory_kib
                                      : def->memory_kib);
-    attr(n, "unit", "KiB");
+    hvd_xml_attr(n, "unit", "KiB");
     n = addf(dom, "vcpu", "%u", def->vcpus);
-    attr(n, "placement", "static");
-    n = add(dom, "os", NULL);
-    n = add(n, "type", "hvm");
-    attr(n, "arch", "x86_64");
-    devices = add(dom, "devices", NULL);
+    hvd_xml_attr(n, "placement", "static");
+    n = hvd_xml_add(dom, "os", NULL);
+    n = hvd_xml_add(n, "type", "hvm");
+    hvd_xml_attr(n, "arch", "x86_64");
+    devices = hvd_xml_add(dom, "devices", NULL);
     for (guint i = 0; i < def->disks->len; i++)
         format_disk(devices, def->disks->pdata[i]);
     for (guint i = 0; i < def->nics->len; i++)

@@ -55,6 +55,10 @@ void hvd_domain_def_add_nic(HvdDomainDef *def, const char *mac,
 xmlNode *hvd_domain_def_format_node(const HvdDomainDef *def, xmlNode *parent);
 char *hvd_domain_def_format(const HvdDomainDef *def);
 
+/* A child element of parent, with text when not NULL */
+xmlNode *hvd_xml_add(xmlNode *parent, const char *name, const char *text);
+void hvd_xml_attr(xmlNode *node, const char *name, const char *value);
+
 /* A node and its children as indented text, without an XML declaration. */
 char *hvd_xml_node_to_string(xmlNode *node);
 

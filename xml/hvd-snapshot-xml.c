@@ -225,13 +225,6 @@ hvd_snapshot_def_parse(const char *xml, GError **error)
     return ok ? g_steal_pointer(&def) : NULL;
 }
 
-static xmlNode *
-add(xmlNode *parent, const char *name, const char *text)
-{
-    return xmlNewTextChild(parent, NULL, (const xmlChar *) name,
-                           (const xmlChar *) text);
-}
-
 char *
 hvd_snapshot_def_format(const HvdSnapshotDef *def)
 {
@@ -242,33 +235,32 @@ hvd_snapshot_def_format(const HvdSnapshotDef *def)
 
     xmlDocSetRootElement(doc, root);
     if (def->name)
-        add(root, "name", def->name);
+        hvd_xml_add(root, "name", def->name);
     if (def->description && *def->description)
-        add(root, "description", def->description);
-    add(root, "state", def->state ? def->state : "shutoff");
+        hvd_xml_add(root, "description", def->description);
+    hvd_xml_add(root, "state", def->state ? def->state : "shutoff");
     if (def->parent)
-        add(add(root, "parent", NULL), "name", def->parent);
+        hvd_xml_add(hvd_xml_add(root, "parent", NULL), "name", def->parent);
     created = g_strdup_printf("%" G_GINT64_FORMAT, def->creation_time);
-    add(root, "creationTime", created);
+    hvd_xml_add(root, "creationTime", created);
     if (def->memory)
-        xmlNewProp(add(root, "memory", NULL), (const xmlChar *) "snapshot",
-                   (const xmlChar *) def->memory);
+        hvd_xml_attr(hvd_xml_add(root, "memory", NULL), "snapshot",
+                     def->memory);
     if (def->disks->len) {
-        xmlNode *disks = add(root, "disks", NULL);
+        xmlNode *disks = hvd_xml_add(root, "disks", NULL);
         for (guint i = 0; i < def->disks->len; i++) {
             HvdSnapshotDiskDef *d = def->disks->pdata[i];
-            xmlNode *n = add(disks, "disk", NULL);
-            xmlNewProp(n, (const xmlChar *) "name", (const xmlChar *) d->name);
+            xmlNode *n = hvd_xml_add(disks, "disk", NULL);
+            hvd_xml_attr(n, "name", d->name);
             if (d->snapshot)
-                xmlNewProp(n, (const xmlChar *) "snapshot",
-                           (const xmlChar *) d->snapshot);
+                hvd_xml_attr(n, "snapshot", d->snapshot);
         }
     }
     if (def->domain && def->domain_is_reference) {
         char uuid[37];
         hvd_uuid_format(def->domain->uuid, uuid);
         if (def->has_domain_uuid)
-            add(add(root, "domain", NULL), "uuid", uuid);
+            hvd_xml_add(hvd_xml_add(root, "domain", NULL), "uuid", uuid);
     } else if (def->domain) {
         hvd_domain_def_format_node(def->domain, root);
     }
