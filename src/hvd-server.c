@@ -25,6 +25,11 @@ struct _HvdServer {
     GMainLoop *loop;
     GThread *acceptor;
     HvdCloseFunc close_func;
+    GMutex conns_lock; /* the three below */
+    GCond conns_done;
+    guint n_conns;      /* accepted, their reading threads not ended */
+    GPtrArray *clients; /* HvdClient being read */
+    gboolean stopping;
 };
 
 struct _HvdClient {
@@ -221,6 +226,17 @@ answer_ping(HvdClient *c, const hvd_message_header *ping)
     client_write(c, pong);
 }
 
+/* A reading thread ends (conns_lock held; released here). */
+static void
+connection_ended(HvdServer *s, HvdClient *c)
+{
+    if (c)
+        g_ptr_array_remove_fast(s->clients, c);
+    s->n_conns--;
+    g_cond_broadcast(&s->conns_done);
+    g_mutex_unlock(&s->conns_lock);
+}
+
 /* One connection's reading thread: packets in, calls to the pool. A
  * packet that does not frame or is not a call closes the connection, as
  * libvirt's own server does. */
@@ -229,15 +245,23 @@ on_run(GThreadedSocketService *service, GSocketConnection *conn,
        GObject *source, gpointer data)
 {
     HvdServer *s = data;
-    HvdClient *c = g_new0(HvdClient, 1);
+    HvdClient *c;
     GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
 
+    g_mutex_lock(&s->conns_lock);
+    if (s->stopping) {
+        connection_ended(s, NULL);
+        return TRUE;
+    }
+    c = g_new0(HvdClient, 1);
     c->refs = 1;
     c->server = s;
     c->conn = g_object_ref(conn);
     g_mutex_init(&c->write_lock);
     c->read_only =
         source && g_hash_table_contains(s->read_only_listeners, source);
+    g_ptr_array_add(s->clients, c);
+    g_mutex_unlock(&s->conns_lock);
     for (;;) {
         guint8 word[HVD_MESSAGE_LEN_SIZE];
         hvd_message_header h;
@@ -285,8 +309,24 @@ on_run(GThreadedSocketService *service, GSocketConnection *conn,
     g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
     if (s->close_func)
         s->close_func(c, s->data);
+    g_mutex_lock(&s->conns_lock);
+    connection_ended(s, c);
     hvd_client_unref(c);
     return TRUE;
+}
+
+/* On the accepting thread, before a reading thread is asked for: counted
+ * from here, so that freeing the server waits for every one. */
+static gboolean
+on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source,
+            gpointer data)
+{
+    HvdServer *s = data;
+
+    g_mutex_lock(&s->conns_lock);
+    s->n_conns++;
+    g_mutex_unlock(&s->conns_lock);
+    return FALSE; /* the threaded service goes on with it */
 }
 
 HvdServer *
@@ -304,6 +344,7 @@ hvd_server_new(const HvdProcedure *procedures, guint n, guint workers,
     s->data = data;
     /* a reading thread per connection, up to 256 clients at once */
     s->service = G_THREADED_SOCKET_SERVICE(g_threaded_socket_service_new(256));
+    g_signal_connect(s->service, "incoming", G_CALLBACK(on_incoming), s);
     g_signal_connect(s->service, "run", G_CALLBACK(on_run), s);
     g_socket_service_stop(G_SOCKET_SERVICE(s->service)); /* until started */
     s->context = g_main_context_new();
@@ -311,6 +352,9 @@ hvd_server_new(const HvdProcedure *procedures, guint n, guint workers,
     s->workers = g_thread_pool_new(run_job, s, MAX(workers, 1), FALSE, NULL);
     s->read_only_listeners = g_hash_table_new(NULL, NULL);
     s->paths = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_init(&s->conns_lock);
+    g_cond_init(&s->conns_done);
+    s->clients = g_ptr_array_new();
     return s;
 }
 
@@ -324,6 +368,18 @@ hvd_server_free(HvdServer *s)
         g_thread_join(s->acceptor);
     }
     g_socket_listener_close(G_SOCKET_LISTENER(s->service));
+    /* every reading thread ends before the server goes: their sockets
+     * are shut so that their reads return */
+    g_mutex_lock(&s->conns_lock);
+    s->stopping = TRUE;
+    for (guint i = 0; i < s->clients->len; i++) {
+        HvdClient *c = s->clients->pdata[i];
+        g_socket_shutdown(g_socket_connection_get_socket(c->conn), TRUE, TRUE,
+                          NULL);
+    }
+    while (s->n_conns > 0)
+        g_cond_wait(&s->conns_done, &s->conns_lock);
+    g_mutex_unlock(&s->conns_lock);
     g_thread_pool_free(s->workers, FALSE, TRUE);
     g_object_unref(s->service);
     for (guint i = 0; i < s->paths->len; i++)
@@ -332,6 +388,9 @@ hvd_server_free(HvdServer *s)
     g_hash_table_unref(s->read_only_listeners);
     g_main_loop_unref(s->loop);
     g_main_context_unref(s->context);
+    g_ptr_array_unref(s->clients);
+    g_mutex_clear(&s->conns_lock);
+    g_cond_clear(&s->conns_done);
     g_free(s);
 }
 
