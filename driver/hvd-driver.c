@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "hvd-domain-xml.h"
-#include "hvd-driver.h"
+#include "hvd-driver-private.h"
 
 G_DEFINE_QUARK(hvd - error - hyperv, hvd_error_hyperv)
 G_DEFINE_QUARK(hvd - error - snapshot, hvd_error_snapshot)
@@ -100,8 +100,8 @@ hvd_check_flags(guint flags, guint allowed, const char *function,
 }
 
 /* A failure of the host (hyperv/'s errors) as libvirt sees it */
-static void
-map_hv_error(GError **error, GError *hv)
+void
+hvd_driver_map_error(GError **error, GError *hv)
 {
     int code = VIR_ERR_OPERATION_FAILED;
 
@@ -133,20 +133,6 @@ map_hv_error(GError **error, GError *hv)
     g_error_free(hv);
 }
 
-/* What the driver knows of one virtual machine */
-typedef struct {
-    char *guid; /* as the host spells it */
-    guchar uuid[16];
-    char *name;
-    guint16 enabled_state;
-    guint32 pid;
-    gboolean have_settings;
-    guint64 memory_mb;
-    guint vcpus;
-    guint16 startup_action;
-    gboolean seen; /* in the last listing */
-} VmEntry;
-
 typedef struct {
     gint refs;
     HvdEventFunc func;
@@ -173,35 +159,14 @@ listener_unref(gpointer p)
     g_free(l);
 }
 
-struct _HvdDriver {
-    HvdHostConfig *config;
-    GAsyncQueue *idle; /* WsmanClient: one per worker at a time */
-    GMutex lock;       /* everything below */
-    GPtrArray *clients;
-    GHashTable *vms;       /* uuid bytes -> VmEntry */
-    gint64 listed_at;      /* monotonic time of the last listing, 0: never */
-    GHashTable *hints;     /* uuid bytes -> event detail of a pending change */
-    GHashTable *listeners; /* id -> Listener */
-    guint next_listener;
-    struct Poller *poller;
-    GCond wake;
-    char *hostname;
-    virNodeInfo node;
-    guint64 version;
-    gboolean have_node;
-    GMutex refresh_lock; /* one listing at a time, so events keep order */
-};
-
-static void
-vm_entry_free(gpointer p)
+void
+hvd_vm_entry_free(gpointer p)
 {
     VmEntry *e = p;
     g_free(e->guid);
     g_free(e->name);
     g_free(e);
 }
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmEntry, vm_entry_free)
 
 static guint
 uuid_hash(gconstpointer p)
@@ -226,42 +191,42 @@ hvd_domain_free(HvdDomain *dom)
     g_free(dom);
 }
 
-static gboolean
-state_active(guint16 s)
+gboolean
+hvd_state_active(guint16 s)
 {
     return s != MSVM_ENABLED_STATE_DISABLED &&
            s != MSVM_ENABLED_STATE_OFFLINE &&
            s != MSVM_ENABLED_STATE_SUSPENDED && s != MSVM_ENABLED_STATE_UNKNOWN;
 }
 
-static gboolean
-state_paused(guint16 s)
+gboolean
+hvd_state_paused(guint16 s)
 {
     return s == MSVM_ENABLED_STATE_QUIESCE || s == MSVM_ENABLED_STATE_PAUSED ||
            s == MSVM_ENABLED_STATE_PAUSING;
 }
 
-static gboolean
-state_saved(guint16 s)
+gboolean
+hvd_state_saved(guint16 s)
 {
     return s == MSVM_ENABLED_STATE_OFFLINE || s == MSVM_ENABLED_STATE_SUSPENDED;
 }
 
-static int
-entry_id(const VmEntry *e)
+int
+hvd_vm_entry_id(const VmEntry *e)
 {
-    if (!state_active(e->enabled_state))
+    if (!hvd_state_active(e->enabled_state))
         return -1;
     return e->pid > 0 && e->pid <= G_MAXINT ? (int) e->pid : -1;
 }
 
-static HvdDomain *
-entry_domain(const VmEntry *e)
+HvdDomain *
+hvd_vm_entry_domain(const VmEntry *e)
 {
     HvdDomain *d = g_new0(HvdDomain, 1);
     d->name = g_strdup(e->name);
     memcpy(d->uuid, e->uuid, 16);
-    d->id = entry_id(e);
+    d->id = hvd_vm_entry_id(e);
     return d;
 }
 
@@ -308,8 +273,11 @@ hvd_driver_new(const HvdHostConfig *config)
     g_cond_init(&d->wake);
     d->clients =
         g_ptr_array_new_with_free_func((GDestroyNotify) wsman_client_free);
-    d->vms = g_hash_table_new_full(uuid_hash, uuid_equal, NULL, vm_entry_free);
+    d->vms =
+        g_hash_table_new_full(uuid_hash, uuid_equal, NULL, hvd_vm_entry_free);
     d->hints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
+    d->snapshots = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
+                                         hvd_snapshot_tree_free);
     d->listeners = g_hash_table_new_full(NULL, NULL, NULL, listener_unref);
     return d;
 }
@@ -326,6 +294,7 @@ hvd_driver_free(HvdDriver *d)
     g_ptr_array_unref(d->clients);
     g_hash_table_unref(d->vms);
     g_hash_table_unref(d->hints);
+    g_hash_table_unref(d->snapshots);
     g_hash_table_unref(d->listeners);
     g_mutex_clear(&d->lock);
     g_mutex_clear(&d->refresh_lock);
@@ -342,8 +311,8 @@ hvd_driver_name(HvdDriver *d)
 }
 
 /* A connection to the host for the calling thread; give it back. */
-static WsmanClient *
-client_get(HvdDriver *d, GError **error)
+WsmanClient *
+hvd_driver_client_get(HvdDriver *d, GError **error)
 {
     WsmanClient *c = g_async_queue_try_pop(d->idle);
     g_autoptr(GError) local = NULL;
@@ -352,7 +321,7 @@ client_get(HvdDriver *d, GError **error)
         return c;
     c = wsman_client_new(&d->config->wsman, &local);
     if (!c) {
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
     g_mutex_lock(&d->lock);
@@ -361,8 +330,8 @@ client_get(HvdDriver *d, GError **error)
     return c;
 }
 
-static void
-client_put(HvdDriver *d, WsmanClient *c)
+void
+hvd_driver_client_put(HvdDriver *d, WsmanClient *c)
 {
     if (c)
         g_async_queue_push(d->idle, c);
@@ -380,8 +349,8 @@ hvd_driver_request_count(HvdDriver *d)
     return n;
 }
 
-static HvJobWait
-job_wait(HvdDriver *d)
+HvJobWait
+hvd_driver_job_wait(HvdDriver *d)
 {
     HvJobWait w = { 0 };
     w.timeout_ms = d->config->job_timeout_ms;
@@ -410,7 +379,7 @@ static void
 queue_event(GPtrArray *events, const VmEntry *vm, int event, int detail)
 {
     Event *e = g_new0(Event, 1);
-    e->dom = entry_domain(vm);
+    e->dom = hvd_vm_entry_domain(vm);
     e->event = event;
     e->detail = detail;
     g_ptr_array_add(events, e);
@@ -422,28 +391,28 @@ static void
 state_events(GPtrArray *events, const VmEntry *vm, guint16 from, guint16 to,
              int hint)
 {
-    gboolean was_on = state_active(from), is_on = state_active(to);
+    gboolean was_on = hvd_state_active(from), is_on = hvd_state_active(to);
 
     if (from == to)
         return;
     if (!was_on && is_on) {
         queue_event(events, vm, VIR_DOMAIN_EVENT_STARTED,
-                    hint >= 0           ? hint
-                    : state_saved(from) ? VIR_DOMAIN_EVENT_STARTED_RESTORED
-                                        : VIR_DOMAIN_EVENT_STARTED_BOOTED);
-        if (state_paused(to))
+                    hint >= 0               ? hint
+                    : hvd_state_saved(from) ? VIR_DOMAIN_EVENT_STARTED_RESTORED
+                                            : VIR_DOMAIN_EVENT_STARTED_BOOTED);
+        if (hvd_state_paused(to))
             queue_event(events, vm, VIR_DOMAIN_EVENT_SUSPENDED,
                         VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
     } else if (was_on && !is_on) {
         queue_event(events, vm, VIR_DOMAIN_EVENT_STOPPED,
-                    hint >= 0         ? hint
-                    : state_saved(to) ? VIR_DOMAIN_EVENT_STOPPED_SAVED
-                                      : VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN);
+                    hint >= 0             ? hint
+                    : hvd_state_saved(to) ? VIR_DOMAIN_EVENT_STOPPED_SAVED
+                                          : VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN);
     } else if (was_on && is_on) {
-        if (!state_paused(from) && state_paused(to))
+        if (!hvd_state_paused(from) && hvd_state_paused(to))
             queue_event(events, vm, VIR_DOMAIN_EVENT_SUSPENDED,
-                        VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
-        else if (state_paused(from) && !state_paused(to))
+                        hint >= 0 ? hint : VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        else if (hvd_state_paused(from) && !hvd_state_paused(to))
             queue_event(events, vm, VIR_DOMAIN_EVENT_RESUMED,
                         VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
     }
@@ -534,7 +503,7 @@ refresh(HvdDriver *d, WsmanClient *c, GError **error)
     vms = hv_vm_list(c, &local);
     if (!vms) {
         g_mutex_unlock(&d->refresh_lock);
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     g_mutex_lock(&d->lock);
@@ -560,8 +529,9 @@ refresh(HvdDriver *d, WsmanClient *c, GError **error)
 }
 
 /* Re-reads one VM after the driver changed it. */
-static gboolean
-refresh_one(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
+gboolean
+hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                      GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_ComputerSystem) cs = NULL;
@@ -571,7 +541,7 @@ refresh_one(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     cs = hv_vm_lookup(c, vm->guid, &local);
     if (!cs) {
         g_mutex_unlock(&d->refresh_lock);
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     g_mutex_lock(&d->lock);
@@ -601,11 +571,11 @@ ensure_fresh(HvdDriver *d, GError **error)
     g_mutex_unlock(&d->lock);
     if (fresh)
         return TRUE;
-    c = client_get(d, error);
+    c = hvd_driver_client_get(d, error);
     if (!c)
         return FALSE;
     ok = refresh(d, c, error);
-    client_put(d, c);
+    hvd_driver_client_put(d, c);
     return ok;
 }
 
@@ -632,12 +602,12 @@ poll_thread(gpointer data)
         g_mutex_unlock(&d->lock);
         {
             g_autoptr(GError) err = NULL;
-            WsmanClient *c = client_get(d, &err);
+            WsmanClient *c = hvd_driver_client_get(d, &err);
             if (c && !refresh(d, c, &err))
                 g_warning("%s: %s", d->config->name, err->message);
             else if (!c)
                 g_warning("%s: %s", d->config->name, err->message);
-            client_put(d, c);
+            hvd_driver_client_put(d, c);
         }
         g_mutex_lock(&d->lock);
     }
@@ -756,7 +726,7 @@ read_node(HvdDriver *d, GError **error)
     }
     g_mutex_unlock(&d->lock);
 
-    c = client_get(d, error);
+    c = hvd_driver_client_get(d, error);
     if (!c)
         return FALSE;
     cs =
@@ -767,9 +737,9 @@ read_node(HvdDriver *d, GError **error)
     if (cpus)
         os = wsman_enumerate(c, "SELECT * FROM Win32_OperatingSystem", FALSE,
                              &local);
-    client_put(d, c);
+    hvd_driver_client_put(d, c);
     if (!os) {
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     if (cs->len != 1 || cpus->len == 0) {
@@ -892,7 +862,7 @@ hvd_driver_capabilities(HvdDriver *d, GError **error)
 static gboolean
 list_filter(const VmEntry *e, guint flags)
 {
-    gboolean on = state_active(e->enabled_state);
+    gboolean on = hvd_state_active(e->enabled_state);
     guint states =
         VIR_CONNECT_LIST_DOMAINS_RUNNING | VIR_CONNECT_LIST_DOMAINS_PAUSED |
         VIR_CONNECT_LIST_DOMAINS_SHUTOFF | VIR_CONNECT_LIST_DOMAINS_OTHER;
@@ -907,7 +877,7 @@ list_filter(const VmEntry *e, guint flags)
         !(flags & VIR_CONNECT_LIST_DOMAINS_PERSISTENT))
         return FALSE;
     if (flags & states) {
-        gboolean paused = state_paused(e->enabled_state);
+        gboolean paused = hvd_state_paused(e->enabled_state);
         gboolean match =
             (flags & VIR_CONNECT_LIST_DOMAINS_RUNNING && on && !paused) ||
             (flags & VIR_CONNECT_LIST_DOMAINS_PAUSED && paused) ||
@@ -918,9 +888,9 @@ list_filter(const VmEntry *e, guint flags)
     if ((flags & (VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE |
                   VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE)) &&
         !((flags & VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE &&
-           state_saved(e->enabled_state)) ||
+           hvd_state_saved(e->enabled_state)) ||
           (flags & VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE &&
-           !state_saved(e->enabled_state))))
+           !hvd_state_saved(e->enabled_state))))
         return FALSE;
     return TRUE;
 }
@@ -939,14 +909,14 @@ settings_of_vms(HvdDriver *d, const char *type, gboolean startup,
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) r = NULL;
     GHashTable *out;
-    WsmanClient *c = client_get(d, error);
+    WsmanClient *c = hvd_driver_client_get(d, error);
 
     if (!c)
         return NULL;
     r = wsman_enumerate(c, wql, FALSE, &local);
-    client_put(d, c);
+    hvd_driver_client_put(d, c);
     if (!r) {
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
     out = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
@@ -1019,7 +989,7 @@ hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
                                : VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT)))
                 continue;
         }
-        g_ptr_array_add(out, entry_domain(e));
+        g_ptr_array_add(out, hvd_vm_entry_domain(e));
     }
     g_mutex_unlock(&d->lock);
     return out;
@@ -1042,7 +1012,7 @@ match_uuid(const VmEntry *e, gconstpointer key)
 static gboolean
 match_id(const VmEntry *e, gconstpointer key)
 {
-    return entry_id(e) == *(const int *) key;
+    return hvd_vm_entry_id(e) == *(const int *) key;
 }
 
 /* Finds a VM in the cache, refreshing it once when it is not there; a
@@ -1060,9 +1030,9 @@ find(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
         if (round == 0 ? !ensure_fresh(d, error) : FALSE)
             return NULL;
         if (round == 1) {
-            WsmanClient *c = client_get(d, error);
+            WsmanClient *c = hvd_driver_client_get(d, error);
             gboolean ok = c && refresh(d, c, error);
-            client_put(d, c);
+            hvd_driver_client_put(d, c);
             if (!ok)
                 return NULL;
         }
@@ -1098,7 +1068,7 @@ lookup(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
        GError **error)
 {
     g_autoptr(VmEntry) e = find(d, match, key, what, error);
-    return e ? entry_domain(e) : NULL;
+    return e ? hvd_vm_entry_domain(e) : NULL;
 }
 
 HvdDomain *
@@ -1135,8 +1105,8 @@ hvd_driver_lookup_by_id(HvdDriver *d, int id, GError **error)
     return lookup(d, match_id, &id, what, error);
 }
 
-static VmEntry *
-find_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
+VmEntry *
+hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16], GError **error)
 {
     g_autofree char *what = uuid_what(uuid);
     return find(d, match_uuid, uuid, what, error);
@@ -1160,7 +1130,7 @@ read_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy,
     if (vssd)
         rasds = hv_settings_resources(c, vssd->InstanceID, &local);
     if (!rasds) {
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     for (guint i = 0; i < rasds->len; i++) {
@@ -1214,17 +1184,17 @@ ensure_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy, GError **error)
 static VmEntry *
 find_with_settings(HvdDriver *d, const guchar uuid[16], GError **error)
 {
-    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
     WsmanClient *c;
     gboolean ok;
 
     if (!e)
         return NULL;
-    c = client_get(d, error);
+    c = hvd_driver_client_get(d, error);
     if (!c)
         return NULL;
     ok = ensure_settings(d, c, e, error);
-    client_put(d, c);
+    hvd_driver_client_put(d, c);
     return ok ? g_steal_pointer(&e) : NULL;
 }
 
@@ -1280,7 +1250,7 @@ hvd_domain_get_info(HvdDriver *d, const guchar uuid[16], virDomainInfo *info,
     memset(info, 0, sizeof(*info));
     info->state = state;
     info->maxMem = e->memory_mb * 1024;
-    info->memory = state_active(e->enabled_state) ? e->memory_mb * 1024 : 0;
+    info->memory = hvd_state_active(e->enabled_state) ? e->memory_mb * 1024 : 0;
     info->nrVirtCpu = e->vcpus;
     info->cpuTime = 0; /* Hyper-V reports no processor time per VM here */
     return TRUE;
@@ -1294,7 +1264,7 @@ hvd_domain_get_state(HvdDriver *d, const guchar uuid[16], guint flags,
 
     if (!hvd_check_flags(flags, 0, "hvdDomainGetState", error))
         return FALSE;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return FALSE;
     libvirt_state(e->enabled_state, state, reason);
@@ -1305,11 +1275,11 @@ gboolean
 hvd_domain_is_active(HvdDriver *d, const guchar uuid[16], gboolean *active,
                      GError **error)
 {
-    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
 
     if (!e)
         return FALSE;
-    *active = state_active(e->enabled_state);
+    *active = hvd_state_active(e->enabled_state);
     return TRUE;
 }
 
@@ -1335,17 +1305,17 @@ hvd_domain_has_managed_save(HvdDriver *d, const guchar uuid[16], guint flags,
 
     if (!hvd_check_flags(flags, 0, "hvdDomainHasManagedSaveImage", error))
         return FALSE;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return FALSE;
-    *has = state_saved(e->enabled_state);
+    *has = hvd_state_saved(e->enabled_state);
     return TRUE;
 }
 
 /* The disks of a settings object, with their chains */
-static gboolean
-add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds, HvdDomainDef *def,
-          GError **error)
+gboolean
+hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
+                     HvdDomainDef *def, GError **error)
 {
     g_autoptr(WmiEpr) img = NULL;
     g_autoptr(GError) local = NULL;
@@ -1380,14 +1350,14 @@ add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds, HvdDomainDef *def,
         }
     }
     if (local) {
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     return TRUE;
 }
 
-static char *
-format_mac(const char *hyperv)
+char *
+hvd_format_mac(const char *hyperv)
 {
     /* Hyper-V writes 00155D012345 */
     GString *s = g_string_new(NULL);
@@ -1398,6 +1368,34 @@ format_mac(const char *hyperv)
                                g_ascii_tolower(hyperv[i]),
                                g_ascii_tolower(hyperv[i + 1]));
     return g_string_free(s, FALSE);
+}
+
+/* Memory, processors, NICs and disks (with their chains) of a settings
+ * object's resources */
+gboolean
+hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
+                       HvdDomainDef *def, GError **error)
+{
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *q = wmi_object_text(o, "VirtualQuantity");
+        guint64 v = 0;
+
+        if (g_str_equal(o->class_name, "Msvm_MemorySettingData") &&
+            wmi_parse_unsigned(q, G_MAXUINT64 / (1024 * 1024), &v)) {
+            def->memory_kib = v * 1024;
+        } else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData") &&
+                   wmi_parse_unsigned(q, G_MAXUINT16, &v)) {
+            def->vcpus = v;
+        } else if (g_str_equal(o->class_name,
+                               "Msvm_SyntheticEthernetPortSettingData")) {
+            g_autofree char *mac =
+                hvd_format_mac(wmi_object_text(o, "Address"));
+            if (mac)
+                hvd_domain_def_add_nic(def, mac, NULL);
+        }
+    }
+    return hvd_driver_add_disks(d, c, rasds, def, error);
 }
 
 char *
@@ -1417,46 +1415,35 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
                              VIR_DOMAIN_XML_MIGRATABLE,
                          "hvdDomainGetXMLDesc", error))
         return NULL;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return NULL;
-    c = client_get(d, error);
+    c = hvd_driver_client_get(d, error);
     if (!c)
         return NULL;
     if (!read_settings(d, c, e, &vssd, &rasds, error)) {
-        client_put(d, c);
+        hvd_driver_client_put(d, c);
         return NULL;
     }
     def = hvd_domain_def_new();
     def->name = g_strdup(e->name);
     memcpy(def->uuid, e->uuid, 16);
-    def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : entry_id(e);
+    def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : hvd_vm_entry_id(e);
     if (vssd->Notes)
         def->description = g_strjoinv("\n", vssd->Notes);
-    def->memory_kib = e->memory_mb * 1024;
-    def->vcpus = e->vcpus;
-    for (guint i = 0; i < rasds->len; i++) {
-        WmiObject *o = rasds->pdata[i];
-        if (g_str_equal(o->class_name,
-                        "Msvm_SyntheticEthernetPortSettingData")) {
-            g_autofree char *mac = format_mac(wmi_object_text(o, "Address"));
-            if (mac)
-                hvd_domain_def_add_nic(def, mac, NULL);
-        }
-    }
-    ok = add_disks(d, c, rasds, def, error);
-    client_put(d, c);
+    ok = hvd_driver_fill_domain(d, c, rasds, def, error);
+    hvd_driver_client_put(d, c);
     return ok ? hvd_domain_def_format(def) : NULL;
 }
 
 /* Lifecycle */
 
-static gboolean
-change_state(HvdDriver *d, const VmEntry *e, guint16 requested, int hint,
-             GError **error)
+gboolean
+hvd_driver_change_state(HvdDriver *d, const VmEntry *e, guint16 requested,
+                        int hint, GError **error)
 {
-    WsmanClient *c = client_get(d, error);
-    HvJobWait wait = job_wait(d);
+    WsmanClient *c = hvd_driver_client_get(d, error);
+    HvJobWait wait = hvd_driver_job_wait(d);
     g_autoptr(GError) local = NULL;
     gboolean ok;
 
@@ -1472,11 +1459,11 @@ change_state(HvdDriver *d, const VmEntry *e, guint16 requested, int hint,
         g_mutex_lock(&d->lock);
         g_hash_table_remove(d->hints, e->uuid);
         g_mutex_unlock(&d->lock);
-        map_hv_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&local));
     } else {
-        ok = refresh_one(d, c, e, error);
+        ok = hvd_driver_refresh_vm(d, c, e, error);
     }
-    client_put(d, c);
+    hvd_driver_client_put(d, c);
     return ok;
 }
 
@@ -1496,21 +1483,21 @@ hvd_domain_create(HvdDriver *d, const guchar uuid[16], guint flags,
     if (!hvd_check_flags(flags, VIR_DOMAIN_START_PAUSED,
                          "hvdDomainCreateWithFlags", error))
         return NULL;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return NULL;
-    if (state_active(e->enabled_state)) {
+    if (hvd_state_active(e->enabled_state)) {
         not_running(error, _("domain is already running"));
         return NULL;
     }
-    if (!change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error))
+    if (!hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error))
         return NULL;
     if ((flags & VIR_DOMAIN_START_PAUSED) &&
-        !change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error))
+        !hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error))
         return NULL;
-    g_clear_pointer(&e, vm_entry_free);
-    e = find_uuid(d, uuid, error);
-    return e ? entry_domain(e) : NULL;
+    g_clear_pointer(&e, hvd_vm_entry_free);
+    e = hvd_driver_find_vm(d, uuid, error);
+    return e ? hvd_vm_entry_domain(e) : NULL;
 }
 
 gboolean
@@ -1526,15 +1513,16 @@ hvd_domain_shutdown(HvdDriver *d, const guchar uuid[16], guint flags,
                              VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
                          "hvdDomainShutdownFlags", error))
         return FALSE;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return FALSE;
-    if (!state_active(e->enabled_state) || state_paused(e->enabled_state)) {
+    if (!hvd_state_active(e->enabled_state) ||
+        hvd_state_paused(e->enabled_state)) {
         not_running(error, _("domain is not running"));
         return FALSE;
     }
-    return change_state(d, e, MSVM_REQUESTED_STATE_SHUT_DOWN,
-                        VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN, error);
+    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_SHUT_DOWN,
+                                   VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN, error);
 }
 
 gboolean
@@ -1546,41 +1534,42 @@ hvd_domain_destroy(HvdDriver *d, const guchar uuid[16], guint flags,
     if (!hvd_check_flags(flags, VIR_DOMAIN_DESTROY_GRACEFUL,
                          "hvdDomainDestroyFlags", error))
         return FALSE;
-    e = find_uuid(d, uuid, error);
+    e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return FALSE;
-    if (!state_active(e->enabled_state)) {
+    if (!hvd_state_active(e->enabled_state)) {
         not_running(error, _("domain is not running"));
         return FALSE;
     }
-    return change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF,
-                        VIR_DOMAIN_EVENT_STOPPED_DESTROYED, error);
+    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF,
+                                   VIR_DOMAIN_EVENT_STOPPED_DESTROYED, error);
 }
 
 gboolean
 hvd_domain_suspend(HvdDriver *d, const guchar uuid[16], GError **error)
 {
-    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
 
     if (!e)
         return FALSE;
-    if (!state_active(e->enabled_state) || state_paused(e->enabled_state)) {
+    if (!hvd_state_active(e->enabled_state) ||
+        hvd_state_paused(e->enabled_state)) {
         not_running(error, _("domain is not running"));
         return FALSE;
     }
-    return change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error);
+    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error);
 }
 
 gboolean
 hvd_domain_resume(HvdDriver *d, const guchar uuid[16], GError **error)
 {
-    g_autoptr(VmEntry) e = find_uuid(d, uuid, error);
+    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
 
     if (!e)
         return FALSE;
-    if (!state_paused(e->enabled_state)) {
+    if (!hvd_state_paused(e->enabled_state)) {
         not_running(error, _("domain is not paused"));
         return FALSE;
     }
-    return change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error);
+    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error);
 }

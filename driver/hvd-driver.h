@@ -121,4 +121,38 @@ gboolean hvd_domain_suspend(HvdDriver *driver, const guchar uuid[16],
 gboolean hvd_domain_resume(HvdDriver *driver, const guchar uuid[16],
                            GError **error);
 
+/* Snapshots (hvd-snapshot.c), named as clients see them: the checkpoint's
+ * name, or NAME@GUID for a name the VM has more than once; lookups also
+ * take the bare GUID. */
+char *hvd_snapshot_create_xml(HvdDriver *driver, const guchar uuid[16],
+                              const char *xml, guint flags, GError **error);
+char *hvd_snapshot_get_xml_desc(HvdDriver *driver, const guchar uuid[16],
+                                const char *name, guint flags, GError **error);
+/* The names of the VM's snapshots (from NULL), or of from's children,
+ * that the list flags select, each parent before its children. */
+GPtrArray *hvd_snapshot_list(HvdDriver *driver, const guchar uuid[16],
+                             const char *from, guint flags, GError **error);
+char *hvd_snapshot_lookup(HvdDriver *driver, const guchar uuid[16],
+                          const char *name, guint flags, GError **error);
+/* NULL without an error when there is none and must is FALSE */
+char *hvd_snapshot_current(HvdDriver *driver, const guchar uuid[16],
+                           guint flags, gboolean must, GError **error);
+char *hvd_snapshot_parent(HvdDriver *driver, const guchar uuid[16],
+                          const char *name, guint flags, GError **error);
+gboolean hvd_snapshot_is_current(HvdDriver *driver, const guchar uuid[16],
+                                 const char *name, guint flags,
+                                 gboolean *current, GError **error);
+gboolean hvd_snapshot_has_metadata(HvdDriver *driver, const guchar uuid[16],
+                                   const char *name, guint flags, gboolean *has,
+                                   GError **error);
+/* Revert and delete return once Hyper-V's jobs are done and the VM's
+ * disk chains have been read back and checked. */
+gboolean hvd_snapshot_revert(HvdDriver *driver, const guchar uuid[16],
+                             const char *name, guint flags, GError **error);
+gboolean hvd_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
+                             const char *name, guint flags, GError **error);
+/* The snapshot operation running on the VM, if any */
+gboolean hvd_domain_get_job_info(HvdDriver *driver, const guchar uuid[16],
+                                 virDomainJobInfo *info, GError **error);
+
 G_END_DECLS

@@ -79,8 +79,12 @@ WmiEpr *
 hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
 {
     g_autofree char *wql = g_strdup_printf("SELECT * FROM %s", class_name);
-    g_autoptr(GPtrArray) r = wsman_enumerate(c, wql, TRUE, error);
+    const WmiEpr *known = wsman_client_service(c, class_name);
+    g_autoptr(GPtrArray) r = NULL;
 
+    if (known)
+        return wmi_epr_copy(known);
+    r = wsman_enumerate(c, wql, TRUE, error);
     if (!r)
         return NULL;
     if (r->len != 1) {
@@ -89,6 +93,7 @@ hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
                     wsman_client_host(c), r->len, class_name);
         return NULL;
     }
+    wsman_client_set_service(c, class_name, r->pdata[0]);
     return g_ptr_array_steal_index(r, 0);
 }
 

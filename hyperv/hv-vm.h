@@ -23,7 +23,8 @@ Msvm_ComputerSystem *hv_vm_lookup(WsmanClient *client, const char *guid,
 
 WmiEpr *hv_vm_epr(const char *guid);
 
-/* The one instance of a service class (its EPR). */
+/* The one instance of a service class (its EPR), asked once per
+ * connection. */
 WmiEpr *hv_service_epr(WsmanClient *client, const char *class_name,
                        GError **error);
 

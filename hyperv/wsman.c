@@ -33,6 +33,7 @@ struct _WsmanClient {
     guint64 requests;
     guint64 connections;
     GHashTable *counters;
+    GHashTable *services; /* class name -> WmiEpr of its one instance */
 };
 
 typedef struct {
@@ -89,6 +90,8 @@ wsman_client_new(const WsmanOptions *opts, GError **error)
         opts->max_response ? opts->max_response : WSMAN_DEFAULT_MAX_RESPONSE;
     c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
     c->counters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    c->services = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) wmi_epr_free);
     c->curl = curl_easy_init();
     c->headers = curl_slist_append(
         NULL, "Content-Type: application/soap+xml;charset=UTF-8");
@@ -136,7 +139,21 @@ wsman_client_free(WsmanClient *c)
     g_free(c->url);
     g_free(c->host);
     g_hash_table_unref(c->counters);
+    g_hash_table_unref(c->services);
     g_free(c);
+}
+
+const WmiEpr *
+wsman_client_service(WsmanClient *c, const char *class_name)
+{
+    return g_hash_table_lookup(c->services, class_name);
+}
+
+void
+wsman_client_set_service(WsmanClient *c, const char *class_name,
+                         const WmiEpr *epr)
+{
+    g_hash_table_replace(c->services, g_strdup(class_name), wmi_epr_copy(epr));
 }
 
 const char *

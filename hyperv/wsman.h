@@ -73,6 +73,11 @@ guint64 wsman_client_connection_count(WsmanClient *client);
 GHashTable *wsman_client_counters(WsmanClient *client);
 void wsman_client_reset_counters(WsmanClient *client);
 
+/* The EPRs of the host's singleton services, kept per connection */
+const WmiEpr *wsman_client_service(WsmanClient *client, const char *class_name);
+void wsman_client_set_service(WsmanClient *client, const char *class_name,
+                              const WmiEpr *epr);
+
 /* WQL enumeration on the v2/\* URI, optimized, pulled to the end. Returns
  * WmiObject items, or WmiEpr ones with epr_mode. */
 GPtrArray *wsman_enumerate(WsmanClient *client, const char *wql,

@@ -788,6 +788,301 @@ event_deregister(HvdCall *call, gpointer a, gpointer r)
     return TRUE;
 }
 
+/* Snapshots: the client names a snapshot by its domain and name */
+
+#define SNAP_UUID(args) ((const guchar *) (args)->snap.dom.uuid)
+
+static void
+set_snapshot(hvd_nonnull_domain_snapshot *out, const hvd_nonnull_domain *dom,
+             const char *name)
+{
+    out->name = strdup(name);
+    out->dom.name = strdup(dom->name);
+    memcpy(out->dom.uuid, dom->uuid, 16);
+    out->dom.id = dom->id;
+}
+
+static gboolean
+snapshot_reply(HvdCall *call, const hvd_nonnull_domain *dom, char *name,
+               GError *error, hvd_snapshot_ret *ret)
+{
+    if (!name)
+        return fail(call, error);
+    set_snapshot(&ret->snap, dom, name);
+    g_free(name);
+    return TRUE;
+}
+
+static gboolean
+snapshot_create_xml(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_snapshot_create_xml_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_snapshot_create_xml(driver_of(call), UUID(args),
+                                         args->xml_desc, args->flags, &err);
+    return snapshot_reply(call, &args->dom, name, err, r);
+}
+
+static gboolean
+snapshot_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    hvd_string_ret *ret = r;
+    GError *err = NULL;
+    g_autofree char *xml = hvd_snapshot_get_xml_desc(
+        driver_of(call), SNAP_UUID(args), args->snap.name, args->flags, &err);
+
+    if (!xml)
+        return fail(call, err);
+    ret->value = strdup(xml);
+    return TRUE;
+}
+
+static gboolean
+snapshot_lookup_by_name(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_snapshot_lookup_by_name_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_snapshot_lookup(driver_of(call), UUID(args), args->name,
+                                     args->flags, &err);
+    return snapshot_reply(call, &args->dom, name, err, r);
+}
+
+static gboolean
+snapshot_current(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_snapshot_current(driver_of(call), UUID(args), args->flags,
+                                      TRUE, &err);
+    return snapshot_reply(call, &args->dom, name, err, r);
+}
+
+static gboolean
+has_current_snapshot(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    g_autofree char *name = hvd_snapshot_current(driver_of(call), UUID(args),
+                                                 args->flags, FALSE, &err);
+
+    if (!name && err)
+        return fail(call, err);
+    ret->value = name != NULL;
+    return TRUE;
+}
+
+static gboolean
+snapshot_get_parent(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_snapshot_parent(driver_of(call), SNAP_UUID(args),
+                                     args->snap.name, args->flags, &err);
+    return snapshot_reply(call, &args->snap.dom, name, err, r);
+}
+
+typedef gboolean (*SnapshotQuery)(HvdDriver *driver, const guchar uuid[16],
+                                  const char *name, guint flags, gboolean *out,
+                                  GError **error);
+
+/* A yes-or-no question about a snapshot */
+static gboolean
+snapshot_query(HvdCall *call, gpointer a, gpointer r, SnapshotQuery query)
+{
+    hvd_snapshot_flags_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+    gboolean yes;
+
+    if (!query(driver_of(call), SNAP_UUID(args), args->snap.name, args->flags,
+               &yes, &err))
+        return fail(call, err);
+    ret->value = yes;
+    return TRUE;
+}
+
+static gboolean
+snapshot_is_current(HvdCall *call, gpointer a, gpointer r)
+{
+    return snapshot_query(call, a, r, hvd_snapshot_is_current);
+}
+
+static gboolean
+snapshot_has_metadata(HvdCall *call, gpointer a, gpointer r)
+{
+    return snapshot_query(call, a, r, hvd_snapshot_has_metadata);
+}
+
+static gboolean
+revert_to_snapshot(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    GError *err = NULL;
+    return hvd_snapshot_revert(driver_of(call), SNAP_UUID(args),
+                               args->snap.name, args->flags, &err) ||
+           fail(call, err);
+}
+
+static gboolean
+snapshot_delete(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    GError *err = NULL;
+    return hvd_snapshot_delete(driver_of(call), SNAP_UUID(args),
+                               args->snap.name, args->flags, &err) ||
+           fail(call, err);
+}
+
+/* Every list of snapshots: names or handles, of the domain (from NULL) or
+ * of a snapshot's children; maxnames < 0 asks for the count only. */
+static GPtrArray *
+snapshot_names(HvdCall *call, const hvd_nonnull_domain *dom, const char *from,
+               guint flags, int maxnames, GError **error)
+{
+    GPtrArray *names = hvd_snapshot_list(
+        driver_of(call), (const guchar *) dom->uuid, from, flags, error);
+
+    if (names && maxnames >= 0 && names->len > (guint) maxnames) {
+        g_set_error(error, HVD_ERROR_SNAPSHOT, VIR_ERR_RPC,
+                    _("too many snapshots: %u, the client takes %d"),
+                    names->len, maxnames);
+        g_ptr_array_unref(names);
+        return NULL;
+    }
+    return names;
+}
+
+static gboolean
+names_reply(HvdCall *call, GPtrArray *names, GError *err, hvd_names_ret *ret)
+{
+    if (!names)
+        return fail(call, err);
+    ret->names.names_len = names->len;
+    ret->names.names_val = calloc(MAX(names->len, 1), sizeof(char *));
+    for (guint i = 0; i < names->len; i++)
+        ret->names.names_val[i] = strdup(names->pdata[i]);
+    g_ptr_array_unref(names);
+    return TRUE;
+}
+
+static gboolean
+count_reply(HvdCall *call, GPtrArray *names, GError *err, hvd_int_ret *ret)
+{
+    if (!names)
+        return fail(call, err);
+    ret->value = names->len;
+    g_ptr_array_unref(names);
+    return TRUE;
+}
+
+static gboolean
+list_reply(HvdCall *call, const hvd_nonnull_domain *dom, GPtrArray *names,
+           GError *err, gboolean need_results, hvd_snapshot_list_ret *ret)
+{
+    if (!names)
+        return fail(call, err);
+    ret->ret = names->len;
+    if (need_results) {
+        ret->snapshots.snapshots_len = names->len;
+        ret->snapshots.snapshots_val =
+            calloc(MAX(names->len, 1), sizeof(hvd_nonnull_domain_snapshot));
+        for (guint i = 0; i < names->len; i++)
+            set_snapshot(&ret->snapshots.snapshots_val[i], dom,
+                         names->pdata[i]);
+    }
+    g_ptr_array_unref(names);
+    return TRUE;
+}
+
+static gboolean
+snapshot_num(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names =
+        snapshot_names(call, &args->dom, NULL, args->flags, -1, &err);
+    return count_reply(call, names, err, r);
+}
+
+static gboolean
+snapshot_list_names(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_snapshot_list_names_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names = snapshot_names(call, &args->dom, NULL, args->flags,
+                                      MAX(args->maxnames, 0), &err);
+    return names_reply(call, names, err, r);
+}
+
+static gboolean
+list_all_snapshots(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_list_all_snapshots_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names = snapshot_names(call, &args->dom, NULL, args->flags,
+                                      HVD_DOMAIN_SNAPSHOT_LIST_MAX, &err);
+    return list_reply(call, &args->dom, names, err, args->need_results, r);
+}
+
+static gboolean
+snapshot_num_children(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names = snapshot_names(call, &args->snap.dom, args->snap.name,
+                                      args->flags, -1, &err);
+    return count_reply(call, names, err, r);
+}
+
+static gboolean
+snapshot_list_children_names(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_list_children_names_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names =
+        snapshot_names(call, &args->snap.dom, args->snap.name, args->flags,
+                       MAX(args->maxnames, 0), &err);
+    return names_reply(call, names, err, r);
+}
+
+static gboolean
+snapshot_list_all_children(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_list_all_children_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names =
+        snapshot_names(call, &args->snap.dom, args->snap.name, args->flags,
+                       HVD_DOMAIN_SNAPSHOT_LIST_MAX, &err);
+    return list_reply(call, &args->snap.dom, names, err, args->need_results, r);
+}
+
+static gboolean
+domain_get_job_info(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_args *args = a;
+    hvd_domain_get_job_info_ret *ret = r;
+    GError *err = NULL;
+    virDomainJobInfo info;
+
+    if (!hvd_domain_get_job_info(driver_of(call), UUID(args), &info, &err))
+        return fail(call, err);
+    ret->type = info.type;
+    ret->time_elapsed = info.timeElapsed;
+    ret->time_remaining = info.timeRemaining;
+    ret->data_total = info.dataTotal;
+    ret->data_processed = info.dataProcessed;
+    ret->data_remaining = info.dataRemaining;
+    ret->mem_total = info.memTotal;
+    ret->mem_processed = info.memProcessed;
+    ret->mem_remaining = info.memRemaining;
+    ret->file_total = info.fileTotal;
+    ret->file_processed = info.fileProcessed;
+    ret->file_remaining = info.fileRemaining;
+    return TRUE;
+}
+
 #define X(t) ((xdrproc_t) xdr_##t), sizeof(t)
 #define NONE NULL, 0
 
@@ -840,18 +1135,57 @@ static const HvdProcedure procedures[] = {
       domain_is_persistent, FALSE, FALSE },
     { HVD_PROC_CONNECT_GET_LIB_VERSION, NONE,
       X(hvd_connect_get_lib_version_ret), get_lib_version, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_GET_JOB_INFO, X(hvd_domain_args),
+      X(hvd_domain_get_job_info_ret), domain_get_job_info, FALSE, FALSE },
     { HVD_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, X(hvd_domain_flags_args),
       X(hvd_int_ret), domain_has_managed_save, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_CREATE_XML,
+      X(hvd_domain_snapshot_create_xml_args), X(hvd_snapshot_ret),
+      snapshot_create_xml, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_GET_XML_DESC, X(hvd_snapshot_flags_args),
+      X(hvd_string_ret), snapshot_get_xml_desc, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_NUM, X(hvd_domain_flags_args), X(hvd_int_ret),
+      snapshot_num, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_LIST_NAMES,
+      X(hvd_domain_snapshot_list_names_args), X(hvd_names_ret),
+      snapshot_list_names, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME,
+      X(hvd_domain_snapshot_lookup_by_name_args), X(hvd_snapshot_ret),
+      snapshot_lookup_by_name, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT, X(hvd_domain_flags_args),
+      X(hvd_int_ret), has_current_snapshot, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_CURRENT, X(hvd_domain_flags_args),
+      X(hvd_snapshot_ret), snapshot_current, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_REVERT_TO_SNAPSHOT, X(hvd_snapshot_flags_args), NONE,
+      revert_to_snapshot, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_DELETE, X(hvd_snapshot_flags_args), NONE,
+      snapshot_delete, TRUE, FALSE },
     { HVD_PROC_DOMAIN_CREATE_WITH_FLAGS, X(hvd_domain_flags_args),
       X(hvd_domain_ret), domain_create_with_flags, TRUE, FALSE },
     { HVD_PROC_DOMAIN_GET_STATE, X(hvd_domain_flags_args),
       X(hvd_domain_get_state_ret), domain_get_state, FALSE, FALSE },
     { HVD_PROC_DOMAIN_DESTROY_FLAGS, X(hvd_domain_flags_args), NONE,
       domain_destroy_flags, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_GET_PARENT, X(hvd_snapshot_flags_args),
+      X(hvd_snapshot_ret), snapshot_get_parent, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_NUM_CHILDREN, X(hvd_snapshot_flags_args),
+      X(hvd_int_ret), snapshot_num_children, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_LIST_CHILDREN_NAMES,
+      X(hvd_snapshot_list_children_names_args), X(hvd_names_ret),
+      snapshot_list_children_names, FALSE, FALSE },
     { HVD_PROC_DOMAIN_SHUTDOWN_FLAGS, X(hvd_domain_flags_args), NONE,
       domain_shutdown_flags, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_IS_CURRENT, X(hvd_snapshot_flags_args),
+      X(hvd_int_ret), snapshot_is_current, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_HAS_METADATA, X(hvd_snapshot_flags_args),
+      X(hvd_int_ret), snapshot_has_metadata, FALSE, FALSE },
     { HVD_PROC_CONNECT_LIST_ALL_DOMAINS, X(hvd_connect_list_all_domains_args),
       X(hvd_connect_list_all_domains_ret), list_all_domains, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_LIST_ALL_SNAPSHOTS, X(hvd_domain_list_all_snapshots_args),
+      X(hvd_snapshot_list_ret), list_all_snapshots, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN,
+      X(hvd_snapshot_list_all_children_args), X(hvd_snapshot_list_ret),
+      snapshot_list_all_children, FALSE, FALSE },
     { HVD_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
       X(hvd_connect_domain_event_callback_register_any_args), X(hvd_int_ret),
       event_register, FALSE, FALSE },

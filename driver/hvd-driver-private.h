@@ -1,0 +1,84 @@
+/*
+ * hvd-driver-private.h: what the parts of the driver share
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "hvd-domain-xml.h"
+#include "hvd-driver.h"
+
+G_BEGIN_DECLS
+
+/* What the driver knows of one virtual machine */
+typedef struct {
+    char *guid; /* as the host spells it */
+    guchar uuid[16];
+    char *name;
+    guint16 enabled_state;
+    guint32 pid;
+    gboolean have_settings;
+    guint64 memory_mb;
+    guint vcpus;
+    guint16 startup_action;
+    gboolean seen; /* in the last listing */
+} VmEntry;
+
+void hvd_vm_entry_free(gpointer entry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmEntry, hvd_vm_entry_free)
+
+struct _HvdDriver {
+    HvdHostConfig *config;
+    GAsyncQueue *idle; /* WsmanClient: one per worker at a time */
+    GMutex lock;       /* everything below */
+    GPtrArray *clients;
+    GHashTable *vms;       /* uuid bytes -> VmEntry */
+    gint64 listed_at;      /* monotonic time of the last listing, 0: never */
+    GHashTable *hints;     /* uuid bytes -> event detail of a pending change */
+    GHashTable *listeners; /* id -> Listener */
+    guint next_listener;
+    struct Poller *poller;
+    GCond wake;
+    char *hostname;
+    virNodeInfo node;
+    guint64 version;
+    gboolean have_node;
+    GHashTable *snapshots; /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
+    GMutex refresh_lock;   /* one listing at a time, so events keep order */
+};
+
+gboolean hvd_state_active(guint16 enabled_state);
+gboolean hvd_state_paused(guint16 enabled_state);
+gboolean hvd_state_saved(guint16 enabled_state);
+int hvd_vm_entry_id(const VmEntry *e);
+HvdDomain *hvd_vm_entry_domain(const VmEntry *e);
+
+/* A connection to the host for the calling thread; give it back. */
+WsmanClient *hvd_driver_client_get(HvdDriver *d, GError **error);
+void hvd_driver_client_put(HvdDriver *d, WsmanClient *c);
+HvJobWait hvd_driver_job_wait(HvdDriver *d);
+/* Takes hv (hyperv/'s error) and sets error as libvirt sees it. */
+void hvd_driver_map_error(GError **error, GError *hv);
+
+/* A copy of the cache's entry of a VM (refreshed when it is old). */
+VmEntry *hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16],
+                            GError **error);
+/* Re-reads one VM after the driver changed it. */
+gboolean hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                               GError **error);
+/* RequestStateChange; hint is the detail of the event it causes, or -1. */
+gboolean hvd_driver_change_state(HvdDriver *d, const VmEntry *e,
+                                 guint16 requested, int hint, GError **error);
+/* The disks of a settings object's resources, with their chains */
+gboolean hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
+                              HvdDomainDef *def, GError **error);
+char *hvd_format_mac(const char *hyperv);
+/* Memory, processors, NICs and disks of a settings object's resources */
+gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
+                                HvdDomainDef *def, GError **error);
+
+/* hvd-snapshot.c */
+void hvd_snapshot_tree_free(gpointer tree);
+
+G_END_DECLS

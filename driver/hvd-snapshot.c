@@ -1,0 +1,1165 @@
+/*
+ * hvd-snapshot.c: libvirt's domain snapshots on Hyper-V checkpoints
+ *
+ * Hyper-V owns the tree. The driver keeps, per VM, what one enumeration
+ * of the VM's settings objects said (every list call reads it anew; other
+ * calls take it while it is younger than the poll interval) and, per
+ * snapshot, the domain as it was, read when first asked for and kept while
+ * no snapshot of the VM goes away (a merge changes the chains below it).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hv-snapshot.h"
+#include "hvd-driver-private.h"
+#include "hvd-snapshot-xml.h"
+
+#define HVD_SNAPSHOT_NAME_MAX 100 /* ElementName's limit on Hyper-V */
+
+typedef struct {
+    char *id;    /* InstanceID */
+    char *name;  /* ElementName */
+    char *label; /* the name clients see: name, or name@GUID */
+    char *description;
+    gint64 created;
+    char *parent_id;      /* NULL for a root */
+    gboolean saved;       /* memory captured */
+    HvdDomainDef *domain; /* NULL until read */
+} Snap;
+
+typedef struct {
+    GPtrArray *snaps; /* Snap, each parent before its children */
+    char *current_id;
+    char *settings_id; /* the VM's own settings */
+    guint16 user_type; /* its checkpoint type (UserSnapshotType) */
+    guint total;       /* snapshots of every type */
+    gint64 read_at;    /* monotonic; 0: never */
+    /* the operation of the driver that runs on the VM */
+    const char *op;
+    char *op_snapshot;
+    gint64 op_started;
+    guint op_percent;
+} SnapshotTree;
+
+static void
+snap_free(gpointer p)
+{
+    Snap *s = p;
+    g_free(s->id);
+    g_free(s->name);
+    g_free(s->label);
+    g_free(s->description);
+    g_free(s->parent_id);
+    if (s->domain)
+        hvd_domain_def_free(s->domain);
+    g_free(s);
+}
+
+void
+hvd_snapshot_tree_free(gpointer p)
+{
+    SnapshotTree *t = p;
+    if (t->snaps)
+        g_ptr_array_unref(t->snaps);
+    g_free(t->current_id);
+    g_free(t->settings_id);
+    g_free(t->op_snapshot);
+    g_free(t);
+}
+
+/* The VM's tree (lock held), made when first asked for */
+static SnapshotTree *
+tree_of(HvdDriver *d, const guchar uuid[16])
+{
+    SnapshotTree *t = g_hash_table_lookup(d->snapshots, uuid);
+    if (!t) {
+        t = g_new0(SnapshotTree, 1);
+        t->snaps = g_ptr_array_new_with_free_func(snap_free);
+        g_hash_table_insert(d->snapshots, g_memdup2(uuid, 16), t);
+    }
+    return t;
+}
+
+static Snap *
+snap_by_id(const SnapshotTree *t, const char *id)
+{
+    for (guint i = 0; id && i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        if (g_ascii_strcasecmp(s->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* A name as clients give it: the label, NAME@GUID, or the bare GUID */
+static Snap *
+snap_by_name(const SnapshotTree *t, const char *name)
+{
+    const char *at = strrchr(name, '@');
+
+    for (guint i = 0; i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        if (g_str_equal(s->label, name))
+            return s;
+    }
+    for (guint i = 0; i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        const char *guid = hv_instance_guid(s->id);
+        if (g_ascii_strcasecmp(guid, name) == 0 ||
+            g_ascii_strcasecmp(s->id, name) == 0 ||
+            (at && g_ascii_strcasecmp(guid, at + 1) == 0 &&
+             strncmp(s->name, name, at - name) == 0 &&
+             s->name[at - name] == '\0'))
+            return s;
+    }
+    return NULL;
+}
+
+static Snap *
+parent_of(const SnapshotTree *t, const Snap *s)
+{
+    return snap_by_id(t, s->parent_id);
+}
+
+static gboolean
+is_leaf(const SnapshotTree *t, const Snap *s)
+{
+    for (guint i = 0; i < t->snaps->len; i++)
+        if (parent_of(t, t->snaps->pdata[i]) == s)
+            return FALSE;
+    return TRUE;
+}
+
+static gint
+by_creation(gconstpointer a, gconstpointer b)
+{
+    const Snap *x = *(Snap *const *) a, *y = *(Snap *const *) b;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    return g_strcmp0(x->id, y->id);
+}
+
+/* Each snapshot after its parent, siblings by creation time */
+static void
+order_tree(GPtrArray *in, GPtrArray *out, const char *parent_id)
+{
+    g_autoptr(GPtrArray) level = g_ptr_array_new();
+
+    for (guint i = 0; i < in->len; i++) {
+        Snap *s = in->pdata[i];
+        if (!s)
+            continue;
+        if (parent_id ? g_strcmp0(s->parent_id, parent_id) == 0
+                      : s->parent_id == NULL) {
+            g_ptr_array_add(level, s);
+            in->pdata[i] = NULL;
+        }
+    }
+    g_ptr_array_sort(level, by_creation);
+    for (guint i = 0; i < level->len; i++) {
+        Snap *s = level->pdata[i];
+        g_ptr_array_add(out, s);
+        order_tree(in, out, s->id);
+    }
+}
+
+static Snap *
+snap_new(const Msvm_VirtualSystemSettingData *v)
+{
+    Snap *s = g_new0(Snap, 1);
+    s->id = g_strdup(v->InstanceID);
+    s->name = g_strdup(v->ElementName ? v->ElementName : "");
+    if (v->Notes && v->Notes[0])
+        s->description = g_strjoinv("\n", v->Notes);
+    s->created = v->CreationTime ? g_date_time_to_unix(v->CreationTime) : 0;
+    s->parent_id = hv_settings_path_instance_id(v->Parent);
+    s->saved = v->IsSaved;
+    return s;
+}
+
+/* Reads the VM's snapshots into the cache: one enumeration. */
+static gboolean
+read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) all = hv_vm_all_settings(c, vm->guid, &local);
+    g_autoptr(GPtrArray) found = g_ptr_array_new();
+    g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(snap_free);
+    g_autoptr(GHashTable) names = NULL;
+    g_autofree char *current = NULL;
+    g_autofree char *settings_id = NULL;
+    SnapshotTree *t;
+    gboolean vanished = FALSE;
+    guint total = 0;
+    guint16 user_type = 0;
+
+    if (!all) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < all->len; i++) {
+        Msvm_VirtualSystemSettingData *v = all->pdata[i];
+        if (!v->InstanceID || !v->VirtualSystemType)
+            continue;
+        if (g_str_equal(v->VirtualSystemType,
+                        MSVM_VIRTUAL_SYSTEM_TYPE_SYSTEM_REALIZED)) {
+            g_free(current);
+            current = hv_settings_path_instance_id(v->Parent);
+            g_free(settings_id);
+            settings_id = g_strdup(v->InstanceID);
+            user_type = v->UserSnapshotType;
+            continue;
+        }
+        total++;
+        if (g_str_equal(v->VirtualSystemType,
+                        MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED)) {
+            Snap *s = snap_new(v);
+            g_hash_table_insert(
+                names, s->name,
+                GUINT_TO_POINTER(
+                    GPOINTER_TO_UINT(g_hash_table_lookup(names, s->name)) + 1));
+            g_ptr_array_add(found, s);
+        }
+    }
+    /* a parent that is not listed (a recovery checkpoint) makes a root */
+    for (guint i = 0; i < found->len; i++) {
+        Snap *s = found->pdata[i];
+        gboolean known = FALSE;
+        for (guint k = 0; s->parent_id && k < found->len; k++)
+            known |= g_ascii_strcasecmp(((Snap *) found->pdata[k])->id,
+                                        s->parent_id) == 0;
+        if (!known)
+            g_clear_pointer(&s->parent_id, g_free);
+        s->label =
+            GPOINTER_TO_UINT(g_hash_table_lookup(names, s->name)) > 1
+                ? g_strdup_printf("%s@%s", s->name, hv_instance_guid(s->id))
+                : g_strdup(s->name);
+    }
+    order_tree(found, snaps, NULL);
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    /* details stay while no snapshot went away */
+    for (guint i = 0; i < t->snaps->len; i++)
+        vanished |= !snap_by_id(&(SnapshotTree){ .snaps = snaps },
+                                ((Snap *) t->snaps->pdata[i])->id);
+    for (guint i = 0; !vanished && i < snaps->len; i++) {
+        Snap *s = snaps->pdata[i];
+        Snap *old = snap_by_id(t, s->id);
+        if (old)
+            s->domain = g_steal_pointer(&old->domain);
+    }
+    g_ptr_array_unref(t->snaps);
+    t->snaps = g_steal_pointer(&snaps);
+    g_free(t->current_id);
+    t->current_id = g_steal_pointer(&current);
+    g_free(t->settings_id);
+    t->settings_id = g_steal_pointer(&settings_id);
+    t->total = total;
+    t->user_type = user_type;
+    t->read_at = g_get_monotonic_time();
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+/* Reads the tree when asked to, or when the cache is older than the poll
+ * interval. */
+static gboolean
+ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
+{
+    SnapshotTree *t;
+    WsmanClient *c;
+    gboolean ok;
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    if (!reread && t->read_at &&
+        g_get_monotonic_time() - t->read_at <
+            (gint64) d->config->poll_interval_ms * 1000) {
+        g_mutex_unlock(&d->lock);
+        return TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+    c = hvd_driver_client_get(d, error);
+    if (!c)
+        return FALSE;
+    ok = read_tree(d, c, vm, error);
+    hvd_driver_client_put(d, c);
+    return ok;
+}
+
+static void
+no_snapshot(GError **error, const char *name)
+{
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                  _("no domain snapshot with matching name '%s'"), name);
+}
+
+/* The snapshot a client names (lock held on success, *tree set); a name
+ * the cache does not know is looked for once more on the host. */
+static Snap *
+resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
+               SnapshotTree **tree, GError **error)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        Snap *s;
+        if (!ensure_tree(d, vm, pass > 0, error))
+            return NULL;
+        g_mutex_lock(&d->lock);
+        *tree = tree_of(d, vm->uuid);
+        s = snap_by_name(*tree, name);
+        if (s)
+            return s;
+        g_mutex_unlock(&d->lock);
+    }
+    no_snapshot(error, name);
+    return NULL;
+}
+
+/* Snapshot handles and list filters */
+
+static gboolean
+matches(const SnapshotTree *t, const Snap *s, guint flags)
+{
+    guint leaves = flags & (VIR_DOMAIN_SNAPSHOT_LIST_LEAVES |
+                            VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES);
+    guint meta = flags & (VIR_DOMAIN_SNAPSHOT_LIST_METADATA |
+                          VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA);
+    guint states = flags & (VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE |
+                            VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |
+                            VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY);
+    guint where = flags & (VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL |
+                           VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL);
+
+    if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_LEAVES && !is_leaf(t, s))
+        return FALSE;
+    if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES && is_leaf(t, s))
+        return FALSE;
+    /* Hyper-V keeps every checkpoint's metadata */
+    if (meta == VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA)
+        return FALSE;
+    if (states && !(states & (s->saved ? VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE
+                                       : VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE)))
+        return FALSE;
+    /* the VM goes on in new AVHDX files: every checkpoint is external */
+    if (where && !(where & VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL))
+        return FALSE;
+    return TRUE;
+}
+
+static gboolean
+descends_from(const SnapshotTree *t, const Snap *s, const Snap *ancestor)
+{
+    for (const Snap *p = parent_of(t, s); p; p = parent_of(t, p))
+        if (p == ancestor)
+            return TRUE;
+    return FALSE;
+}
+
+#define LIST_FLAGS                                                             \
+    (VIR_DOMAIN_SNAPSHOT_LIST_ROOTS | VIR_DOMAIN_SNAPSHOT_LIST_METADATA |      \
+     VIR_DOMAIN_SNAPSHOT_LIST_LEAVES | VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES |    \
+     VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA |                                    \
+     VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE | VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |     \
+     VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL |  \
+     VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+
+GPtrArray *
+hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
+                  guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    SnapshotTree *t;
+    Snap *top = NULL;
+
+    if (!hvd_check_flags(flags, LIST_FLAGS,
+                         from ? "hvdDomainSnapshotListAllChildren"
+                              : "hvdDomainListAllSnapshots",
+                         error))
+        return NULL;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm)
+        return NULL;
+    if (from) {
+        top = resolve_locked(d, vm, from, &t, error);
+        if (!top)
+            return NULL;
+    } else {
+        /* a list is where host-side changes must show */
+        if (!ensure_tree(d, vm, TRUE, error))
+            return NULL;
+        g_mutex_lock(&d->lock);
+        t = tree_of(d, vm->uuid);
+    }
+    for (guint i = 0; i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        gboolean in;
+        /* ROOTS and DESCENDANTS are one bit */
+        if (top)
+            in = flags & VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS
+                     ? descends_from(t, s, top)
+                     : parent_of(t, s) == top;
+        else
+            in = !(flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) || !s->parent_id;
+        if (in && matches(t, s, flags))
+            g_ptr_array_add(names, g_strdup(s->label));
+    }
+    g_mutex_unlock(&d->lock);
+    return g_steal_pointer(&names);
+}
+
+char *
+hvd_snapshot_lookup(HvdDriver *d, const guchar uuid[16], const char *name,
+                    guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    SnapshotTree *t;
+    Snap *s;
+    char *label;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotLookupByName", error))
+        return NULL;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return NULL;
+    label = g_strdup(s->label);
+    g_mutex_unlock(&d->lock);
+    return label;
+}
+
+char *
+hvd_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
+                     gboolean must, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    char *label = NULL;
+    Snap *s;
+
+    if (!hvd_check_flags(flags, 0,
+                         must ? "hvdDomainSnapshotCurrent"
+                              : "hvdDomainHasCurrentSnapshot",
+                         error))
+        return NULL;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm || !ensure_tree(d, vm, FALSE, error))
+        return NULL;
+    g_mutex_lock(&d->lock);
+    s = snap_by_id(tree_of(d, uuid), tree_of(d, uuid)->current_id);
+    if (s)
+        label = g_strdup(s->label);
+    g_mutex_unlock(&d->lock);
+    if (!label && must)
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                      _("the domain does not have a current snapshot"));
+    return label;
+}
+
+/* Facts of one snapshot: what the flags ask; a root's parent is an error
+ * with VIR_ERR_NO_DOMAIN_SNAPSHOT, as virsh expects. */
+typedef enum {
+    FACT_PARENT,
+    FACT_IS_CURRENT,
+    FACT_HAS_METADATA,
+} SnapFact;
+
+static gboolean
+snapshot_fact(HvdDriver *d, const guchar uuid[16], const char *name,
+              SnapFact fact, char **parent, gboolean *yes, GError **error)
+{
+    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
+    SnapshotTree *t;
+    Snap *s, *p;
+
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return FALSE;
+    switch (fact) {
+    case FACT_PARENT:
+        p = parent_of(t, s);
+        if (p)
+            *parent = g_strdup(p->label);
+        else
+            hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                          _("snapshot '%s' does not have a parent"), s->label);
+        g_mutex_unlock(&d->lock);
+        return p != NULL;
+    case FACT_IS_CURRENT:
+        *yes = t->current_id && g_ascii_strcasecmp(s->id, t->current_id) == 0;
+        break;
+    case FACT_HAS_METADATA:
+        *yes = TRUE;
+        break;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+char *
+hvd_snapshot_parent(HvdDriver *d, const guchar uuid[16], const char *name,
+                    guint flags, GError **error)
+{
+    char *parent = NULL;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotGetParent", error))
+        return NULL;
+    snapshot_fact(d, uuid, name, FACT_PARENT, &parent, NULL, error);
+    return parent;
+}
+
+gboolean
+hvd_snapshot_is_current(HvdDriver *d, const guchar uuid[16], const char *name,
+                        guint flags, gboolean *current, GError **error)
+{
+    return hvd_check_flags(flags, 0, "hvdDomainSnapshotIsCurrent", error) &&
+           snapshot_fact(d, uuid, name, FACT_IS_CURRENT, NULL, current, error);
+}
+
+gboolean
+hvd_snapshot_has_metadata(HvdDriver *d, const guchar uuid[16], const char *name,
+                          guint flags, gboolean *has, GError **error)
+{
+    return hvd_check_flags(flags, 0, "hvdDomainSnapshotHasMetadata", error) &&
+           snapshot_fact(d, uuid, name, FACT_HAS_METADATA, NULL, has, error);
+}
+
+/* XML */
+
+static HvdDomainDef *
+read_snapshot_domain(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                     const char *id, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) rasds = hv_settings_resources(c, id, &local);
+    g_autoptr(HvdDomainDef) def = NULL;
+
+    if (!rasds) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    def = hvd_domain_def_new();
+    def->name = g_strdup(vm->name);
+    memcpy(def->uuid, vm->uuid, 16);
+    if (!hvd_driver_fill_domain(d, c, rasds, def, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
+/* The snapshot's XML (lock held, domain read) */
+static char *
+format_snapshot(const SnapshotTree *t, const Snap *s)
+{
+    g_autoptr(HvdSnapshotDef) def = hvd_snapshot_def_new();
+    const Snap *p = parent_of(t, s);
+    char *xml;
+
+    def->name = g_strdup(s->label);
+    def->description = g_strdup(s->description);
+    def->state = g_strdup(s->saved ? "running" : "shutoff");
+    def->creation_time = s->created;
+    def->parent = p ? g_strdup(p->label) : NULL;
+    def->memory = g_strdup(s->saved ? "internal" : "no");
+    for (guint i = 0; s->domain && i < s->domain->disks->len; i++)
+        hvd_snapshot_def_add_disk(
+            def, ((HvdDiskDef *) s->domain->disks->pdata[i])->target,
+            "external");
+    def->domain = s->domain;
+    xml = hvd_snapshot_def_format(def);
+    def->domain = NULL;
+    return xml;
+}
+
+char *
+hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
+                          guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(HvdDomainDef) domain = NULL;
+    SnapshotTree *t;
+    WsmanClient *c;
+    Snap *s;
+    char *xml;
+
+    if (!hvd_check_flags(flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE,
+                         "hvdDomainSnapshotGetXMLDesc", error))
+        return NULL;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return NULL;
+    if (s->domain) {
+        xml = format_snapshot(t, s);
+        g_mutex_unlock(&d->lock);
+        return xml;
+    }
+    id = g_strdup(s->id);
+    g_mutex_unlock(&d->lock);
+
+    c = hvd_driver_client_get(d, error);
+    if (!c)
+        return NULL;
+    domain = read_snapshot_domain(d, c, vm, id, error);
+    hvd_driver_client_put(d, c);
+    if (!domain)
+        return NULL;
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, uuid);
+    s = snap_by_id(t, id);
+    if (!s) {
+        g_mutex_unlock(&d->lock);
+        no_snapshot(error, name);
+        return NULL;
+    }
+    if (!s->domain)
+        s->domain = g_steal_pointer(&domain);
+    xml = format_snapshot(t, s);
+    g_mutex_unlock(&d->lock);
+    return xml;
+}
+
+/* Operations: one at a time per VM, each ending with a re-read of the tree
+ * and a check of every link of the VM's disk chains. */
+
+typedef struct {
+    HvdDriver *driver;
+    guchar uuid[16];
+} OpProgress;
+
+static void
+op_progress(guint percent, gpointer data)
+{
+    OpProgress *p = data;
+
+    g_mutex_lock(&p->driver->lock);
+    tree_of(p->driver, p->uuid)->op_percent = percent;
+    g_mutex_unlock(&p->driver->lock);
+}
+
+static gboolean
+op_begin(HvdDriver *d, const VmEntry *vm, const char *op, const char *snapshot,
+         GError **error)
+{
+    SnapshotTree *t;
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    if (t->op) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
+                      _("domain '%s' is busy: another client is %s its "
+                        "snapshot '%s'"),
+                      vm->name, t->op, t->op_snapshot);
+        g_mutex_unlock(&d->lock);
+        return FALSE;
+    }
+    t->op = op;
+    g_free(t->op_snapshot);
+    t->op_snapshot = g_strdup(snapshot);
+    t->op_started = g_get_monotonic_time();
+    t->op_percent = 0;
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+static void
+op_end(HvdDriver *d, const VmEntry *vm)
+{
+    g_mutex_lock(&d->lock);
+    tree_of(d, vm->uuid)->op = NULL;
+    g_mutex_unlock(&d->lock);
+}
+
+/* The re-read that ends an operation: the tree, the VM's state, and each
+ * of the VM's disks with its whole chain. */
+static gboolean
+reread(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *what,
+       GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) rasds = NULL;
+    g_autoptr(HvdDomainDef) def = hvd_domain_def_new();
+    g_autofree char *settings_id = NULL;
+
+    if (!read_tree(d, c, vm, error) || !hvd_driver_refresh_vm(d, c, vm, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    settings_id = g_strdup(tree_of(d, vm->uuid)->settings_id);
+    g_mutex_unlock(&d->lock);
+    if (!settings_id)
+        return TRUE;
+    rasds = hv_settings_resources(c, settings_id, &local);
+    if (!rasds) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!hvd_driver_add_disks(d, c, rasds, def, &local)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_FAILED,
+                      _("%s, but a disk of domain '%s' is no longer "
+                        "consistent: %s"),
+                      what, vm->name, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Create */
+
+static gboolean
+refuse_flag(guint flags, guint flag, const char *name, const char *why,
+            GError **error)
+{
+    if (!(flags & flag))
+        return TRUE;
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                  _("flag %s is not supported: %s"), name, why);
+    return FALSE;
+}
+
+static void
+xml_error(GError **error, GError *local)
+{
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_XML_ERROR, "%s",
+                  local->message);
+}
+
+/* REDEFINE: only a checkpoint Hyper-V has; its description can change. */
+static char *
+redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
+         guint flags, GError **error)
+{
+    g_autofree char *id = NULL;
+    g_autofree char *label = NULL;
+    g_autofree char *old_description = NULL;
+    const char *description = def->description ? def->description : "";
+    SnapshotTree *t;
+    Snap *s, *p;
+    WsmanClient *c;
+    gboolean ok;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    g_autoptr(GError) local = NULL;
+
+    if (!def->name) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("a redefined snapshot must have a name"));
+        return NULL;
+    }
+    if (def->has_domain_uuid && def->domain &&
+        memcmp(def->domain->uuid, vm->uuid, 16) != 0) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("snapshot '%s' names another domain than '%s'"),
+                      def->name, vm->name);
+        return NULL;
+    }
+    s = resolve_locked(d, vm, def->name, &t, &local);
+    if (!s && local->code != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    if (!s) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
+                      _("cannot redefine snapshot '%s': domain '%s' has no "
+                        "such checkpoint, and only Hyper-V makes checkpoints"),
+                      def->name, vm->name);
+        return NULL;
+    }
+    p = parent_of(t, s);
+    if (def->parent && (!p || !g_str_equal(p->label, def->parent))) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
+                      _("cannot redefine snapshot '%s': its parent on "
+                        "Hyper-V is %s%s%s, not '%s'"),
+                      s->label, p ? "'" : "", p ? p->label : _("none"),
+                      p ? "'" : "", def->parent);
+        g_mutex_unlock(&d->lock);
+        return NULL;
+    }
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
+        (!t->current_id || g_ascii_strcasecmp(t->current_id, s->id) != 0)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
+                      _("cannot make snapshot '%s' current: Hyper-V makes a "
+                        "checkpoint current only by applying it (use "
+                        "snapshot-revert)"),
+                      s->label);
+        g_mutex_unlock(&d->lock);
+        return NULL;
+    }
+    id = g_strdup(s->id);
+    label = g_strdup(s->label);
+    old_description = g_strdup(s->description ? s->description : "");
+    g_mutex_unlock(&d->lock);
+    if (g_str_equal(old_description, description))
+        return g_steal_pointer(&label);
+
+    c = hvd_driver_client_get(d, error);
+    if (!c)
+        return NULL;
+    ok = hv_settings_modify(c, id, NULL, description, 0, &wait, &local) &&
+         read_tree(d, c, vm, error);
+    hvd_driver_client_put(d, c);
+    if (local)
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    return ok ? g_steal_pointer(&label) : NULL;
+}
+
+/* Whatever the VM's checkpoint type, a disk-only request is a production
+ * checkpoint (QUIESCE: with no fallback to a standard one). */
+static Msvm_VirtualSystemSettingData *
+take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                const char *settings_id, guint16 user_type, guint flags,
+                HvJobWait *wait, GError **error)
+{
+    g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
+    g_autoptr(GError) local = NULL;
+    guint16 wanted = user_type;
+
+    if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
+        wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY;
+    else if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY &&
+             user_type != MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY)
+        wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
+    if (wanted != user_type &&
+        !hv_settings_modify(c, settings_id, NULL, NULL, wanted, wait, &local)) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    made = hv_snapshot_create(c, vm->guid, MSVM_SNAPSHOT_TYPE_FULL, 0, wait,
+                              &local);
+    if (wanted != user_type) {
+        g_autoptr(GError) undo = NULL;
+        if (!hv_settings_modify(c, settings_id, NULL, NULL, user_type, wait,
+                                &undo))
+            g_warning("%s: the checkpoint type of '%s' could not be set back "
+                      "to %u: %s",
+                      hvd_driver_name(d), vm->name, user_type, undo->message);
+    }
+    /* a production checkpoint that fell back to a standard one keeps the
+     * disks only, as asked */
+    if (made && made->IsSaved &&
+        (flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY) &&
+        !hv_snapshot_clear_state(c, made->InstanceID, wait, &local))
+        g_clear_pointer(&made, wmi_typed_free);
+    if (!made)
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    return g_steal_pointer(&made);
+}
+
+static gboolean
+check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
+               GError **error)
+{
+    gboolean taken = FALSE;
+    SnapshotTree *t;
+
+    if (g_utf8_strlen(name, -1) > HVD_SNAPSHOT_NAME_MAX) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("snapshot name '%.20s...' is %ld characters long; "
+                        "Hyper-V takes at most %d"),
+                      name, g_utf8_strlen(name, -1), HVD_SNAPSHOT_NAME_MAX);
+        return FALSE;
+    }
+    if (!ensure_tree(d, vm, FALSE, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    for (guint i = 0; i < t->snaps->len; i++)
+        taken |= g_str_equal(((Snap *) t->snaps->pdata[i])->name, name);
+    g_mutex_unlock(&d->lock);
+    if (taken)
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
+                      _("domain snapshot '%s' already exists"), name);
+    return !taken;
+}
+
+char *
+hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
+                        guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    g_autoptr(HvdSnapshotDef) def = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
+    g_autofree char *settings_id = NULL;
+    guint16 user_type;
+    g_autofree char *name = NULL;
+    g_autofree char *what = NULL;
+    g_autofree char *label = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c;
+    gboolean ok;
+
+    if (!refuse_flag(flags, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
+                     "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA",
+                     _("Hyper-V keeps every checkpoint's metadata"), error) ||
+        !refuse_flag(flags, VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT,
+                     "VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT",
+                     _("Hyper-V makes a checkpoint's disk files itself"),
+                     error) ||
+        !hvd_check_flags(flags,
+                         VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_HALT |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_LIVE |
+                             VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE,
+                         "hvdDomainSnapshotCreateXML", error))
+        return NULL;
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
+        !(flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("use of 'current' flag requires 'redefine' flag"));
+        return NULL;
+    }
+    def = hvd_snapshot_def_parse(xml, &local);
+    if (!def) {
+        xml_error(error, local);
+        return NULL;
+    }
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm)
+        return NULL;
+    if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        return redefine(d, vm, def, flags, error);
+
+    if ((def->disks && def->disks->len > 0) || def->memory) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
+                      _("Hyper-V chooses a checkpoint's disks and memory by "
+                        "its checkpoint type: leave <disks> and <memory> out "
+                        "(use the disk-only flag for a checkpoint without "
+                        "memory)"));
+        return NULL;
+    }
+    name = def->name ? g_strdup(def->name)
+                     : g_strdup_printf("%" G_GINT64_FORMAT,
+                                       g_get_real_time() / G_USEC_PER_SEC);
+    if (!check_new_name(d, vm, name, error) ||
+        !op_begin(d, vm, _("creating"), name, error))
+        return NULL;
+
+    c = hvd_driver_client_get(d, error);
+    if (!c) {
+        op_end(d, vm);
+        return NULL;
+    }
+    g_mutex_lock(&d->lock);
+    settings_id = g_strdup(tree_of(d, uuid)->settings_id);
+    user_type = tree_of(d, uuid)->user_type;
+    g_mutex_unlock(&d->lock);
+    made =
+        take_checkpoint(d, c, vm, settings_id, user_type, flags, &wait, error);
+    ok = made && hv_settings_modify(c, made->InstanceID, name,
+                                    def->description ? def->description : "", 0,
+                                    &wait, &local);
+    if (made && !ok)
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
+        g_autoptr(VmEntry) now = hvd_driver_find_vm(d, uuid, error);
+        ok = now && (!hvd_state_active(now->enabled_state) ||
+                     hvd_driver_change_state(
+                         d, now, MSVM_REQUESTED_STATE_TURN_OFF,
+                         VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT, error));
+    }
+    what = g_strdup_printf(_("snapshot '%s' was created"), name);
+    ok = ok && reread(d, c, vm, what, error);
+    hvd_driver_client_put(d, c);
+    op_end(d, vm);
+    if (!ok)
+        return NULL;
+    g_mutex_lock(&d->lock);
+    {
+        Snap *s = snap_by_id(tree_of(d, uuid), made->InstanceID);
+        label = g_strdup(s ? s->label : name);
+    }
+    g_mutex_unlock(&d->lock);
+    return g_steal_pointer(&label);
+}
+
+/* Revert */
+
+gboolean
+hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
+                    guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *label = NULL;
+    g_autofree char *what = NULL;
+    g_autoptr(GError) local = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    OpProgress progress = { .driver = d };
+    gboolean saved, ok, start;
+    SnapshotTree *t;
+    WsmanClient *c;
+    Snap *s;
+
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                             VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED |
+                             VIR_DOMAIN_SNAPSHOT_REVERT_FORCE,
+                         "hvdDomainRevertToSnapshot", error))
+        return FALSE;
+    if ((flags & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) &&
+        (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("flags 'running' and 'paused' are mutually "
+                        "exclusive"));
+        return FALSE;
+    }
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return FALSE;
+    id = g_strdup(s->id);
+    label = g_strdup(s->label);
+    saved = s->saved;
+    g_mutex_unlock(&d->lock);
+
+    if (hvd_state_active(vm->enabled_state) &&
+        !(flags & VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_SNAPSHOT_REVERT_RISKY,
+                      _("Hyper-V turns the running domain '%s' off to apply "
+                        "snapshot '%s', and its current state is lost"),
+                      vm->name, label);
+        return FALSE;
+    }
+    if (!op_begin(d, vm, _("reverting to"), label, error))
+        return FALSE;
+    memcpy(progress.uuid, vm->uuid, 16);
+    wait.progress = op_progress;
+    wait.progress_data = &progress;
+    ok = !hvd_state_active(vm->enabled_state) ||
+         hvd_driver_change_state(d, vm, MSVM_REQUESTED_STATE_TURN_OFF,
+                                 VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT, error);
+    c = ok ? hvd_driver_client_get(d, error) : NULL;
+    if (c) {
+        ok = hv_snapshot_apply(c, id, &wait, &local);
+        if (!ok)
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+        ok = ok && hvd_driver_refresh_vm(d, c, vm, error);
+    } else {
+        ok = FALSE;
+    }
+    start = flags & (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                     VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)
+                ? TRUE
+                : saved;
+    if (ok && start)
+        ok = hvd_driver_change_state(d, vm, MSVM_REQUESTED_STATE_START,
+                                     VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT,
+                                     error);
+    if (ok && (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED))
+        ok = hvd_driver_change_state(d, vm, MSVM_REQUESTED_STATE_PAUSE,
+                                     VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT,
+                                     error);
+    what = g_strdup_printf(_("domain '%s' was reverted to snapshot '%s'"),
+                           vm->name, label);
+    ok = ok && reread(d, c, vm, what, error);
+    hvd_driver_client_put(d, c);
+    op_end(d, vm);
+    return ok;
+}
+
+/* Delete */
+
+gboolean
+hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
+                    guint flags, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *label = NULL;
+    g_autofree char *what = NULL;
+    g_autoptr(GError) local = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    OpProgress progress = { .driver = d };
+    gboolean ok = TRUE;
+    SnapshotTree *t;
+    WsmanClient *c;
+    Snap *s;
+
+    if (flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
+                      _("deleting only a snapshot's metadata is not possible "
+                        "on Hyper-V: a checkpoint's metadata and its disk "
+                        "files go together"));
+        return FALSE;
+    }
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
+                             VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                         "hvdDomainSnapshotDelete", error))
+        return FALSE;
+    if ((flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) &&
+        (flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("flags 'children' and 'children-only' are mutually "
+                        "exclusive"));
+        return FALSE;
+    }
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return FALSE;
+    label = g_strdup(s->label);
+    if (flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY) {
+        for (guint i = 0; i < t->snaps->len; i++)
+            if (parent_of(t, t->snaps->pdata[i]) == s)
+                g_ptr_array_add(targets,
+                                g_strdup(((Snap *) t->snaps->pdata[i])->id));
+    } else {
+        g_ptr_array_add(targets, g_strdup(s->id));
+    }
+    g_mutex_unlock(&d->lock);
+
+    if (!op_begin(d, vm, _("deleting"), label, error))
+        return FALSE;
+    memcpy(progress.uuid, vm->uuid, 16);
+    wait.progress = op_progress;
+    wait.progress_data = &progress;
+    c = hvd_driver_client_get(d, error);
+    ok = c != NULL;
+    for (guint i = 0; ok && i < targets->len; i++) {
+        ok = hv_snapshot_destroy(c, targets->pdata[i],
+                                 flags &
+                                     (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
+                                      VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY),
+                                 &wait, &local);
+        if (!ok)
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+    }
+    what = g_strdup_printf(_("snapshot '%s' was deleted"), label);
+    ok = ok && reread(d, c, vm, what, error);
+    hvd_driver_client_put(d, c);
+    op_end(d, vm);
+    return ok;
+}
+
+/* Job info: the snapshot operation running on the VM, with Hyper-V's
+ * PercentComplete as data processed out of 100. */
+gboolean
+hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
+                        virDomainJobInfo *info, GError **error)
+{
+    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
+    SnapshotTree *t;
+
+    if (!vm)
+        return FALSE;
+    memset(info, 0, sizeof(*info));
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, uuid);
+    if (t->op) {
+        info->type = VIR_DOMAIN_JOB_UNBOUNDED;
+        info->timeElapsed =
+            (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
+        info->dataTotal = 100;
+        info->dataProcessed = t->op_percent;
+        info->dataRemaining = 100 - MIN(t->op_percent, 100);
+    } else {
+        info->type = VIR_DOMAIN_JOB_NONE;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}

@@ -1,0 +1,221 @@
+/*
+ * hv-snapshot.c: a VM's snapshots through Msvm_VirtualSystemSnapshotService
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hv-snapshot.h"
+
+GPtrArray *
+hv_vm_all_settings(WsmanClient *c, const char *guid, GError **error)
+{
+    g_autofree char *q = wmi_wql_quote(guid);
+    g_autofree char *wql =
+        g_strdup_printf("SELECT * FROM Msvm_VirtualSystemSettingData WHERE "
+                        "VirtualSystemIdentifier = %s",
+                        q);
+    g_autoptr(GPtrArray) objs = wsman_enumerate(c, wql, FALSE, error);
+    g_autoptr(GPtrArray) out = NULL;
+
+    if (!objs)
+        return NULL;
+    out = g_ptr_array_new_full(objs->len, wmi_typed_free);
+    for (guint i = 0; i < objs->len; i++) {
+        gpointer t = wmi_typed_new(&Msvm_VirtualSystemSettingData_class,
+                                   g_steal_pointer(&objs->pdata[i]), error);
+        if (!t)
+            return NULL;
+        g_ptr_array_add(out, t);
+    }
+    return g_steal_pointer(&out);
+}
+
+char *
+hv_settings_path_instance_id(const char *path)
+{
+    const char *key = "InstanceID=";
+    const char *p;
+    gsize len;
+
+    if (!path || !(p = strstr(path, "Msvm_VirtualSystemSettingData.")) ||
+        !(p = strstr(p, key)))
+        return NULL;
+    p += strlen(key);
+    if (*p != '"' && *p != '\'')
+        return NULL;
+    len = strcspn(p + 1, *p == '"' ? "\"" : "'");
+    if (p[1 + len] != *p || len == 0)
+        return NULL;
+    return g_strndup(p + 1, len);
+}
+
+const char *
+hv_instance_guid(const char *instance_id)
+{
+    return g_str_has_prefix(instance_id, "Microsoft:")
+               ? instance_id + strlen("Microsoft:")
+               : instance_id;
+}
+
+WmiEpr *
+hv_settings_epr(const char *instance_id)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemSettingData");
+    wmi_epr_add_selector(e, "InstanceID", instance_id);
+    return e;
+}
+
+/* Invokes a method of the host's one snapshot service. */
+static gboolean
+snapshot_service_call(WsmanClient *c, const char *method, WsmanParams *p,
+                      const HvJobWait *wait, Msvm_ConcreteJob **job,
+                      GError **error)
+{
+    g_autoptr(WmiEpr) svc =
+        hv_service_epr(c, "Msvm_VirtualSystemSnapshotService", error);
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!svc)
+        return FALSE;
+    out = wsman_invoke(c, svc, method, p, error);
+    return out && hv_method_result(c, method, out, wait, job, error);
+}
+
+Msvm_VirtualSystemSettingData *
+hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
+                   guint8 consistency, const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+    g_autoptr(GPtrArray) made = NULL;
+    WmiObject *o;
+
+    wsman_params_add_epr(p, "AffectedSystem", vm);
+    if (consistency) {
+        g_autoptr(WmiObject) s =
+            wmi_object_new("Msvm_VirtualSystemSnapshotSettingData");
+        g_autofree char *level = g_strdup_printf("%u", consistency);
+        wmi_object_add_text(s, "ConsistencyLevel", level);
+        wmi_object_add_text(s, "IgnoreNonSnapshottableDisks", "true");
+        wsman_params_add_instance(p, "SnapshotSettings", s);
+    } else {
+        wsman_params_add_text(p, "SnapshotSettings", "");
+    }
+    wsman_params_add_uint(p, "SnapshotType", type);
+    if (!snapshot_service_call(c, "CreateSnapshot", p, wait, &job, error))
+        return NULL;
+    if (!job) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: CreateSnapshot finished without a job to name the "
+                      "new checkpoint"),
+                    wsman_client_host(c));
+        return NULL;
+    }
+    made = hv_job_affected(c, job, "Msvm_VirtualSystemSettingData", error);
+    if (!made)
+        return NULL;
+    if (made->len != 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: the CreateSnapshot job affected %u settings "
+                      "objects, one was expected"),
+                    wsman_client_host(c), made->len);
+        return NULL;
+    }
+    o = g_ptr_array_steal_index(made, 0);
+    return wmi_typed_new(&Msvm_VirtualSystemSettingData_class, o, error);
+}
+
+gboolean
+hv_settings_modify(WsmanClient *c, const char *instance_id, const char *name,
+                   const char *description, guint16 user_snapshot_type,
+                   const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) svc =
+        hv_service_epr(c, "Msvm_VirtualSystemManagementService", error);
+    g_autoptr(WmiObject) s = wmi_object_new("Msvm_VirtualSystemSettingData");
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!svc)
+        return FALSE;
+    wmi_object_add_text(s, "InstanceID", instance_id);
+    if (name)
+        wmi_object_add_text(s, "ElementName", name);
+    if (description) {
+        g_auto(GStrv) lines = g_strsplit(description, "\n", -1);
+        for (guint i = 0; lines[i]; i++)
+            wmi_object_add_text(s, "Notes", lines[i]);
+        if (!lines[0])
+            wmi_object_add_text(s, "Notes", "");
+    }
+    if (user_snapshot_type) {
+        g_autofree char *t = g_strdup_printf("%u", user_snapshot_type);
+        wmi_object_add_text(s, "UserSnapshotType", t);
+    }
+    wsman_params_add_instance(p, "SystemSettings", s);
+    out = wsman_invoke(c, svc, "ModifySystemSettings", p, error);
+    return out &&
+           hv_method_result(c, "ModifySystemSettings", out, wait, NULL, error);
+}
+
+static gboolean
+snapshot_call(WsmanClient *c, const char *method, const char *param,
+              const char *instance_id, const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) s = hv_settings_epr(instance_id);
+
+    wsman_params_add_epr(p, param, s);
+    return snapshot_service_call(c, method, p, wait, NULL, error);
+}
+
+gboolean
+hv_snapshot_apply(WsmanClient *c, const char *instance_id,
+                  const HvJobWait *wait, GError **error)
+{
+    return snapshot_call(c, "ApplySnapshot", "Snapshot", instance_id, wait,
+                         error);
+}
+
+gboolean
+hv_snapshot_destroy(WsmanClient *c, const char *instance_id, gboolean tree,
+                    const HvJobWait *wait, GError **error)
+{
+    return tree ? snapshot_call(c, "DestroySnapshotTree", "SnapshotSettingData",
+                                instance_id, wait, error)
+                : snapshot_call(c, "DestroySnapshot", "AffectedSnapshot",
+                                instance_id, wait, error);
+}
+
+gboolean
+hv_snapshot_clear_state(WsmanClient *c, const char *instance_id,
+                        const HvJobWait *wait, GError **error)
+{
+    return snapshot_call(c, "ClearSnapshotState", "SnapshotSettingData",
+                         instance_id, wait, error);
+}
+
+gboolean
+hv_disk_set_parent(WsmanClient *c, const char *child, const char *parent,
+                   const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) img =
+        hv_service_epr(c, "Msvm_ImageManagementService", error);
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!img)
+        return FALSE;
+    wsman_params_add_text(p, "ChildPath", child);
+    wsman_params_add_text(p, "ParentPath", parent);
+    wsman_params_add_text(p, "IgnoreIDMismatch", "false");
+    out = wsman_invoke(c, img, "SetParentVirtualHardDisk", p, error);
+    return out && hv_method_result(c, "SetParentVirtualHardDisk", out, wait,
+                                   NULL, error);
+}
