@@ -36,7 +36,6 @@ typedef struct {
     GPtrArray *snaps; /* Snap, each parent before its children */
     char *current_id;
     char *settings_id; /* the VM's own settings */
-    guint16 user_type; /* its checkpoint type (UserSnapshotType) */
     guint total;       /* snapshots of every type */
     gint64 read_at;    /* monotonic; 0: never */
     /* the operation of the driver that runs on the VM */
@@ -196,7 +195,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     SnapshotTree *t;
     gboolean vanished = FALSE;
     guint total = 0;
-    guint16 user_type = 0;
 
     if (!all) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
@@ -213,7 +211,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
             current = hv_settings_path_instance_id(v->Parent);
             g_free(settings_id);
             settings_id = g_strdup(v->InstanceID);
-            user_type = v->UserSnapshotType;
             continue;
         }
         total++;
@@ -262,7 +259,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     g_free(t->settings_id);
     t->settings_id = g_steal_pointer(&settings_id);
     t->total = total;
-    t->user_type = user_type;
     t->read_at = g_get_monotonic_time();
     g_mutex_unlock(&d->lock);
     return TRUE;
@@ -805,23 +801,34 @@ redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
 }
 
 /* Whatever the VM's checkpoint type, a disk-only request is a production
- * checkpoint (QUIESCE: with no fallback to a standard one). */
+ * checkpoint (QUIESCE: with no fallback to a standard one); the type is
+ * set for the one checkpoint and put back as it was. */
 static Msvm_VirtualSystemSettingData *
-take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
-                const char *settings_id, guint16 user_type, guint flags,
+take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, guint flags,
                 HvJobWait *wait, GError **error)
 {
     g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) own = NULL;
     g_autoptr(GError) local = NULL;
-    guint16 wanted = user_type;
+    guint16 user_type = 0, wanted = 0;
 
-    if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
-        wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY;
-    else if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY &&
-             user_type != MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY)
-        wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
+    if (flags & (VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
+                 VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY)) {
+        /* read now: the cache may be older than a change on the host */
+        own = hv_vm_settings(c, vm->guid, &local);
+        if (!own) {
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        user_type = wanted = own->UserSnapshotType;
+        if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
+            wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY;
+        else if (user_type != MSVM_USER_SNAPSHOT_TYPE_PRODUCTION_ONLY)
+            wanted = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
+    }
     if (wanted != user_type &&
-        !hv_settings_modify(c, settings_id, NULL, NULL, wanted, wait, &local)) {
+        !hv_settings_modify(c, own->InstanceID, NULL, NULL, wanted, wait,
+                            &local)) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
@@ -829,7 +836,7 @@ take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                               &local);
     if (wanted != user_type) {
         g_autoptr(GError) undo = NULL;
-        if (!hv_settings_modify(c, settings_id, NULL, NULL, user_type, wait,
+        if (!hv_settings_modify(c, own->InstanceID, NULL, NULL, user_type, wait,
                                 &undo))
             g_warning("%s: the checkpoint type of '%s' could not be set back "
                       "to %u: %s",
@@ -881,8 +888,6 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     g_autoptr(HvdSnapshotDef) def = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
-    g_autofree char *settings_id = NULL;
-    guint16 user_type;
     g_autofree char *name = NULL;
     g_autofree char *what = NULL;
     g_autofree char *label = NULL;
@@ -945,12 +950,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
         op_end(d, vm);
         return NULL;
     }
-    g_mutex_lock(&d->lock);
-    settings_id = g_strdup(tree_of(d, uuid)->settings_id);
-    user_type = tree_of(d, uuid)->user_type;
-    g_mutex_unlock(&d->lock);
-    made =
-        take_checkpoint(d, c, vm, settings_id, user_type, flags, &wait, error);
+    made = take_checkpoint(d, c, vm, flags, &wait, error);
     ok = made && hv_settings_modify(c, made->InstanceID, name,
                                     def->description ? def->description : "", 0,
                                     &wait, &local);
