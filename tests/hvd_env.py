@@ -7,8 +7,11 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
+
+import libvirt
 
 from winrm_sim import HYPERVSIM, control, free_port
 
@@ -128,3 +131,21 @@ class DaemonSession(unittest.TestCase):
              os.path.join(SCHEMAS, schema), path],
             capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr + xml)
+
+
+class EventLoop:
+    """libvirt's default event loop on a thread of its own, once."""
+    started = False
+
+    @classmethod
+    def start(cls):
+        if cls.started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+        threading.Thread(target=cls.run, daemon=True).start()
+        cls.started = True
+
+    @staticmethod
+    def run():
+        while True:
+            libvirt.virEventRunDefaultImpl()

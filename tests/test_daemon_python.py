@@ -4,32 +4,13 @@ lifecycle events for changes the daemon made and changes made on the host
 behind its back."""
 
 import queue
-import threading
 
 import libvirt
 
 import taptest
-from hvd_env import DaemonSession
+from hvd_env import DaemonSession, EventLoop
 
 EV = libvirt
-
-
-class EventLoop:
-    """libvirt's default event loop on a thread of its own, once."""
-    started = False
-
-    @classmethod
-    def start(cls):
-        if cls.started:
-            return
-        libvirt.virEventRegisterDefaultImpl()
-        threading.Thread(target=cls.run, daemon=True).start()
-        cls.started = True
-
-    @staticmethod
-    def run():
-        while True:
-            libvirt.virEventRunDefaultImpl()
 
 
 class WithoutEventLoop(DaemonSession):

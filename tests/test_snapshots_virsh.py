@@ -7,7 +7,6 @@ import os
 import re
 import stat
 import subprocess
-import unittest
 
 import taptest
 from hvd_env import DaemonSession
