@@ -2,7 +2,8 @@
 # The main job on the embedded default: builds the project, walks a
 # Hyper-V-style checkpoint chain through virt-vhdx (checked by 7-Zip and
 # qemu-img along the way), then drives hypervsim's sample VMs with virsh
-# through virthypervd.
+# through virthypervd: lifecycle, then snapshots taken, listed, reverted
+# and deleted.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -67,6 +68,28 @@ virsh resume db1
 virsh destroy db1
 virsh -r start mail1 || true
 virsh nodeinfo
+set +x
+
+show "Snapshots: take, list, revert, delete, with the guest's bytes read back"
+ctl() { build/sim/hypervsim-ctl --url "http://127.0.0.1:$port" --user Administrator --password secret "$@"; }
+guest_web1() { ctl read vm=web1 offset=3145728 length=20; }
+set -x
+ctl write vm=web1 offset=3145728 'text=before the upgrade'
+virsh snapshot-create-as web1 before-upgrade --description "a known good state"
+ctl write vm=web1 offset=3145728 'text=after the upgrade!!'
+virsh snapshot-create-as web1 after-upgrade
+virsh snapshot-list web1 --parent
+virsh snapshot-info web1 before-upgrade
+virsh snapshot-dumpxml web1 after-upgrade | sed -n '1,12p'
+virsh snapshot-revert web1 before-upgrade || true
+virsh snapshot-revert web1 before-upgrade --running --force
+guest_web1
+virsh snapshot-create-as web1 hotfix
+virsh snapshot-list web1 --tree
+virsh snapshot-delete web1 after-upgrade
+virsh snapshot-delete web1 before-upgrade --children
+virsh snapshot-list web1
+guest_web1
 set +x
 
 show "Done"
