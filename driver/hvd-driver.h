@@ -151,6 +151,10 @@ gboolean hvd_snapshot_revert(HvdDriver *driver, const guchar uuid[16],
                              const char *name, guint flags, GError **error);
 gboolean hvd_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
                              const char *name, guint flags, GError **error);
+/* The repair of a broken chain: SetParentVirtualHardDisk, then the
+ * child's chain read back and checked (paths, the child first). */
+GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,
+                                       const char *parent, GError **error);
 /* The snapshot operation running on the VM, if any */
 gboolean hvd_domain_get_job_info(HvdDriver *driver, const guchar uuid[16],
                                  virDomainJobInfo *info, GError **error);

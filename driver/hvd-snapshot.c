@@ -1136,6 +1136,36 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     return ok;
 }
 
+GPtrArray *
+hvd_driver_reconnect_parent(HvdDriver *d, const char *child, const char *parent,
+                            GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(WmiEpr) img = NULL;
+    g_autoptr(GPtrArray) chain = NULL;
+    GPtrArray *paths = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c = hvd_driver_client_get(d, error);
+
+    if (!c)
+        return NULL;
+    if (hv_disk_set_parent(c, child, parent, &wait, &local) &&
+        (img = hv_service_epr(c, "Msvm_ImageManagementService", &local)))
+        chain = hv_disk_chain(c, img, child, &local);
+    hvd_driver_client_put(d, c);
+    if (!chain) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    paths = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < chain->len; i++)
+        g_ptr_array_add(
+            paths,
+            g_strdup(
+                ((Msvm_VirtualHardDiskSettingData *) chain->pdata[i])->Path));
+    return paths;
+}
+
 /* Job info: the snapshot operation running on the VM, with Hyper-V's
  * PercentComplete as data processed out of 100. */
 gboolean

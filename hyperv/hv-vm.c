@@ -206,7 +206,9 @@ hv_disk_chain(WsmanClient *c, const WmiEpr *img, const char *path,
         d = disk_settings(c, img, next, &local);
         if (!d) {
             if (chain->len == 0) {
-                g_propagate_error(error, g_steal_pointer(&local));
+                g_set_error(error, local->domain, local->code,
+                            _("the disk %s cannot be read: %s"), path,
+                            local->message);
             } else {
                 Msvm_VirtualHardDiskSettingData *child =
                     chain->pdata[chain->len - 1];

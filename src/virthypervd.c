@@ -32,6 +32,8 @@ typedef struct {
     char *host_url;
     char *auth_file;
     gboolean verbose;
+    char *reconnect; /* a differencing disk to reconnect, then exit */
+    char *parent;
 } Options;
 
 static void
@@ -41,6 +43,31 @@ options_clear(Options *o)
     g_free(o->socket_path);
     g_free(o->host_url);
     g_free(o->auth_file);
+    g_free(o->reconnect);
+    g_free(o->parent);
+}
+
+/* --reconnect CHILD --to PARENT: the repair Hyper-V offers for a broken
+ * chain, on the default host; prints the chain it reads back. */
+static int
+reconnect(HvdDaemon *daemon, const Options *o, GError **error)
+{
+    HvdDriver *driver = hvd_daemon_open(daemon, NULL, error);
+    g_autoptr(GPtrArray) chain = NULL;
+
+    if (!driver)
+        return 1;
+    if (!o->parent) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--reconnect needs --to, the parent file"));
+        return 2;
+    }
+    chain = hvd_driver_reconnect_parent(driver, o->reconnect, o->parent, error);
+    if (!chain)
+        return 1;
+    for (guint i = 0; i < chain->len; i++)
+        g_print("%s%s\n", i ? "  <- " : "", (char *) chain->pdata[i]);
+    return 0;
 }
 
 /* Where the sockets go: /run/libvirt for root, $XDG_RUNTIME_DIR/libvirt
@@ -413,6 +440,12 @@ main(int argc, char **argv)
           N_("Credentials, in libvirt's auth.conf format"), N_("FILE") },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
           N_("Log what the daemon does"), NULL },
+        { "reconnect", 0, 0, G_OPTION_ARG_STRING, &o.reconnect,
+          N_("Reconnect a differencing disk of the default host to the "
+             "parent --to names, print its chain, and exit"),
+          N_("CHILD") },
+        { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
+          N_("The parent file for --reconnect"), N_("PARENT") },
         { NULL },
     };
 
@@ -439,6 +472,10 @@ main(int argc, char **argv)
     daemon = hvd_daemon_new();
     if (!configure(daemon, &o, &set, &err))
         goto out;
+    if (o.reconnect) {
+        status = reconnect(daemon, &o, &err);
+        goto out;
+    }
     procs = hvd_dispatch_procedures(&n_procs);
     server = hvd_server_new(procs, n_procs, set.workers, daemon);
     hvd_server_set_close_func(server, hvd_dispatch_client_closed);

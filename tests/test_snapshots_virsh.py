@@ -226,6 +226,36 @@ class Snapshots(SnapshotSession):
                        check=False)
         self.assertNotEqual(r.returncode, 0)
 
+    def test_broken_chain_and_repair(self):
+        self.create("c1")
+        self.write("kept")
+        xml = self.virsh("dumpxml", "web1").stdout
+        top, base = re.findall(r'<source file="([^"]+)"', xml)[:2]
+        self.assertTrue(base.endswith("\\web1.vhdx"), xml)
+        self.control(op="move-file", **{
+            "from": base, "to": "Virtual Hard Disks/web1/moved.vhdx"})
+        moved = base.replace("\\web1.vhdx", "\\moved.vhdx")
+        self.virsh("destroy", "web1")
+        # the host takes the checkpoint; the daemon's check finds the break
+        err = self.fails("snapshot-create-as", "web1", "c2",
+                         expect="is no longer consistent")
+        self.assertIn(top, err)
+        self.assertIn(base, err)
+        self.fails("snapshot-dumpxml", "web1", "c1", expect=base)
+
+        # the repair Hyper-V offers, through the daemon's binary
+        r = subprocess.run([os.environ["VIRTHYPERVD"], "--config", self.conf,
+                            "--auth-file", self.auth, "--reconnect", top,
+                            "--to", moved], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), [top, f"  <- {moved}"])
+        self.assertEqual(self.read(4), "kept")
+        self.assertIn(moved, self.virsh("snapshot-dumpxml", "web1",
+                                        "c2").stdout)
+        self.virsh("snapshot-delete", "web1", "c1", "--children")
+        self.assertEqual(self.read(4), "kept")
+        self.check_files()
+
     def test_duplicates_and_host_changes(self):
         self.create("dup")
         made = self.control(op="snapshot", vm="web1", name="dup")["id"]
