@@ -103,12 +103,14 @@ class Snapshots(SnapshotSession):
         dom = self.dom
         dom.snapshotCreateXML(snapshot_xml("m1"))
         self.write("after-m1")
-        # the merge takes 4 s on the host
-        self.control(op="fail-job", job_type=72, delay_ms=4000)
+        # the merge takes 5 s on the host, longer than the deleting
+        # client waits for a keepalive answer
+        self.control(op="fail-job", job_type=72, delay_ms=5000)
         results = {}
 
         def delete(key):
             conn = libvirt.open(self.uri)
+            conn.setKeepAlive(1, 2)
             try:
                 conn.lookupByName("web1").snapshotLookupByName(
                     "m1").delete()
