@@ -239,6 +239,15 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
                 : g_strdup(s->name);
     }
     order_tree(found, snaps, NULL);
+    /* parents that form a loop (a host never sends one): roots, so that
+     * nothing is lost and every walk up a tree ends */
+    for (guint i = 0; i < found->len; i++) {
+        Snap *s = found->pdata[i];
+        if (s) {
+            g_clear_pointer(&s->parent_id, g_free);
+            g_ptr_array_add(snaps, s);
+        }
+    }
 
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
