@@ -19,20 +19,8 @@ hv_vm_all_settings(WsmanClient *c, const char *guid, GError **error)
         g_strdup_printf("SELECT * FROM Msvm_VirtualSystemSettingData WHERE "
                         "VirtualSystemIdentifier = %s",
                         q);
-    g_autoptr(GPtrArray) objs = wsman_enumerate(c, wql, FALSE, error);
-    g_autoptr(GPtrArray) out = NULL;
-
-    if (!objs)
-        return NULL;
-    out = g_ptr_array_new_full(objs->len, wmi_typed_free);
-    for (guint i = 0; i < objs->len; i++) {
-        gpointer t = wmi_typed_new(&Msvm_VirtualSystemSettingData_class,
-                                   g_steal_pointer(&objs->pdata[i]), error);
-        if (!t)
-            return NULL;
-        g_ptr_array_add(out, t);
-    }
-    return g_steal_pointer(&out);
+    return hv_typed_list(&Msvm_VirtualSystemSettingData_class,
+                         wsman_enumerate(c, wql, FALSE, error), error);
 }
 
 char *

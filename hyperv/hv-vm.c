@@ -10,9 +10,8 @@
 
 #include "hv-vm.h"
 
-/* Converts every object of a reply to the typed struct of klass. */
-static GPtrArray *
-typed_list(const WmiClassDef *klass, GPtrArray *objects, GError **error)
+GPtrArray *
+hv_typed_list(const WmiClassDef *klass, GPtrArray *objects, GError **error)
 {
     g_autoptr(GPtrArray) out = NULL;
 
@@ -35,12 +34,13 @@ typed_list(const WmiClassDef *klass, GPtrArray *objects, GError **error)
 GPtrArray *
 hv_vm_list(WsmanClient *c, GError **error)
 {
-    return typed_list(&Msvm_ComputerSystem_class,
-                      wsman_enumerate(c,
-                                      "SELECT * FROM Msvm_ComputerSystem WHERE "
-                                      "Description = '" HV_VM_DESCRIPTION "'",
-                                      FALSE, error),
-                      error);
+    return hv_typed_list(
+        &Msvm_ComputerSystem_class,
+        wsman_enumerate(c,
+                        "SELECT * FROM Msvm_ComputerSystem WHERE "
+                        "Description = '" HV_VM_DESCRIPTION "'",
+                        FALSE, error),
+        error);
 }
 
 Msvm_ComputerSystem *
@@ -52,8 +52,8 @@ hv_vm_lookup(WsmanClient *c, const char *guid, GError **error)
                         "'" HV_VM_DESCRIPTION "' AND Name = %s",
                         q);
     g_autoptr(GPtrArray) vms =
-        typed_list(&Msvm_ComputerSystem_class,
-                   wsman_enumerate(c, wql, FALSE, error), error);
+        hv_typed_list(&Msvm_ComputerSystem_class,
+                      wsman_enumerate(c, wql, FALSE, error), error);
 
     if (!vms)
         return NULL;
@@ -123,8 +123,8 @@ hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
         "Msvm_SettingsDefineState ResultClass = Msvm_VirtualSystemSettingData",
         q);
     g_autoptr(GPtrArray) r =
-        typed_list(&Msvm_VirtualSystemSettingData_class,
-                   wsman_enumerate(c, wql, FALSE, error), error);
+        hv_typed_list(&Msvm_VirtualSystemSettingData_class,
+                      wsman_enumerate(c, wql, FALSE, error), error);
 
     if (!r)
         return NULL;

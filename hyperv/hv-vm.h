@@ -14,6 +14,11 @@ G_BEGIN_DECLS
 /* Msvm_ComputerSystem.Description of a VM (the host has another one) */
 #define HV_VM_DESCRIPTION "Microsoft Virtual Machine"
 
+/* Converts every object of a reply (taken, even on failure) to the typed
+ * struct of klass. */
+GPtrArray *hv_typed_list(const WmiClassDef *klass, GPtrArray *objects,
+                         GError **error);
+
 /* Every VM of the host, as Msvm_ComputerSystem (free: wmi_typed_free). */
 GPtrArray *hv_vm_list(WsmanClient *client, GError **error);
 
