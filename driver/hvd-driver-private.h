@@ -61,6 +61,10 @@ HvJobWait hvd_driver_job_wait(HvdDriver *d);
 /* Takes hv (hyperv/'s error) and sets error as libvirt sees it. */
 void hvd_driver_map_error(GError **error, GError *hv);
 
+/* Whether what was read at read_at (monotonic; 0: never) is younger than
+ * the poll interval (lock held) */
+gboolean hvd_driver_is_recent(HvdDriver *d, gint64 read_at);
+
 /* A copy of the cache's entry of a VM (refreshed when it is old). */
 VmEntry *hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16],
                             GError **error);

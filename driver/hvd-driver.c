@@ -552,11 +552,11 @@ hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     return TRUE;
 }
 
-static gboolean
-is_fresh(HvdDriver *d)
+gboolean
+hvd_driver_is_recent(HvdDriver *d, gint64 read_at)
 {
-    return d->listed_at && g_get_monotonic_time() - d->listed_at <
-                               (gint64) d->config->poll_interval_ms * 1000;
+    return read_at && g_get_monotonic_time() - read_at <
+                          (gint64) d->config->poll_interval_ms * 1000;
 }
 
 /* Makes sure the cache is no older than the poll interval. */
@@ -567,7 +567,7 @@ ensure_fresh(HvdDriver *d, GError **error)
     gboolean fresh, ok;
 
     g_mutex_lock(&d->lock);
-    fresh = is_fresh(d);
+    fresh = hvd_driver_is_recent(d, d->listed_at);
     g_mutex_unlock(&d->lock);
     if (fresh)
         return TRUE;
@@ -1112,6 +1112,22 @@ hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16], GError **error)
     return find(d, match_uuid, uuid, what, error);
 }
 
+/* Memory (MiB) and processors of a settings object's resources; 0 for
+ * what they do not say */
+static void
+resources_size(GPtrArray *rasds, guint64 *memory_mb, guint64 *vcpus)
+{
+    *memory_mb = *vcpus = 0;
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *q = wmi_object_text(o, "VirtualQuantity");
+        if (g_str_equal(o->class_name, "Msvm_MemorySettingData"))
+            wmi_parse_unsigned(q, G_MAXUINT64 / 1024, memory_mb);
+        else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData"))
+            wmi_parse_unsigned(q, G_MAXUINT16, vcpus);
+    }
+}
+
 /* Reads the VM's own settings and their resources (returned when asked
  * for); what they say of memory, processors and automatic start goes into
  * copy and the cache. */
@@ -1124,7 +1140,7 @@ read_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy,
     g_autoptr(Msvm_VirtualSystemSettingData) vssd = NULL;
     g_autoptr(GPtrArray) rasds = NULL;
     VmEntry *e;
-    guint64 mem = 0, cpus = 0;
+    guint64 mem, cpus;
 
     vssd = hv_vm_settings(c, copy->guid, &local);
     if (vssd)
@@ -1133,14 +1149,7 @@ read_settings(HvdDriver *d, WsmanClient *c, VmEntry *copy,
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    for (guint i = 0; i < rasds->len; i++) {
-        WmiObject *o = rasds->pdata[i];
-        const char *q = wmi_object_text(o, "VirtualQuantity");
-        if (g_str_equal(o->class_name, "Msvm_MemorySettingData"))
-            wmi_parse_unsigned(q, G_MAXUINT64 / 1024, &mem);
-        else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData"))
-            wmi_parse_unsigned(q, G_MAXUINT16, &cpus);
-    }
+    resources_size(rasds, &mem, &cpus);
     copy->memory_mb = mem;
     copy->vcpus = cpus;
     copy->startup_action = vssd->AutomaticStartupAction;
@@ -1376,19 +1385,15 @@ gboolean
 hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                        HvdDomainDef *def, GError **error)
 {
+    guint64 mem, cpus;
+
+    resources_size(rasds, &mem, &cpus);
+    def->memory_kib = mem * 1024;
+    def->vcpus = cpus;
     for (guint i = 0; i < rasds->len; i++) {
         WmiObject *o = rasds->pdata[i];
-        const char *q = wmi_object_text(o, "VirtualQuantity");
-        guint64 v = 0;
-
-        if (g_str_equal(o->class_name, "Msvm_MemorySettingData") &&
-            wmi_parse_unsigned(q, G_MAXUINT64 / (1024 * 1024), &v)) {
-            def->memory_kib = v * 1024;
-        } else if (g_str_equal(o->class_name, "Msvm_ProcessorSettingData") &&
-                   wmi_parse_unsigned(q, G_MAXUINT16, &v)) {
-            def->vcpus = v;
-        } else if (g_str_equal(o->class_name,
-                               "Msvm_SyntheticEthernetPortSettingData")) {
+        if (g_str_equal(o->class_name,
+                        "Msvm_SyntheticEthernetPortSettingData")) {
             g_autofree char *mac =
                 hvd_format_mac(wmi_object_text(o, "Address"));
             if (mac)
