@@ -36,7 +36,6 @@ typedef struct {
     GPtrArray *snaps; /* Snap, each parent before its children */
     char *current_id;
     char *settings_id; /* the VM's own settings */
-    guint total;       /* snapshots of every type */
     gint64 read_at;    /* monotonic; 0: never */
     /* the operation of the driver that runs on the VM */
     const char *op;
@@ -84,15 +83,28 @@ tree_of(HvdDriver *d, const guchar uuid[16])
     return t;
 }
 
-static Snap *
-snap_by_id(const SnapshotTree *t, const char *id)
+/* InstanceIDs compare without regard to case, as Windows does. */
+static gboolean
+same_id(const char *a, const char *b)
 {
-    for (guint i = 0; id && i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        if (g_ascii_strcasecmp(s->id, id) == 0)
+    return a && b && g_ascii_strcasecmp(a, b) == 0;
+}
+
+static Snap *
+find_id(GPtrArray *snaps, const char *id)
+{
+    for (guint i = 0; id && i < snaps->len; i++) {
+        Snap *s = snaps->pdata[i];
+        if (s && same_id(s->id, id))
             return s;
     }
     return NULL;
+}
+
+static Snap *
+snap_by_id(const SnapshotTree *t, const char *id)
+{
+    return find_id(t->snaps, id);
 }
 
 /* A name as clients give it: the label, NAME@GUID, or the bare GUID */
@@ -153,7 +165,7 @@ order_tree(GPtrArray *in, GPtrArray *out, const char *parent_id)
         Snap *s = in->pdata[i];
         if (!s)
             continue;
-        if (parent_id ? g_strcmp0(s->parent_id, parent_id) == 0
+        if (parent_id ? same_id(s->parent_id, parent_id)
                       : s->parent_id == NULL) {
             g_ptr_array_add(level, s);
             in->pdata[i] = NULL;
@@ -194,7 +206,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     g_autofree char *settings_id = NULL;
     SnapshotTree *t;
     gboolean vanished = FALSE;
-    guint total = 0;
 
     if (!all) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
@@ -213,7 +224,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
             settings_id = g_strdup(v->InstanceID);
             continue;
         }
-        total++;
         if (g_str_equal(v->VirtualSystemType,
                         MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED)) {
             Snap *s = snap_new(v);
@@ -227,11 +237,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     /* a parent that is not listed (a recovery checkpoint) makes a root */
     for (guint i = 0; i < found->len; i++) {
         Snap *s = found->pdata[i];
-        gboolean known = FALSE;
-        for (guint k = 0; s->parent_id && k < found->len; k++)
-            known |= g_ascii_strcasecmp(((Snap *) found->pdata[k])->id,
-                                        s->parent_id) == 0;
-        if (!known)
+        if (!find_id(found, s->parent_id))
             g_clear_pointer(&s->parent_id, g_free);
         s->label =
             GPOINTER_TO_UINT(g_hash_table_lookup(names, s->name)) > 1
@@ -253,8 +259,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     t = tree_of(d, vm->uuid);
     /* details stay while no snapshot went away */
     for (guint i = 0; i < t->snaps->len; i++)
-        vanished |= !snap_by_id(&(SnapshotTree){ .snaps = snaps },
-                                ((Snap *) t->snaps->pdata[i])->id);
+        vanished |= !find_id(snaps, ((Snap *) t->snaps->pdata[i])->id);
     for (guint i = 0; !vanished && i < snaps->len; i++) {
         Snap *s = snaps->pdata[i];
         Snap *old = snap_by_id(t, s->id);
@@ -267,7 +272,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     t->current_id = g_steal_pointer(&current);
     g_free(t->settings_id);
     t->settings_id = g_steal_pointer(&settings_id);
-    t->total = total;
     t->read_at = g_get_monotonic_time();
     g_mutex_unlock(&d->lock);
     return TRUE;
@@ -284,9 +288,7 @@ ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
 
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
-    if (!reread && t->read_at &&
-        g_get_monotonic_time() - t->read_at <
-            (gint64) d->config->poll_interval_ms * 1000) {
+    if (!reread && hvd_driver_is_recent(d, t->read_at)) {
         g_mutex_unlock(&d->lock);
         return TRUE;
     }
@@ -495,7 +497,7 @@ snapshot_fact(HvdDriver *d, const guchar uuid[16], const char *name,
         g_mutex_unlock(&d->lock);
         return p != NULL;
     case FACT_IS_CURRENT:
-        *yes = t->current_id && g_ascii_strcasecmp(s->id, t->current_id) == 0;
+        *yes = same_id(s->id, t->current_id);
         break;
     case FACT_HAS_METADATA:
         *yes = TRUE;
@@ -782,7 +784,7 @@ redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
         return NULL;
     }
     if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
-        (!t->current_id || g_ascii_strcasecmp(t->current_id, s->id) != 0)) {
+        !same_id(t->current_id, s->id)) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
                       _("cannot make snapshot '%s' current: Hyper-V makes a "
                         "checkpoint current only by applying it (use "
@@ -1047,7 +1049,6 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
         ok = hv_snapshot_apply(c, id, &wait, &local);
         if (!ok)
             hvd_driver_map_error(error, g_steal_pointer(&local));
-        ok = ok && hvd_driver_refresh_vm(d, c, vm, error);
     } else {
         ok = FALSE;
     }
