@@ -4,6 +4,7 @@ DaemonSession; every test gets a fresh host with the three sample VMs
 (web1 running, db1 and mail1 off)."""
 
 import os
+import queue
 import signal
 import subprocess
 import tempfile
@@ -149,3 +150,15 @@ class EventLoop:
     def run():
         while True:
             libvirt.virEventRunDefaultImpl()
+
+
+def expect_event(test, events, wanted):
+    """Takes events off the queue until wanted comes; fails after 15 s
+    without it."""
+    while True:
+        try:
+            got = events.get(timeout=15)
+        except queue.Empty:
+            test.fail(f"no event {wanted}")
+        if got == wanted:
+            return

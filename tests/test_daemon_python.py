@@ -8,7 +8,7 @@ import queue
 import libvirt
 
 import taptest
-from hvd_env import DaemonSession, EventLoop
+from hvd_env import DaemonSession, EventLoop, expect_event
 
 EV = libvirt
 
@@ -111,13 +111,7 @@ class WithEventLoop(DaemonSession):
         self.events.put((dom.name(), event, detail))
 
     def expect(self, name, event, detail):
-        while True:
-            try:
-                got = self.events.get(timeout=15)
-            except queue.Empty:
-                self.fail(f"no event {event}/{detail} for {name}")
-            if got == (name, event, detail):
-                return
+        expect_event(self, self.events, (name, event, detail))
 
     def test_events_of_calls(self):
         db1 = self.conn.lookupByName("db1")

@@ -8,7 +8,7 @@ import threading
 import libvirt
 
 import taptest
-from hvd_env import EventLoop
+from hvd_env import EventLoop, expect_event
 from test_snapshots_virsh import SnapshotSession
 
 FORCE = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE
@@ -35,13 +35,7 @@ class Snapshots(SnapshotSession):
         self.addCleanup(self.conn.domainEventDeregisterAny, cb)
 
     def expect(self, event, detail):
-        while True:
-            try:
-                got = self.events.get(timeout=15)
-            except queue.Empty:
-                self.fail(f"no event {event}/{detail}")
-            if got == (event, detail):
-                return
+        expect_event(self, self.events, (event, detail))
 
     def names(self, snaps):
         return sorted(s.getName() for s in snaps)
