@@ -166,11 +166,13 @@ typedef struct {
     GArray *callbacks; /* Callback */
     int next_callback;
     guint listener;
+    gboolean closed; /* the client is gone: no listener any more */
 } Conn;
 
-static Conn *
-conn_ref(Conn *c)
+static gpointer
+conn_ref(gpointer p)
 {
+    Conn *c = p;
     g_atomic_int_inc(&c->refs);
     return c;
 }
@@ -193,10 +195,11 @@ daemon_of(HvdCall *call)
     return hvd_server_get_data(hvd_client_get_server(call->client));
 }
 
+/* Held for the whole call by the server, even if the client goes */
 static Conn *
 conn_of(HvdCall *call)
 {
-    return hvd_client_get_data(call->client);
+    return call->data;
 }
 
 static HvdDriver *
@@ -290,7 +293,7 @@ connect_open(HvdCall *call, gpointer a, gpointer r)
     c->driver = driver;
     g_mutex_init(&c->lock);
     c->callbacks = g_array_new(FALSE, FALSE, sizeof(Callback));
-    hvd_client_set_data(call->client, c);
+    hvd_client_set_data(call->client, c, conn_ref, conn_unref);
     if (args->flags & OPEN_READ_ONLY)
         hvd_client_set_read_only(call->client);
     hvd_client_set_open(call->client, TRUE);
@@ -307,6 +310,7 @@ conn_close(Conn *c)
     c->listener = 0;
     g_array_set_size(c->callbacks, 0);
     g_mutex_unlock(&c->lock);
+
     if (listener)
         hvd_driver_remove_listener(c->driver, listener);
 }
@@ -322,15 +326,17 @@ connect_close(HvdCall *call, gpointer a, gpointer r)
 }
 
 void
-hvd_dispatch_client_closed(HvdClient *client, gpointer data)
+hvd_dispatch_client_closed(HvdClient *client, gpointer client_data,
+                           gpointer server_data)
 {
-    Conn *c = hvd_client_get_data(client);
+    Conn *c = client_data;
 
     if (!c)
         return;
-    hvd_client_set_data(client, NULL);
+    g_mutex_lock(&c->lock);
+    c->closed = TRUE;
+    g_mutex_unlock(&c->lock);
     conn_close(c);
-    conn_unref(c);
 }
 
 static gboolean
@@ -737,7 +743,7 @@ event_register(HvdCall *call, gpointer a, gpointer r)
     g_mutex_lock(&c->lock);
     cb.id = c->next_callback++;
     g_array_append_val(c->callbacks, cb);
-    first = c->listener == 0;
+    first = c->listener == 0 && !c->closed;
     g_mutex_unlock(&c->lock);
     /* only lifecycle events are ever sent; the others have nothing to
      * say on Hyper-V, as libvirt's drivers that lack them do */
@@ -745,7 +751,8 @@ event_register(HvdCall *call, gpointer a, gpointer r)
         guint id = hvd_driver_add_listener(c->driver, on_event, conn_ref(c),
                                            conn_unref);
         g_mutex_lock(&c->lock);
-        if (c->listener == 0) {
+        /* a client gone meanwhile keeps no listener */
+        if (c->listener == 0 && !c->closed) {
             c->listener = id;
             id = 0;
         }

@@ -29,6 +29,7 @@ HvdDriver *hvd_daemon_open(HvdDaemon *daemon, const char *uri, GError **error);
 /* The procedure table, sorted */
 const HvdProcedure *hvd_dispatch_procedures(guint *n);
 /* For hvd_server_set_close_func(); data is the HvdDaemon */
-void hvd_dispatch_client_closed(HvdClient *client, gpointer data);
+void hvd_dispatch_client_closed(HvdClient *client, gpointer client_data,
+                                gpointer server_data);
 
 G_END_DECLS

@@ -1,46 +1,105 @@
 /*
  * hvd-server.c: sockets, connections, keepalive and the worker pool
  *
+ * Every socket is non-blocking and served by one I/O thread: it accepts,
+ * reads packets, answers keepalive PINGs, hands calls to the workers and
+ * writes what a client's queue holds as the client reads it. Workers (and
+ * whichever thread sends an event) write straight to the socket when its
+ * queue is empty and queue the rest; nothing they do waits for a client.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "config.h"
 
+#include <errno.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hvd-server.h"
+
+/* libvirtd's defaults (daemon/libvirtd.conf) where it has one */
+#define DEFAULT_WORKERS            16
+#define DEFAULT_MAX_CLIENTS        5000
+#define DEFAULT_MAX_ANONYMOUS      20
+#define DEFAULT_MAX_CLIENT_REQUEST 5
+#define DEFAULT_MAX_CLIENT_OUTPUT  (16u << 20)
+#define DEFAULT_READ_TIMEOUT_MS    30000
+#define DEFAULT_HANDSHAKE_MS       60000
+/* A refused connection gets its answer to one call, or this long */
+#define REFUSED_TIMEOUT_MS 5000
+/* Refused connections waiting for their answer at once; more are closed
+ * without one */
+#define MAX_REFUSED 64
+/* Packets read from one client before the others get their turn */
+#define PACKETS_PER_TURN 16
 
 struct _HvdServer {
     const HvdProcedure *procedures;
     guint n_procedures;
     gpointer data;
-    GThreadedSocketService *service;
+    HvdServerLimits limits;
+    GSocketService *service;
     GThreadPool *workers;
     GHashTable *read_only_listeners; /* GSocketListener source objects */
     GPtrArray *paths;                /* socket files to remove */
-    GMainContext *context;           /* where connections are accepted */
+    GMainContext *context;           /* the I/O thread's */
     GMainLoop *loop;
-    GThread *acceptor;
+    GThread *io_thread;
     HvdCloseFunc close_func;
-    GMutex conns_lock; /* the three below */
-    GCond conns_done;
-    guint n_conns;      /* accepted, their reading threads not ended */
-    GPtrArray *clients; /* HvdClient being read */
-    gboolean stopping;
+    GMutex lock;        /* the counts below and clients */
+    GPtrArray *clients; /* every HvdClient not yet closed */
+    guint n_served;     /* clients not refused */
+    guint n_anonymous;  /* of them, not yet open */
+    guint n_refused;
 };
+
+typedef struct {
+    GBytes *packet;
+    gsize offset;   /* bytes of it already written */
+    gboolean reply; /* the end of a request: counted in requests */
+} Output;
+
+typedef struct {
+    GSource source;
+    HvdClient *client;
+} ClientSource;
 
 struct _HvdClient {
     gint refs;
     HvdServer *server;
     GSocketConnection *conn;
-    GMutex write_lock;
+    int fd;
+    const char *refused; /* the reason a connection over a limit gets */
+
+    /* I/O thread only */
+    GSource *source;
+    gpointer tag;
+    guint8 word[HVD_MESSAGE_LEN_SIZE];
+    gsize word_got;
+    guint8 *packet;    /* the packet being read, word included */
+    gsize packet_len;  /* its length */
+    gsize packet_got;  /* bytes of it read */
+    gsize packet_size; /* bytes allocated */
+    gint64 last_read;  /* monotonic µs of the last byte read */
+    gboolean refusal_sent;
+
+    GMutex lock;   /* everything below */
+    GQueue output; /* Output */
+    gsize output_bytes;
+    guint requests; /* calls read whose reply is not yet written */
+    gboolean closed;
+    gboolean failed;         /* a write failed or the output overflowed */
+    gboolean update_pending; /* an update of the watch is on its way */
+    gboolean anonymous;      /* counted in n_anonymous */
     gboolean read_only;
     gboolean open;
-    gboolean closed;
     gpointer data;
+    GBoxedCopyFunc data_ref;
+    GDestroyNotify data_unref;
 };
 
 typedef struct {
@@ -49,6 +108,8 @@ typedef struct {
     hvd_message_header header;
 } Job;
 
+static void client_update(HvdClient *c);
+
 HvdClient *
 hvd_client_ref(HvdClient *c)
 {
@@ -56,28 +117,114 @@ hvd_client_ref(HvdClient *c)
     return c;
 }
 
+static void
+output_free(gpointer p)
+{
+    Output *o = p;
+    g_bytes_unref(o->packet);
+    g_free(o);
+}
+
 void
 hvd_client_unref(HvdClient *c)
 {
     if (!g_atomic_int_dec_and_test(&c->refs))
         return;
+    g_queue_clear_full(&c->output, output_free);
+    g_free(c->packet);
     g_object_unref(c->conn);
-    g_mutex_clear(&c->write_lock);
+    g_mutex_clear(&c->lock);
     g_free(c);
 }
 
-/* Writes a whole packet; a client gone away only loses its replies. */
 static gboolean
-client_write(HvdClient *c, GBytes *packet)
+invoke_update(gpointer data)
 {
-    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
-    gsize n;
-    const guint8 *p = g_bytes_get_data(packet, &n);
-    gboolean ok;
+    client_update(data);
+    return G_SOURCE_REMOVE;
+}
 
-    g_mutex_lock(&c->write_lock);
-    ok = !c->closed && g_output_stream_write_all(out, p, n, NULL, NULL, NULL);
-    g_mutex_unlock(&c->write_lock);
+/* Asks the I/O thread to look at the client again (lock held). */
+static void
+schedule_update(HvdClient *c)
+{
+    if (c->update_pending || c->closed)
+        return;
+    c->update_pending = TRUE;
+    g_main_context_invoke_full(c->server->context, G_PRIORITY_DEFAULT,
+                               invoke_update, hvd_client_ref(c),
+                               (GDestroyNotify) hvd_client_unref);
+}
+
+/* Writes what the socket takes of the queue (lock held). FALSE when the
+ * client cannot be written to any more. */
+static gboolean
+flush_output(HvdClient *c)
+{
+    Output *o;
+
+    while ((o = g_queue_peek_head(&c->output))) {
+        gsize n;
+        const guint8 *p = g_bytes_get_data(o->packet, &n);
+        ssize_t w = send(c->fd, p + o->offset, n - o->offset,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        o->offset += w;
+        c->output_bytes -= w;
+        if (o->offset < n)
+            return TRUE;
+        if (o->reply && c->requests > 0)
+            c->requests--;
+        output_free(g_queue_pop_head(&c->output));
+    }
+    return TRUE;
+}
+
+/* Queues a packet and writes what the socket takes now. A client whose
+ * queue would pass its limit is disconnected, as libvirtd does with a
+ * client that stops reading. */
+static gboolean
+client_send(HvdClient *c, GBytes *packet, gboolean reply)
+{
+    gsize n = g_bytes_get_size(packet);
+    gboolean was_empty, ok;
+    Output *o;
+
+    g_mutex_lock(&c->lock);
+    if (c->closed || c->failed) {
+        g_mutex_unlock(&c->lock);
+        return FALSE;
+    }
+    was_empty = g_queue_is_empty(&c->output);
+    /* one packet always fits an empty queue, however large */
+    if (!was_empty &&
+        c->output_bytes + n > c->server->limits.max_client_output) {
+        g_info("a client left %" G_GSIZE_FORMAT " bytes unread, over "
+               "max_client_output: disconnected",
+               c->output_bytes);
+        c->failed = TRUE;
+        schedule_update(c);
+        g_mutex_unlock(&c->lock);
+        return FALSE;
+    }
+    o = g_new0(Output, 1);
+    o->packet = g_bytes_ref(packet);
+    o->reply = reply;
+    g_queue_push_tail(&c->output, o);
+    c->output_bytes += n;
+    if (was_empty && !flush_output(c))
+        c->failed = TRUE;
+    /* the I/O thread watches for room, reads again below the request
+     * limit, or closes a failed client */
+    if (!g_queue_is_empty(&c->output) || reply || c->failed)
+        schedule_update(c);
+    ok = !c->failed;
+    g_mutex_unlock(&c->lock);
     return ok;
 }
 
@@ -96,7 +243,7 @@ hvd_call_fail(HvdCall *call, int code, int domain, const char *fmt, ...)
 
 static void
 send_error(HvdClient *c, const hvd_message_header *call, int code, int domain,
-           const char *message)
+           const char *message, gboolean reply)
 {
     hvd_message_header h = *call;
     char *text = (char *) message;
@@ -110,8 +257,16 @@ send_error(HvdClient *c, const hvd_message_header *call, int code, int domain,
     e.message = &text;
     e.level = VIR_ERR_ERROR;
     pkt = hvd_packet_encode(&h, (xdrproc_t) xdr_hvd_error, &e, NULL);
-    if (pkt)
-        client_write(c, pkt);
+    if (pkt) {
+        client_send(c, pkt, reply);
+    } else if (reply) {
+        /* nothing to send, but the request is over */
+        g_mutex_lock(&c->lock);
+        if (c->requests > 0)
+            c->requests--;
+        schedule_update(c);
+        g_mutex_unlock(&c->lock);
+    }
 }
 
 static const HvdProcedure *
@@ -148,7 +303,7 @@ serve(HvdServer *s, Job *job)
          * and report "not supported" */
         g_autofree char *msg =
             g_strdup_printf("unknown procedure: %d", job->header.proc);
-        send_error(c, &job->header, VIR_ERR_RPC, VIR_FROM_RPC, msg);
+        send_error(c, &job->header, VIR_ERR_RPC, VIR_FROM_RPC, msg, TRUE);
         return;
     }
     data = g_bytes_get_data(job->packet, &len);
@@ -160,9 +315,20 @@ serve(HvdServer *s, Job *job)
             _("cannot decode the arguments of procedure %d: %s"),
             job->header.proc,
             err ? err->message : _("a call without arguments has a payload"));
-        send_error(c, &job->header, VIR_ERR_RPC, VIR_FROM_RPC, msg);
+        send_error(c, &job->header, VIR_ERR_RPC, VIR_FROM_RPC, msg, TRUE);
         return;
     }
+    /* the data stays while the call runs; a client that went away after
+     * its call was read is not served */
+    g_mutex_lock(&c->lock);
+    if (c->closed || c->failed) {
+        g_mutex_unlock(&c->lock);
+        if (p->args_proc)
+            xdr_free(p->args_proc, args);
+        return;
+    }
+    call.data = c->data ? c->data_ref(c->data) : NULL;
+    g_mutex_unlock(&c->lock);
     if (!p->before_open && !hvd_client_is_open(c)) {
         hvd_call_fail(&call, VIR_ERR_RPC, VIR_FROM_RPC,
                       _("connection not open"));
@@ -174,6 +340,8 @@ serve(HvdServer *s, Job *job)
         hvd_call_fail(&call, VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE,
                       _("procedure %d failed"), job->header.proc);
     }
+    if (call.data)
+        c->data_unref(call.data);
     if (p->args_proc)
         xdr_free(p->args_proc, args);
 
@@ -189,10 +357,10 @@ serve(HvdServer *s, Job *job)
         xdr_free(p->ret_proc, ret);
     if (call.error_message) {
         send_error(c, &job->header, call.error_code, call.error_domain,
-                   call.error_message);
+                   call.error_message, TRUE);
         g_free(call.error_message);
     } else {
-        client_write(c, reply);
+        client_send(c, reply, TRUE);
     }
 }
 
@@ -200,19 +368,19 @@ static void
 run_job(gpointer data, gpointer user_data)
 {
     Job *job = data;
+    HvdClient *c = job->client;
 
     serve(user_data, job);
+    /* a call that sent no reply (its client gone) still ends */
+    g_mutex_lock(&c->lock);
+    if (c->closed || c->failed) {
+        if (c->requests > 0)
+            c->requests--;
+    }
+    g_mutex_unlock(&c->lock);
     g_bytes_unref(job->packet);
-    hvd_client_unref(job->client);
+    hvd_client_unref(c);
     g_free(job);
-}
-
-/* Reads exactly n bytes; FALSE at end of stream or on an error. */
-static gboolean
-read_exactly(GInputStream *in, guint8 *buf, gsize n)
-{
-    gsize got = 0;
-    return g_input_stream_read_all(in, buf, n, &got, NULL, NULL) && got == n;
 }
 
 static void
@@ -223,117 +391,326 @@ answer_ping(HvdClient *c, const hvd_message_header *ping)
 
     h.proc = HVD_KEEPALIVE_PONG;
     pong = hvd_packet_encode(&h, NULL, NULL, NULL);
-    client_write(c, pong);
+    client_send(c, pong, FALSE);
 }
 
-/* A reading thread ends (conns_lock held; released here). */
+/* The client is gone (I/O thread). */
 static void
-connection_ended(HvdServer *s, HvdClient *c)
+client_close(HvdClient *c)
 {
-    if (c)
-        g_ptr_array_remove_fast(s->clients, c);
-    s->n_conns--;
-    g_cond_broadcast(&s->conns_done);
-    g_mutex_unlock(&s->conns_lock);
+    HvdServer *s = c->server;
+    gpointer data;
+    GDestroyNotify unref;
+
+    g_mutex_lock(&c->lock);
+    if (c->closed) {
+        g_mutex_unlock(&c->lock);
+        return;
+    }
+    c->closed = TRUE;
+    g_queue_clear_full(&c->output, output_free);
+    c->output_bytes = 0;
+    g_mutex_unlock(&c->lock);
+
+    if (c->source) {
+        g_source_destroy(c->source);
+        g_source_unref(c->source);
+        c->source = NULL;
+    }
+    /* no worker writes to a closed client, so the socket can go */
+    g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
+
+    g_mutex_lock(&s->lock);
+    g_ptr_array_remove_fast(s->clients, c);
+    if (c->refused)
+        s->n_refused--;
+    else
+        s->n_served--;
+    if (c->anonymous)
+        s->n_anonymous--;
+    c->anonymous = FALSE;
+    g_mutex_unlock(&s->lock);
+
+    g_mutex_lock(&c->lock);
+    data = c->data;
+    unref = c->data_unref;
+    g_mutex_unlock(&c->lock);
+    if (s->close_func)
+        s->close_func(c, data, s->data);
+    g_mutex_lock(&c->lock);
+    c->data = NULL;
+    g_mutex_unlock(&c->lock);
+    if (data)
+        unref(data);
+    hvd_client_unref(c); /* the server's */
 }
 
-/* One connection's reading thread: packets in, calls to the pool. A
- * packet that does not frame or is not a call closes the connection, as
- * libvirt's own server does. */
+/* A whole packet has been read (I/O thread). FALSE: close the client. */
 static gboolean
-on_run(GThreadedSocketService *service, GSocketConnection *conn,
-       GObject *source, gpointer data)
+client_packet(HvdClient *c, guint8 *buf, gsize len)
 {
-    HvdServer *s = data;
-    HvdClient *c;
-    GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+    HvdServer *s = c->server;
+    hvd_message_header h;
+    GBytes *packet;
+    Job *job;
 
-    g_mutex_lock(&s->conns_lock);
-    if (s->stopping) {
-        connection_ended(s, NULL);
+    if (!hvd_packet_header(buf, len, &h, NULL)) {
+        g_free(buf);
+        return FALSE;
+    }
+    packet = g_bytes_new_take(buf, len);
+    if (h.prog == HVD_KEEPALIVE_PROGRAM && h.type == HVD_MESSAGE) {
+        if (h.proc == HVD_KEEPALIVE_PING && !c->refused)
+            answer_ping(c, &h);
+        g_bytes_unref(packet);
         return TRUE;
     }
-    c = g_new0(HvdClient, 1);
-    c->refs = 1;
-    c->server = s;
-    c->conn = g_object_ref(conn);
-    g_mutex_init(&c->write_lock);
-    c->read_only =
-        source && g_hash_table_contains(s->read_only_listeners, source);
-    g_ptr_array_add(s->clients, c);
-    g_mutex_unlock(&s->conns_lock);
-    for (;;) {
-        guint8 word[HVD_MESSAGE_LEN_SIZE];
-        hvd_message_header h;
-        guint32 len;
-        guint8 *buf;
-        GBytes *packet;
-        Job *job;
-
-        if (!read_exactly(in, word, sizeof(word)) ||
-            !hvd_packet_length(word, &len, NULL))
-            break;
-        buf = g_malloc(len);
-        memcpy(buf, word, sizeof(word));
-        if (!read_exactly(in, buf + sizeof(word), len - sizeof(word)) ||
-            !hvd_packet_header(buf, len, &h, NULL)) {
-            g_free(buf);
-            break;
-        }
-        packet = g_bytes_new_take(buf, len);
-        if (h.prog == HVD_KEEPALIVE_PROGRAM && h.type == HVD_MESSAGE) {
-            if (h.proc == HVD_KEEPALIVE_PING)
-                answer_ping(c, &h);
-            g_bytes_unref(packet);
-            continue;
-        }
-        if (h.type != HVD_CALL || h.status != HVD_OK) {
-            g_bytes_unref(packet);
-            break;
-        }
-        if (h.prog != HVD_REMOTE_PROGRAM || h.vers != HVD_REMOTE_VERSION) {
-            send_error(c, &h, VIR_ERR_RPC, VIR_FROM_RPC,
-                       _("unknown program or version"));
-            g_bytes_unref(packet);
-            continue;
-        }
-        job = g_new0(Job, 1);
-        job->client = hvd_client_ref(c);
-        job->packet = packet;
-        job->header = h;
-        g_thread_pool_push(s->workers, job, NULL);
+    if (h.type != HVD_CALL || h.status != HVD_OK) {
+        g_bytes_unref(packet);
+        return FALSE;
     }
-    g_mutex_lock(&c->write_lock);
-    c->closed = TRUE;
-    g_mutex_unlock(&c->write_lock);
-    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
-    if (s->close_func)
-        s->close_func(c, s->data);
-    g_mutex_lock(&s->conns_lock);
-    connection_ended(s, c);
-    hvd_client_unref(c);
+    if (c->refused) {
+        /* the one answer a refused connection gets */
+        send_error(c, &h, VIR_ERR_RPC, VIR_FROM_RPC, c->refused, FALSE);
+        c->refusal_sent = TRUE;
+        g_bytes_unref(packet);
+        return TRUE;
+    }
+    if (h.prog != HVD_REMOTE_PROGRAM || h.vers != HVD_REMOTE_VERSION) {
+        send_error(c, &h, VIR_ERR_RPC, VIR_FROM_RPC,
+                   _("unknown program or version"), FALSE);
+        g_bytes_unref(packet);
+        return TRUE;
+    }
+    g_mutex_lock(&c->lock);
+    c->requests++;
+    g_mutex_unlock(&c->lock);
+    job = g_new0(Job, 1);
+    job->client = hvd_client_ref(c);
+    job->packet = packet;
+    job->header = h;
+    g_thread_pool_push(s->workers, job, NULL);
     return TRUE;
 }
 
-/* On the accepting thread, before a reading thread is asked for: counted
- * from here, so that freeing the server waits for every one. */
+/* Reads what the socket has, up to a few packets (I/O thread). FALSE:
+ * close the client. */
+static gboolean
+client_read(HvdClient *c)
+{
+    guint packets = 0;
+
+    while (packets < PACKETS_PER_TURN) {
+        guint8 *dst;
+        gsize want;
+        ssize_t r;
+        gboolean full;
+
+        g_mutex_lock(&c->lock);
+        full = c->requests >= c->server->limits.max_client_requests;
+        g_mutex_unlock(&c->lock);
+        if (full || c->refusal_sent)
+            return TRUE; /* read again once a reply is out */
+
+        if (c->word_got < sizeof(c->word)) {
+            dst = c->word + c->word_got;
+            want = sizeof(c->word) - c->word_got;
+        } else {
+            /* grow as bytes come, so a length word alone reserves little */
+            if (c->packet_size == c->packet_got) {
+                c->packet_size =
+                    MIN(c->packet_len, MAX(c->packet_size * 2, 65536));
+                c->packet = g_realloc(c->packet, c->packet_size);
+            }
+            dst = c->packet + c->packet_got;
+            want = c->packet_size - c->packet_got;
+        }
+        r = recv(c->fd, dst, want, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        if (r == 0)
+            return FALSE; /* end of stream */
+        c->last_read = g_get_monotonic_time();
+        if (c->word_got < sizeof(c->word)) {
+            guint32 len;
+
+            c->word_got += r;
+            if (c->word_got < sizeof(c->word))
+                continue;
+            if (!hvd_packet_length(c->word, &len, NULL))
+                return FALSE;
+            c->packet_len = len;
+            c->packet_size = MIN(len, 65536);
+            c->packet = g_malloc(c->packet_size);
+            memcpy(c->packet, c->word, sizeof(c->word));
+            c->packet_got = sizeof(c->word);
+        } else {
+            c->packet_got += r;
+        }
+        if (c->packet_got == c->packet_len) {
+            guint8 *buf = g_steal_pointer(&c->packet);
+            gsize len = c->packet_len;
+
+            c->word_got = 0;
+            c->packet_len = c->packet_got = c->packet_size = 0;
+            packets++;
+            if (!client_packet(c, buf, len))
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* When the client must have sent something by, or -1 (I/O thread) */
+static gint64
+client_deadline(HvdClient *c, guint requests)
+{
+    const HvdServerLimits *l = &c->server->limits;
+
+    if (c->refused)
+        return c->last_read + REFUSED_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+    if (c->word_got > 0)
+        return c->last_read + l->read_timeout_ms * G_TIME_SPAN_MILLISECOND;
+    if (c->anonymous && requests == 0)
+        return c->last_read + l->handshake_timeout_ms * G_TIME_SPAN_MILLISECOND;
+    return -1;
+}
+
+/* What the client's watch waits for, or its close (I/O thread) */
+static void
+client_update(HvdClient *c)
+{
+    GIOCondition events = 0;
+    gboolean close_it, done_refusing;
+    guint requests;
+
+    if (!c->source)
+        return; /* closed */
+    g_mutex_lock(&c->lock);
+    c->update_pending = FALSE;
+    close_it = c->failed;
+    if (!close_it && !g_queue_is_empty(&c->output))
+        events |= G_IO_OUT;
+    requests = c->requests;
+    done_refusing = c->refusal_sent && g_queue_is_empty(&c->output);
+    if (c->requests < c->server->limits.max_client_requests && !c->refusal_sent)
+        events |= G_IO_IN;
+    g_mutex_unlock(&c->lock);
+    if (close_it || done_refusing) {
+        client_close(c);
+        return;
+    }
+    g_source_modify_unix_fd(c->source, c->tag, events);
+    g_source_set_ready_time(c->source, client_deadline(c, requests));
+}
+
+static gboolean
+client_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+    HvdClient *c = ((ClientSource *) source)->client;
+    GIOCondition revents = g_source_query_unix_fd(source, c->tag);
+    gint64 deadline;
+    gboolean ok = TRUE;
+    guint requests;
+
+    hvd_client_ref(c);
+    if (revents & G_IO_OUT) {
+        g_mutex_lock(&c->lock);
+        if (!flush_output(c))
+            c->failed = TRUE;
+        g_mutex_unlock(&c->lock);
+    }
+    if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+        ok = client_read(c);
+    /* a peer that hung up reads no reply: what it sent before is read
+     * above while there is room, as libvirtd does */
+    if (revents & (G_IO_HUP | G_IO_ERR))
+        ok = FALSE;
+    g_mutex_lock(&c->lock);
+    requests = c->requests;
+    g_mutex_unlock(&c->lock);
+    deadline = client_deadline(c, requests);
+    if (ok && deadline >= 0 && g_get_monotonic_time() >= deadline) {
+        g_info(c->word_got ? "a client stopped in the middle of a packet: "
+                             "disconnected"
+                           : "a client stayed idle without opening a "
+                             "connection: disconnected");
+        ok = FALSE;
+    }
+    if (ok)
+        client_update(c);
+    else
+        client_close(c);
+    hvd_client_unref(c);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs client_source_funcs = {
+    .dispatch = client_dispatch,
+};
+
+/* A new connection (I/O thread) */
 static gboolean
 on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source,
             gpointer data)
 {
     HvdServer *s = data;
+    GSocket *sock = g_socket_connection_get_socket(conn);
+    HvdClient *c;
+    const char *refused = NULL;
 
-    g_mutex_lock(&s->conns_lock);
-    s->n_conns++;
-    g_mutex_unlock(&s->conns_lock);
-    return FALSE; /* the threaded service goes on with it */
+    g_mutex_lock(&s->lock);
+    if (s->n_served >= s->limits.max_clients)
+        refused = "too many clients: virthypervd serves max_clients of them "
+                  "at once; try again later";
+    else if (s->n_anonymous >= s->limits.max_anonymous_clients)
+        refused = "too many clients opening a connection at once "
+                  "(max_anonymous_clients); try again later";
+    if (refused && s->n_refused >= MAX_REFUSED) {
+        g_mutex_unlock(&s->lock);
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        return TRUE;
+    }
+    c = g_new0(HvdClient, 1);
+    c->refs = 1; /* the server's, until client_close */
+    c->server = s;
+    c->conn = g_object_ref(conn);
+    c->fd = g_socket_get_fd(sock);
+    c->refused = refused;
+    g_mutex_init(&c->lock);
+    g_queue_init(&c->output);
+    c->read_only =
+        source && g_hash_table_contains(s->read_only_listeners, source);
+    if (refused) {
+        s->n_refused++;
+    } else {
+        s->n_served++;
+        s->n_anonymous++;
+        c->anonymous = TRUE;
+    }
+    g_ptr_array_add(s->clients, c);
+    g_mutex_unlock(&s->lock);
+    if (refused)
+        g_info("refused a connection: %s", refused);
+
+    g_socket_set_blocking(sock, FALSE);
+    c->last_read = g_get_monotonic_time();
+    c->source = g_source_new(&client_source_funcs, sizeof(ClientSource));
+    ((ClientSource *) c->source)->client = c;
+    c->tag = g_source_add_unix_fd(c->source, c->fd, G_IO_IN);
+    g_source_attach(c->source, s->context);
+    client_update(c);
+    return TRUE;
 }
 
 HvdServer *
-hvd_server_new(const HvdProcedure *procedures, guint n, guint workers,
-               gpointer data)
+hvd_server_new(const HvdProcedure *procedures, guint n,
+               const HvdServerLimits *limits, gpointer data)
 {
     HvdServer *s;
+    HvdServerLimits *l;
 
     /* looked up by bisection */
     for (guint i = 1; i < n; i++)
@@ -342,55 +719,92 @@ hvd_server_new(const HvdProcedure *procedures, guint n, guint workers,
     s->procedures = procedures;
     s->n_procedures = n;
     s->data = data;
-    /* a reading thread per connection, up to 256 clients at once */
-    s->service = G_THREADED_SOCKET_SERVICE(g_threaded_socket_service_new(256));
+    l = &s->limits;
+    if (limits)
+        *l = *limits;
+    l->workers = l->workers ? l->workers : DEFAULT_WORKERS;
+    l->max_clients = l->max_clients ? l->max_clients : DEFAULT_MAX_CLIENTS;
+    l->max_anonymous_clients = l->max_anonymous_clients
+                                   ? l->max_anonymous_clients
+                                   : DEFAULT_MAX_ANONYMOUS;
+    l->max_client_requests = l->max_client_requests
+                                 ? l->max_client_requests
+                                 : DEFAULT_MAX_CLIENT_REQUEST;
+    l->max_client_output =
+        l->max_client_output ? l->max_client_output : DEFAULT_MAX_CLIENT_OUTPUT;
+    l->read_timeout_ms =
+        l->read_timeout_ms ? l->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
+    l->handshake_timeout_ms = l->handshake_timeout_ms ? l->handshake_timeout_ms
+                                                      : DEFAULT_HANDSHAKE_MS;
+    s->service = g_socket_service_new();
+    /* libvirtd's backlog: a burst of clients waits rather than fails */
+    g_socket_listener_set_backlog(G_SOCKET_LISTENER(s->service), 128);
     g_signal_connect(s->service, "incoming", G_CALLBACK(on_incoming), s);
-    g_signal_connect(s->service, "run", G_CALLBACK(on_run), s);
-    g_socket_service_stop(G_SOCKET_SERVICE(s->service)); /* until started */
+    g_socket_service_stop(s->service); /* until started */
     s->context = g_main_context_new();
     s->loop = g_main_loop_new(s->context, FALSE);
-    s->workers = g_thread_pool_new(run_job, s, MAX(workers, 1), FALSE, NULL);
+    s->workers = g_thread_pool_new(run_job, s, l->workers, FALSE, NULL);
     s->read_only_listeners = g_hash_table_new(NULL, NULL);
     s->paths = g_ptr_array_new_with_free_func(g_free);
-    g_mutex_init(&s->conns_lock);
-    g_cond_init(&s->conns_done);
+    g_mutex_init(&s->lock);
     s->clients = g_ptr_array_new();
     return s;
+}
+
+const HvdServerLimits *
+hvd_server_get_limits(HvdServer *s)
+{
+    return &s->limits;
+}
+
+guint
+hvd_server_n_clients(HvdServer *s)
+{
+    guint n;
+
+    g_mutex_lock(&s->lock);
+    n = s->n_served;
+    g_mutex_unlock(&s->lock);
+    return n;
 }
 
 void
 hvd_server_free(HvdServer *s)
 {
+    g_autoptr(GPtrArray) clients = NULL;
+
     if (!s)
         return;
-    if (s->acceptor) {
+    if (s->io_thread) {
         g_main_loop_quit(s->loop);
-        g_thread_join(s->acceptor);
+        g_thread_join(s->io_thread);
     }
     g_socket_listener_close(G_SOCKET_LISTENER(s->service));
-    /* every reading thread ends before the server goes: their sockets
-     * are shut so that their reads return */
-    g_mutex_lock(&s->conns_lock);
-    s->stopping = TRUE;
-    for (guint i = 0; i < s->clients->len; i++) {
-        HvdClient *c = s->clients->pdata[i];
+    /* no more writes, so that the calls still running end at once */
+    g_mutex_lock(&s->lock);
+    clients = g_ptr_array_copy(s->clients, NULL, NULL);
+    g_mutex_unlock(&s->lock);
+    for (guint i = 0; i < clients->len; i++) {
+        HvdClient *c = clients->pdata[i];
+        g_mutex_lock(&c->lock);
+        c->failed = TRUE;
+        g_mutex_unlock(&c->lock);
         g_socket_shutdown(g_socket_connection_get_socket(c->conn), TRUE, TRUE,
                           NULL);
     }
-    while (s->n_conns > 0)
-        g_cond_wait(&s->conns_done, &s->conns_lock);
-    g_mutex_unlock(&s->conns_lock);
     g_thread_pool_free(s->workers, FALSE, TRUE);
+    for (guint i = 0; i < clients->len; i++)
+        client_close(clients->pdata[i]);
     g_object_unref(s->service);
     for (guint i = 0; i < s->paths->len; i++)
         g_unlink(s->paths->pdata[i]);
     g_ptr_array_unref(s->paths);
     g_hash_table_unref(s->read_only_listeners);
     g_main_loop_unref(s->loop);
+    /* updates still queued hold their clients until the context goes */
     g_main_context_unref(s->context);
     g_ptr_array_unref(s->clients);
-    g_mutex_clear(&s->conns_lock);
-    g_cond_clear(&s->conns_done);
+    g_mutex_clear(&s->lock);
     g_free(s);
 }
 
@@ -399,7 +813,7 @@ hvd_server_listen(HvdServer *s, const char *path, gboolean read_only,
                   GError **error)
 {
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    /* the source object tells the reading thread which socket it was */
+    /* the source object tells on_incoming which socket it was */
     GObject *tag = G_OBJECT(addr);
 
     if (!g_socket_listener_add_address(
@@ -416,7 +830,7 @@ gboolean
 hvd_server_listen_fd(HvdServer *s, int fd, gboolean read_only, GError **error)
 {
     g_autoptr(GSocket) sock = g_socket_new_from_fd(fd, error);
-    /* a tag of the server's own tells the reading thread which it was */
+    /* a tag of the server's own tells on_incoming which it was */
     g_autoptr(GObject) tag = g_object_new(G_TYPE_OBJECT, NULL);
 
     if (!sock || !g_socket_listener_add_socket(G_SOCKET_LISTENER(s->service),
@@ -434,24 +848,24 @@ hvd_server_set_close_func(HvdServer *s, HvdCloseFunc func)
 }
 
 static gpointer
-accept_connections(gpointer data)
+io_thread(gpointer data)
 {
     HvdServer *s = data;
 
     g_main_context_push_thread_default(s->context);
-    g_socket_service_start(G_SOCKET_SERVICE(s->service));
+    g_socket_service_start(s->service);
     g_main_loop_run(s->loop);
-    g_socket_service_stop(G_SOCKET_SERVICE(s->service));
+    g_socket_service_stop(s->service);
     g_main_context_pop_thread_default(s->context);
     return NULL;
 }
 
-/* Connections are accepted on a thread of the server's own, so that the
+/* Connections are served on a thread of the server's own, so that the
  * daemon's main loop only deals with signals and events. */
 void
 hvd_server_start(HvdServer *s)
 {
-    s->acceptor = g_thread_new("hvd-accept", accept_connections, s);
+    s->io_thread = g_thread_new("hvd-io", io_thread, s);
 }
 
 gpointer
@@ -461,15 +875,27 @@ hvd_server_get_data(HvdServer *s)
 }
 
 void
-hvd_client_set_data(HvdClient *c, gpointer data)
+hvd_client_set_data(HvdClient *c, gpointer data, GBoxedCopyFunc ref,
+                    GDestroyNotify unref)
 {
-    g_atomic_pointer_set(&c->data, data);
-}
+    gpointer old;
+    GDestroyNotify old_unref;
 
-gpointer
-hvd_client_get_data(HvdClient *c)
-{
-    return g_atomic_pointer_get(&c->data);
+    g_mutex_lock(&c->lock);
+    if (c->closed) {
+        g_mutex_unlock(&c->lock);
+        if (data)
+            unref(data);
+        return;
+    }
+    old = c->data;
+    old_unref = c->data_unref;
+    c->data = data;
+    c->data_ref = ref;
+    c->data_unref = unref;
+    g_mutex_unlock(&c->lock);
+    if (old)
+        old_unref(old);
 }
 
 gboolean
@@ -493,7 +919,19 @@ hvd_client_is_open(HvdClient *c)
 void
 hvd_client_set_open(HvdClient *c, gboolean open)
 {
+    HvdServer *s = c->server;
+
     g_atomic_int_set(&c->open, open);
+    if (!open)
+        return;
+    /* through the handshake: no longer counted against
+     * max_anonymous_clients, nor timed out as idle */
+    g_mutex_lock(&s->lock);
+    if (c->anonymous) {
+        c->anonymous = FALSE;
+        s->n_anonymous--;
+    }
+    g_mutex_unlock(&s->lock);
 }
 
 HvdServer *
@@ -512,5 +950,5 @@ hvd_client_send_event(HvdClient *c, int proc, xdrproc_t proc_x, const void *msg)
                              .serial = 1,
                              .status = HVD_OK };
     g_autoptr(GBytes) pkt = hvd_packet_encode(&h, proc_x, msg, NULL);
-    return pkt && client_write(c, pkt);
+    return pkt && client_send(c, pkt, FALSE);
 }

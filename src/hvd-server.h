@@ -1,11 +1,13 @@
 /*
- * hvd-server.h: the remote-protocol server: UNIX sockets, one reading
- * thread per connection, calls served by a worker pool
+ * hvd-server.h: the remote-protocol server: UNIX sockets, one I/O
+ * thread for every connection, calls served by a worker pool
  *
- * The reading thread answers keepalive PINGs itself, so that a client
- * sees the daemon alive while every worker waits on Hyper-V. Replies go
- * out in the order calls finish, each matching its call's prog, vers,
- * proc and serial.
+ * The I/O thread answers keepalive PINGs itself, so that a client sees
+ * the daemon alive while every worker waits on Hyper-V. Replies go out in
+ * the order calls finish, each matching its call's prog, vers, proc and
+ * serial. No write ever blocks: what a client does not read waits in its
+ * own bounded queue, and a client over its limits is disconnected or
+ * stops being read, never holding up another.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,6 +27,9 @@ typedef struct _HvdClient HvdClient;
 /* One call being served */
 typedef struct {
     HvdClient *client;
+    /* the client's data (hvd_client_set_data), held for the whole call
+     * even if the client goes away meanwhile; NULL when it had none */
+    gpointer data;
     hvd_message_header header;
     /* set by a handler that fails: libvirt's code, domain and message */
     int error_code;
@@ -48,13 +53,34 @@ typedef struct {
 void hvd_call_fail(HvdCall *call, int code, int domain, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
 
-/* Called on the connection's reading thread once the client is gone;
- * calls may still be running. */
-typedef void (*HvdCloseFunc)(HvdClient *client, gpointer data);
+/* Called on the I/O thread once the client is gone, with its data (or
+ * NULL) and the server's; calls may still be running, and the server
+ * drops its reference to client_data right after. */
+typedef void (*HvdCloseFunc)(HvdClient *client, gpointer client_data,
+                             gpointer server_data);
 
-/* procedures: sorted by proc, n of them; data: for the handlers */
+/* Limits, as libvirtd's of the same names; 0 means the default. */
+typedef struct {
+    guint workers;               /* threads serving calls: 16 */
+    guint max_clients;           /* connections at once: 5000 */
+    guint max_anonymous_clients; /* of them not yet through CONNECT_OPEN: 20 */
+    guint max_client_requests;   /* calls of one client being served or
+                                  * waiting for their reply to be written: 5;
+                                  * past it the client is not read */
+    gsize max_client_output;     /* bytes queued for one client: 16 MiB;
+                                  * past it the client is disconnected */
+    guint read_timeout_ms;       /* a packet begun stalls this long: 30 s */
+    guint handshake_timeout_ms;  /* idle before CONNECT_OPEN: 60 s */
+} HvdServerLimits;
+
+/* procedures: sorted by proc, n of them; limits: NULL for the defaults;
+ * data: for the handlers */
 HvdServer *hvd_server_new(const HvdProcedure *procedures, guint n,
-                          guint workers, gpointer data);
+                          const HvdServerLimits *limits, gpointer data);
+/* The limits in force, defaults filled in */
+const HvdServerLimits *hvd_server_get_limits(HvdServer *server);
+/* Connections being served now (refused ones not counted) */
+guint hvd_server_n_clients(HvdServer *server);
 void hvd_server_free(HvdServer *server);
 void hvd_server_set_close_func(HvdServer *server, HvdCloseFunc func);
 /* Listens on a socket systemd (or another parent) passed in. */
@@ -68,15 +94,19 @@ gpointer hvd_server_get_data(HvdServer *server);
 
 HvdClient *hvd_client_ref(HvdClient *client);
 void hvd_client_unref(HvdClient *client);
-/* The handlers' own state of a connection */
-void hvd_client_set_data(HvdClient *client, gpointer data);
-gpointer hvd_client_get_data(HvdClient *client);
+/* The handlers' own state of a connection. ref and unref keep it alive
+ * while a call uses it (HvdCall.data); the server drops its reference
+ * once the client is gone. Set on a client already gone, it is dropped at
+ * once. */
+void hvd_client_set_data(HvdClient *client, gpointer data, GBoxedCopyFunc ref,
+                         GDestroyNotify unref);
 gboolean hvd_client_is_read_only(HvdClient *client);
 void hvd_client_set_read_only(HvdClient *client);
 gboolean hvd_client_is_open(HvdClient *client);
 void hvd_client_set_open(HvdClient *client, gboolean open);
 HvdServer *hvd_client_get_server(HvdClient *client);
-/* Sends an event (type MESSAGE) on the client's connection. */
+/* Queues an event (type MESSAGE) for the client's connection; never
+ * blocks. FALSE when the client is gone or was over its output limit. */
 gboolean hvd_client_send_event(HvdClient *client, int proc, xdrproc_t proc_x,
                                const void *msg);
 

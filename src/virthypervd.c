@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -221,9 +222,90 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
 }
 
 typedef struct {
-    guint workers;
+    HvdServerLimits limits;
     char *socket_group;
 } DaemonSettings;
+
+/* A non-negative integer key of [daemon]; absent is 0 (the default). */
+static gboolean
+daemon_uint(GKeyFile *conf, const char *key, guint64 max, guint64 *value,
+            GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = g_key_file_get_value(conf, "daemon", key, &err);
+
+    *value = 0;
+    if (!text)
+        return TRUE;
+    if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, 0, max, value,
+                                    NULL)) {
+        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    _("[daemon] %s = '%s' is not a whole number from 0 to "
+                      "%" G_GUINT64_FORMAT),
+                    key, text, max);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The client limits of [daemon], libvirtd's names where it has them */
+static gboolean
+configure_limits(GKeyFile *conf, HvdServerLimits *l, GError **error)
+{
+    guint64 v[7];
+    static const char *const keys[] = {
+        "workers",
+        "max_clients",
+        "max_anonymous_clients",
+        "max_client_requests",
+        "max_client_output",
+        "read_timeout",
+        "handshake_timeout",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(keys); i++)
+        if (!daemon_uint(conf, keys[i],
+                         i == 4   ? G_MAXUINT32
+                         : i >= 5 ? 86400
+                                  : 100000,
+                         &v[i], error))
+            return FALSE;
+    l->workers = v[0];
+    l->max_clients = v[1];
+    l->max_anonymous_clients = v[2];
+    l->max_client_requests = v[3];
+    l->max_client_output = v[4];
+    l->read_timeout_ms = v[5] * 1000;
+    l->handshake_timeout_ms = v[6] * 1000;
+    return TRUE;
+}
+
+/* Every client is a descriptor: raise the soft limit to the hard one, as
+ * systemd's services have it, and keep max_clients within it. */
+static void
+raise_open_files(HvdServerLimits *l)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+        return;
+    if (r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+        getrlimit(RLIMIT_NOFILE, &r);
+    }
+    /* the rest: sockets, Hyper-V connections, files */
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur > 128) {
+        guint most = MIN(r.rlim_cur - 64, G_MAXUINT);
+        guint want = l->max_clients ? l->max_clients : 5000;
+        if (want > most) {
+            g_info("max_clients %u lowered to %u: the daemon may open %lu "
+                   "files",
+                   want, most, (unsigned long) r.rlim_cur);
+            l->max_clients = most;
+        }
+    }
+}
 
 static gboolean
 configure(HvdDaemon *daemon, const Options *o, DaemonSettings *set,
@@ -259,9 +341,10 @@ configure(HvdDaemon *daemon, const Options *o, DaemonSettings *set,
         }
     }
 
-    set->workers = g_key_file_get_integer(conf, "daemon", "workers", NULL);
-    if (!set->workers)
-        set->workers = 16;
+    if (!configure_limits(conf, &set->limits, error)) {
+        g_prefix_error(error, "%s: ", conf_path);
+        return FALSE;
+    }
     set->socket_group =
         g_key_file_get_string(conf, "daemon", "socket_group", NULL);
     poll_ms = g_key_file_get_integer(conf, "daemon", "poll_interval_ms", NULL);
@@ -477,7 +560,8 @@ main(int argc, char **argv)
         goto out;
     }
     procs = hvd_dispatch_procedures(&n_procs);
-    server = hvd_server_new(procs, n_procs, set.workers, daemon);
+    raise_open_files(&set.limits);
+    server = hvd_server_new(procs, n_procs, &set.limits, daemon);
     hvd_server_set_close_func(server, hvd_dispatch_client_closed);
     if (!activated_sockets(server, &n_activated, &err))
         goto out;

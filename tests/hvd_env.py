@@ -31,6 +31,7 @@ def wait_for(what, check, timeout=20):
 
 class DaemonSession(unittest.TestCase):
     poll_interval_ms = 200
+    daemon_config = ""  # more lines of [daemon]
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -73,7 +74,7 @@ class DaemonSession(unittest.TestCase):
         self.auth = os.path.join(self.dir, "auth.conf")
         with open(self.conf, "w") as f:
             f.write(f"[daemon]\npoll_interval_ms = {self.poll_interval_ms}\n"
-                    "default_host = hv01\n\n"
+                    f"default_host = hv01\n{self.daemon_config}\n"
                     f"[host hv01]\nurl = {self.sim_url}/wsman\n")
         with open(self.auth, "w") as f:
             f.write("[credentials-sim]\nusername = Administrator\n"

@@ -91,7 +91,9 @@ setup(Fixture *f, gconstpointer data)
     g_assert_no_error(err);
     f->rw = g_build_filename(f->dir, "sock", NULL);
     f->ro = g_build_filename(f->dir, "sock-ro", NULL);
-    f->server = hvd_server_new(table, G_N_ELEMENTS(table), 4, NULL);
+    HvdServerLimits limits = { .workers = 4 };
+
+    f->server = hvd_server_new(table, G_N_ELEMENTS(table), &limits, NULL);
     g_assert_true(hvd_server_listen(f->server, f->rw, FALSE, &err));
     g_assert_true(hvd_server_listen(f->server, f->ro, TRUE, &err));
     g_assert_no_error(err);
