@@ -241,8 +241,8 @@ daemon_uint(GKeyFile *conf, const char *key, guint64 max, guint64 *value,
                                     NULL)) {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                     _("[daemon] %s = '%s' is not a whole number from 0 to "
-                      "%" G_GUINT64_FORMAT),
-                    key, text, max);
+                      "%u"),
+                    key, text, (guint) max);
         return FALSE;
     }
     return TRUE;

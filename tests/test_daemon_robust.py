@@ -12,7 +12,7 @@ import time
 import libvirt
 
 import taptest
-from hvd_env import DaemonSession, EventLoop, wait_for
+from hvd_env import VIRTHYPERVD, DaemonSession, EventLoop, wait_for
 from rpc_raw import (CONNECT_CLOSE, CONNECT_GET_CAPABILITIES,
                      CONNECT_GET_HOSTNAME, CONNECT_LIST_ALL_DOMAINS,
                      DOMAIN_LOOKUP_BY_NAME, OPEN_ARGS, CONNECT_OPEN,
@@ -187,6 +187,19 @@ class Limits(Robust):
         self.assert_served()
         for c in clients:
             c.close()
+
+    def test_limit_that_is_not_a_number(self):
+        conf = self.conf + ".bad"
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nmax_clients = lots\n\n"
+                    f"[host hv01]\nurl = {self.sim_url}/wsman\n")
+        r = subprocess.run(
+            [VIRTHYPERVD, "--config", conf, "--socket",
+             self.sock + ".other"], capture_output=True, text=True,
+            timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("max_clients = 'lots' is not a whole number",
+                      r.stderr)
 
     def test_packet_that_stalls(self):
         # the largest length there is, a header, then nothing
