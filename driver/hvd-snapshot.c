@@ -20,6 +20,9 @@
 #include "hvd-snapshot-xml.h"
 
 #define HVD_SNAPSHOT_NAME_MAX 100 /* ElementName's limit on Hyper-V */
+/* Notes travel in one request, which Windows limits to MaxEnvelopeSizekb
+ * (500 KiB by default): even escaped in full, this much fits */
+#define HVD_SNAPSHOT_DESCRIPTION_MAX (64 * 1024)
 
 typedef struct {
     char *id;    /* InstanceID */
@@ -29,6 +32,7 @@ typedef struct {
     gint64 created;
     char *parent_id;      /* NULL for a root */
     gboolean saved;       /* memory captured */
+    gboolean hidden;      /* made by a create that has not finished */
     HvdDomainDef *domain; /* NULL until read */
 } Snap;
 
@@ -42,6 +46,9 @@ typedef struct {
     char *op_snapshot;
     gint64 op_started;
     guint op_percent;
+    /* while a create runs: the InstanceIDs there were before it; any
+     * other is the half-made checkpoint, hidden from clients */
+    GHashTable *known;
 } SnapshotTree;
 
 static void
@@ -67,6 +74,8 @@ hvd_snapshot_tree_free(gpointer p)
     g_free(t->current_id);
     g_free(t->settings_id);
     g_free(t->op_snapshot);
+    if (t->known)
+        g_hash_table_unref(t->known);
     g_free(t);
 }
 
@@ -115,12 +124,15 @@ snap_by_name(const SnapshotTree *t, const char *name)
 
     for (guint i = 0; i < t->snaps->len; i++) {
         Snap *s = t->snaps->pdata[i];
-        if (g_str_equal(s->label, name))
+        if (!s->hidden && g_str_equal(s->label, name))
             return s;
     }
     for (guint i = 0; i < t->snaps->len; i++) {
         Snap *s = t->snaps->pdata[i];
-        const char *guid = hv_instance_guid(s->id);
+        const char *guid;
+        if (s->hidden)
+            continue;
+        guid = hv_instance_guid(s->id);
         if (g_ascii_strcasecmp(guid, name) == 0 ||
             g_ascii_strcasecmp(s->id, name) == 0 ||
             (at && g_ascii_strcasecmp(guid, at + 1) == 0 &&
@@ -266,6 +278,11 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         if (old)
             s->domain = g_steal_pointer(&old->domain);
     }
+    for (guint i = 0; t->known && i < snaps->len; i++) {
+        Snap *s = snaps->pdata[i];
+        g_autofree char *key = g_ascii_strdown(s->id, -1);
+        s->hidden = !g_hash_table_contains(t->known, key);
+    }
     g_ptr_array_unref(t->snaps);
     t->snaps = g_steal_pointer(&snaps);
     g_free(t->current_id);
@@ -323,6 +340,26 @@ resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
         s = snap_by_name(*tree, name);
         if (s)
             return s;
+        if (pass > 0) {
+            g_autoptr(GString) labels = g_string_new(NULL);
+            for (guint i = 0; i < (*tree)->snaps->len; i++) {
+                Snap *o = (*tree)->snaps->pdata[i];
+                if (!o->hidden && g_str_equal(o->name, name))
+                    g_string_append_printf(labels, "%s'%s'",
+                                           labels->len ? ", " : "", o->label);
+            }
+            g_mutex_unlock(&d->lock);
+            if (labels->len) {
+                hvd_error_set(error, HVD_ERROR_SNAPSHOT,
+                              VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                              _("snapshot name '%s' is ambiguous: domain '%s' "
+                                "has several checkpoints of that name; name "
+                                "one of %s"),
+                              name, vm->name, labels->str);
+                return NULL;
+            }
+            break;
+        }
         g_mutex_unlock(&d->lock);
     }
     no_snapshot(error, name);
@@ -344,6 +381,8 @@ matches(const SnapshotTree *t, const Snap *s, guint flags)
     guint where = flags & (VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL |
                            VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL);
 
+    if (s->hidden)
+        return FALSE;
     if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_LEAVES && !is_leaf(t, s))
         return FALSE;
     if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES && is_leaf(t, s))
@@ -459,6 +498,9 @@ hvd_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
         return NULL;
     g_mutex_lock(&d->lock);
     s = snap_by_id(tree_of(d, uuid), tree_of(d, uuid)->current_id);
+    /* a create still running: current is what it was before */
+    while (s && s->hidden)
+        s = parent_of(tree_of(d, uuid), s);
     if (s)
         label = g_strdup(s->label);
     g_mutex_unlock(&d->lock);
@@ -726,6 +768,20 @@ refuse_flag(guint flags, guint flag, const char *name, const char *why,
     return FALSE;
 }
 
+static gboolean
+check_description(const char *name, const char *description, GError **error)
+{
+    gsize len = description ? strlen(description) : 0;
+
+    if (len <= HVD_SNAPSHOT_DESCRIPTION_MAX)
+        return TRUE;
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                  _("the description of snapshot '%s' is %zu bytes; a "
+                    "Hyper-V host takes at most %d in one request"),
+                  name, len, HVD_SNAPSHOT_DESCRIPTION_MAX);
+    return FALSE;
+}
+
 static void
 xml_error(GError **error, GError *local)
 {
@@ -761,6 +817,8 @@ redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
                       def->name, vm->name);
         return NULL;
     }
+    if (!check_description(def->name, description, error))
+        return NULL;
     s = resolve_locked(d, vm, def->name, &t, &local);
     if (!s && local->code != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
         g_propagate_error(error, g_steal_pointer(&local));
@@ -816,7 +874,7 @@ redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
  * set for the one checkpoint and put back as it was. */
 static Msvm_VirtualSystemSettingData *
 take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, guint flags,
-                HvJobWait *wait, GError **error)
+                HvJobWait *wait, gboolean *unknown, GError **error)
 {
     g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) own = NULL;
@@ -845,6 +903,7 @@ take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, guint flags,
     }
     made = hv_snapshot_create(c, vm->guid, MSVM_SNAPSHOT_TYPE_FULL, 0, wait,
                               &local);
+    *unknown = !made && hv_error_outcome_unknown(local);
     if (wanted != user_type) {
         g_autoptr(GError) undo = NULL;
         if (!hv_settings_modify(c, own->InstanceID, NULL, NULL, user_type, wait,
@@ -864,11 +923,20 @@ take_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, guint flags,
     return g_steal_pointer(&made);
 }
 
+/* NAME@GUID is how duplicates are shown: a name of that form would be
+ * taken for another checkpoint's label. */
+static gboolean
+looks_like_label(const char *name)
+{
+    const char *at = strrchr(name, '@');
+    return at && g_uuid_string_is_valid(at + 1);
+}
+
 static gboolean
 check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
                GError **error)
 {
-    gboolean taken = FALSE;
+    gboolean taken = FALSE, blank = TRUE;
     SnapshotTree *t;
 
     if (g_utf8_strlen(name, -1) > HVD_SNAPSHOT_NAME_MAX) {
@@ -876,6 +944,30 @@ check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
                       _("snapshot name '%.20s...' is %ld characters long; "
                         "Hyper-V takes at most %d"),
                       name, g_utf8_strlen(name, -1), HVD_SNAPSHOT_NAME_MAX);
+        return FALSE;
+    }
+    for (const char *p = name; *p; p = g_utf8_next_char(p)) {
+        gunichar ch = g_utf8_get_char(p);
+        if (g_unichar_iscntrl(ch)) {
+            hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                          _("snapshot name '%s' contains a control character "
+                            "(U+%04X); Hyper-V Manager shows one line"),
+                          name, ch);
+            return FALSE;
+        }
+        blank &= g_unichar_isspace(ch);
+    }
+    if (blank) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("a snapshot name must not be empty or only spaces"));
+        return FALSE;
+    }
+    if (looks_like_label(name)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
+                      _("snapshot name '%s' ends in @GUID, the form that "
+                        "names one of several checkpoints sharing a name; "
+                        "choose another name"),
+                      name);
         return FALSE;
     }
     if (!ensure_tree(d, vm, FALSE, error))
@@ -891,6 +983,110 @@ check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
     return !taken;
 }
 
+/* The checkpoints of the VM the cache knows now, to be told from the one
+ * a create makes; they stay visible while the new one is hidden. */
+static void
+create_begin(HvdDriver *d, const VmEntry *vm)
+{
+    SnapshotTree *t;
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    if (t->known)
+        g_hash_table_unref(t->known);
+    t->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < t->snaps->len; i++)
+        g_hash_table_add(t->known,
+                         g_ascii_strdown(((Snap *) t->snaps->pdata[i])->id, -1));
+    g_mutex_unlock(&d->lock);
+}
+
+static void
+create_end(HvdDriver *d, const VmEntry *vm)
+{
+    SnapshotTree *t;
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    g_clear_pointer(&t->known, g_hash_table_unref);
+    for (guint i = 0; i < t->snaps->len; i++)
+        ((Snap *) t->snaps->pdata[i])->hidden = FALSE;
+    g_mutex_unlock(&d->lock);
+}
+
+/* After a CreateSnapshot whose answer was lost: the host, read again,
+ * says whether a checkpoint was made. Its InstanceID, or NULL. */
+static char *
+find_made(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
+{
+    char *id = NULL;
+    guint n = 0;
+    SnapshotTree *t;
+
+    if (!read_tree(d, c, vm, error))
+        return NULL;
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    for (guint i = 0; i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        if (s->hidden && n++ == 0)
+            id = g_strdup(s->id);
+    }
+    g_mutex_unlock(&d->lock);
+    if (n > 1)
+        g_clear_pointer(&id, g_free); /* not ours alone to tell */
+    return id;
+}
+
+/* The name and description a create gives its checkpoint; when the
+ * answer is lost, the host read again says whether they were set. */
+static gboolean
+name_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                const char *id, const char *name, const char *description,
+                HvJobWait *wait, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gboolean named = FALSE;
+    Snap *s;
+
+    if (hv_settings_modify(c, id, name, description, 0, wait, &local))
+        return TRUE;
+    if (!hv_error_outcome_unknown(local) || !read_tree(d, c, vm, NULL)) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_mutex_lock(&d->lock);
+    s = snap_by_id(tree_of(d, vm->uuid), id);
+    named = s && g_str_equal(s->name, name) &&
+            g_strcmp0(s->description ? s->description : "", description) == 0;
+    g_mutex_unlock(&d->lock);
+    if (!named)
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    return named;
+}
+
+/* A step after CreateSnapshot failed: the checkpoint goes again, so that
+ * a failed create leaves nothing behind. */
+static void
+undo_create(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *id,
+            HvJobWait *wait, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (hv_snapshot_destroy(c, id, FALSE, wait, &local)) {
+        g_prefix_error(error, _("the checkpoint Hyper-V made was removed "
+                                "again: "));
+        return;
+    }
+    g_warning("%s: the half-made checkpoint %s of '%s' could not be removed: "
+              "%s",
+              hvd_driver_name(d), id, vm->name, local->message);
+    g_prefix_error(error,
+                   _("the checkpoint Hyper-V made (%s) could not be removed "
+                     "(%s): "),
+                   hv_instance_guid(id), local->message);
+}
+
 char *
 hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
                         guint flags, GError **error)
@@ -900,11 +1096,13 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) made = NULL;
     g_autofree char *name = NULL;
+    g_autofree char *made_id = NULL;
     g_autofree char *what = NULL;
     g_autofree char *label = NULL;
+    const char *description;
     HvJobWait wait = hvd_driver_job_wait(d);
     WsmanClient *c;
-    gboolean ok;
+    gboolean ok, unknown = FALSE;
 
     if (!refuse_flag(flags, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
                      "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA",
@@ -952,7 +1150,9 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     name = def->name ? g_strdup(def->name)
                      : g_strdup_printf("%" G_GINT64_FORMAT,
                                        g_get_real_time() / G_USEC_PER_SEC);
-    if (!check_new_name(d, vm, name, error) ||
+    description = def->description ? def->description : "";
+    if (!check_description(name, description, error) ||
+        !check_new_name(d, vm, name, error) ||
         !op_begin(d, vm, _("creating"), name, error))
         return NULL;
 
@@ -961,12 +1161,23 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
         op_end(d, vm);
         return NULL;
     }
-    made = take_checkpoint(d, c, vm, flags, &wait, error);
-    ok = made && hv_settings_modify(c, made->InstanceID, name,
-                                    def->description ? def->description : "", 0,
-                                    &wait, &local);
-    if (made && !ok)
-        hvd_driver_map_error(error, g_steal_pointer(&local));
+    create_begin(d, vm);
+    made = take_checkpoint(d, c, vm, flags, &wait, &unknown, error);
+    if (made) {
+        made_id = g_strdup(made->InstanceID);
+    } else if (unknown) {
+        made_id = find_made(d, c, vm, NULL);
+        if (made_id) {
+            g_info("%s: CreateSnapshot of '%s' made %s though its answer "
+                   "was lost",
+                   hvd_driver_name(d), vm->name, made_id);
+            g_clear_error(error);
+        }
+    }
+    ok = made_id && name_checkpoint(d, c, vm, made_id, name, description,
+                                    &wait, error);
+    if (made_id && !ok)
+        undo_create(d, c, vm, made_id, &wait, error);
     if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
         g_autoptr(VmEntry) now = hvd_driver_find_vm(d, uuid, error);
         ok = now && (!hvd_state_active(now->enabled_state) ||
@@ -974,15 +1185,19 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
                          d, now, MSVM_REQUESTED_STATE_TURN_OFF,
                          VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT, error));
     }
+    create_end(d, vm);
     what = g_strdup_printf(_("snapshot '%s' was created"), name);
-    ok = ok && reread(d, c, vm, what, error);
+    if (ok)
+        ok = reread(d, c, vm, what, error);
+    else
+        read_tree(d, c, vm, NULL);
     hvd_driver_client_put(d, c);
     op_end(d, vm);
     if (!ok)
         return NULL;
     g_mutex_lock(&d->lock);
     {
-        Snap *s = snap_by_id(tree_of(d, uuid), made->InstanceID);
+        Snap *s = snap_by_id(tree_of(d, uuid), made_id);
         label = g_strdup(s ? s->label : name);
     }
     g_mutex_unlock(&d->lock);
@@ -1047,6 +1262,13 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     c = ok ? hvd_driver_client_get(d, error) : NULL;
     if (c) {
         ok = hv_snapshot_apply(c, id, &wait, &local);
+        /* the answer was lost: the VM's current checkpoint says */
+        if (!ok && hv_error_outcome_unknown(local) &&
+            read_tree(d, c, vm, NULL)) {
+            g_mutex_lock(&d->lock);
+            ok = same_id(tree_of(d, vm->uuid)->current_id, id);
+            g_mutex_unlock(&d->lock);
+        }
         if (!ok)
             hvd_driver_map_error(error, g_steal_pointer(&local));
     } else {
@@ -1136,8 +1358,17 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
                                      (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
                                       VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY),
                                  &wait, &local);
+        /* the answer was lost: a checkpoint gone from the host was
+         * deleted (Hyper-V takes it off the VM before it merges) */
+        if (!ok && hv_error_outcome_unknown(local) &&
+            read_tree(d, c, vm, NULL)) {
+            g_mutex_lock(&d->lock);
+            ok = !snap_by_id(tree_of(d, vm->uuid), targets->pdata[i]);
+            g_mutex_unlock(&d->lock);
+        }
         if (!ok)
             hvd_driver_map_error(error, g_steal_pointer(&local));
+        g_clear_error(&local);
     }
     what = g_strdup_printf(_("snapshot '%s' was deleted"), label);
     ok = ok && reread(d, c, vm, what, error);

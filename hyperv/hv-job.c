@@ -106,6 +106,29 @@ cancel_job(WsmanClient *c, const WmiEpr *epr, const Msvm_ConcreteJob *job)
     out = wsman_invoke(c, epr, "RequestStateChange", params, NULL);
 }
 
+gboolean
+hv_error_outcome_unknown(const GError *error)
+{
+    if (!error || error->domain != HV_ERROR)
+        return FALSE;
+    switch (error->code) {
+    case HV_ERROR_CONNECTION:
+    case HV_ERROR_TIMEOUT:
+    case HV_ERROR_HTTP:
+    case HV_ERROR_PARSE:
+    case HV_ERROR_FAULT:
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+/* A poll is a Get: asked again when the answer was lost or garbled, so
+ * that one bad answer does not abandon a job that goes on on the host. */
+#define POLL_RETRIES       5
+#define POLL_RETRY_MIN_MS  250
+#define POLL_RETRY_MAX_MS  4000
+
 Msvm_ConcreteJob *
 hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,
             GError **error)
@@ -114,6 +137,7 @@ hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,
     guint timeout = 0, delay, max_delay;
     gint64 deadline;
     guint last_percent = G_MAXUINT;
+    guint retries = 0, retry_ms = POLL_RETRY_MIN_MS;
 
     if (!wait)
         wait = &defaults;
@@ -123,11 +147,26 @@ hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,
     deadline = g_get_monotonic_time() + (gint64) timeout * 1000;
 
     for (;;) {
-        Msvm_ConcreteJob *job = get_job(c, epr, error);
-        gint64 now;
+        g_autoptr(GError) local = NULL;
+        Msvm_ConcreteJob *job = get_job(c, epr, &local);
+        gint64 now = g_get_monotonic_time();
 
-        if (!job)
+        if (!job) {
+            if (retries < POLL_RETRIES && now < deadline &&
+                hv_error_outcome_unknown(local)) {
+                g_debug("%s: polling the job again: %s", wsman_client_host(c),
+                        local->message);
+                retries++;
+                g_usleep(MIN((gint64) retry_ms * 1000, deadline - now));
+                retry_ms = MIN(retry_ms * 2, POLL_RETRY_MAX_MS);
+                continue;
+            }
+            g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                       _("the job could not be followed: "));
             return NULL;
+        }
+        retries = 0;
+        retry_ms = POLL_RETRY_MIN_MS;
         if (wait->progress && job->PercentComplete != last_percent) {
             last_percent = job->PercentComplete;
             wait->progress(MIN(job->PercentComplete, 100), wait->progress_data);
@@ -151,7 +190,6 @@ hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,
             wmi_typed_free(job);
             return NULL;
         }
-        now = g_get_monotonic_time();
         if (now >= deadline) {
             g_set_error(error, HV_ERROR, HV_ERROR_TIMEOUT,
                         _("%s: the job '%s' is still running after %u s "

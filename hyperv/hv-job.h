@@ -26,8 +26,15 @@ typedef struct {
 /* Finished = 7, 8, 9, 10, 32768; successful = 7, 32768 with ErrorCode 0. */
 gboolean hv_job_state_finished(guint16 state);
 
+/* TRUE for an error after which what the host did is not known: the
+ * answer was lost, cut short, garbled or a fault of the transport, as
+ * opposed to Hyper-V's own refusal (a ReturnValue, a failed job). */
+gboolean hv_error_outcome_unknown(const GError *error);
+
 /* Waits for the job the EPR names; returns it in its final, successful
- * state, or fails with Hyper-V's own text (ErrorDescription, GetErrorEx). */
+ * state, or fails with Hyper-V's own text (ErrorDescription, GetErrorEx).
+ * A poll whose answer is lost or garbled is asked again, a few times with
+ * a growing pause, before the error is given up on. */
 Msvm_ConcreteJob *hv_job_wait(WsmanClient *client, const WmiEpr *job,
                               const HvJobWait *wait, GError **error);
 

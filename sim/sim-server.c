@@ -31,9 +31,27 @@ typedef enum {
     HTTP_FAULT_MALFORMED, /* status 200 with XML cut short */
 } HttpFaultKind;
 
+/* An injected fault, for the next request that matches */
+typedef struct {
+    HttpFaultKind kind;
+    char *action;   /* Enumerate, Pull, Get, Invoke, or NULL for any */
+    char *cls;      /* the resource's class, or NULL for any */
+    char *method;   /* of an Invoke, or NULL for any */
+    gboolean after; /* the request is carried out, its answer lost */
+} HttpFault;
+
+static void
+http_fault_free(HttpFault *f)
+{
+    g_free(f->action);
+    g_free(f->cls);
+    g_free(f->method);
+    g_free(f);
+}
+
 struct _SimServer {
     SimHost *host;
-    GQueue http_faults; /* HttpFaultKind, next requests first */
+    GQueue http_faults; /* HttpFault, in the order they were asked for */
     guint latency_ms;
     SoupServer *soup;
     char *basic_auth; /* "Basic <base64>", or NULL for none */
@@ -586,21 +604,62 @@ request_clear(Request *q)
     xmlFreeDoc(q->doc);
 }
 
-/* An injected fault instead of the answer; TRUE when one was used. */
-static gboolean
-injected_fault(SimServer *srv, SoupServerMessage *msg)
+/* The request's verb as the control interface names it */
+static const char *
+request_verb(const Request *q, const char **method)
+{
+    *method = NULL;
+    if (!q->action)
+        return NULL;
+    if (g_str_equal(q->action, WSMAN_NS_ENUM "/Enumerate"))
+        return "Enumerate";
+    if (g_str_equal(q->action, WSMAN_NS_ENUM "/Pull"))
+        return "Pull";
+    if (g_str_equal(q->action, WSMAN_NS_ENUM "/Release"))
+        return "Release";
+    if (g_str_equal(q->action, WSMAN_NS_XFER "/Get"))
+        return "Get";
+    if (q->resource_uri && g_str_has_prefix(q->action, q->resource_uri) &&
+        q->action[strlen(q->resource_uri)] == '/') {
+        *method = q->action + strlen(q->resource_uri) + 1;
+        return "Invoke";
+    }
+    return NULL;
+}
+
+/* Takes the first fault queued for this request (q NULL: one that did
+ * not parse), before or after it is carried out. */
+static HttpFault *
+take_fault(SimServer *srv, const Request *q, gboolean after)
+{
+    const char *method = NULL;
+    const char *verb = q ? request_verb(q, &method) : NULL;
+    const char *cls =
+        q && q->resource_uri ? class_of_uri(q->resource_uri) : NULL;
+
+    for (GList *l = srv->http_faults.head; l; l = l->next) {
+        HttpFault *f = l->data;
+        if (f->after != after || (f->action && g_strcmp0(f->action, verb)) ||
+            (f->cls && g_strcmp0(f->cls, cls)) ||
+            (f->method && g_strcmp0(f->method, method)))
+            continue;
+        g_queue_delete_link(&srv->http_faults, l);
+        return f;
+    }
+    return NULL;
+}
+
+/* Answers with the fault instead of whatever the answer was. */
+static void
+send_injected(SoupServerMessage *msg, HttpFault *f)
 {
     static const char broken[] =
         "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">"
         "<s:Body><n:EnumerateRes";
     static const char html[] =
         "<html><body><h1>Internal Server Error</h1></body></html>";
-    gpointer kind;
 
-    if (g_queue_is_empty(&srv->http_faults))
-        return FALSE;
-    kind = g_queue_pop_head(&srv->http_faults);
-    switch (GPOINTER_TO_INT(kind)) {
+    switch (f->kind) {
     case HTTP_FAULT_DROP: {
         GIOStream *io = soup_server_message_steal_connection(msg);
         g_io_stream_close(io, NULL, NULL);
@@ -619,19 +678,28 @@ injected_fault(SimServer *srv, SoupServerMessage *msg)
             broken, strlen(broken));
         break;
     }
-    return TRUE;
+    http_fault_free(f);
 }
 
 gboolean
-sim_server_inject(SimServer *srv, const char *kind, guint count, GError **error)
+sim_server_inject(SimServer *srv, const char *kind, guint count,
+                  const char *action, const char *cls, const char *method,
+                  gboolean after, GError **error)
 {
     static const char *const names[] = { "drop", "500", "malformed" };
 
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         if (g_strcmp0(kind, names[i]) != 0)
             continue;
-        for (guint n = 0; n < MAX(count, 1); n++)
-            g_queue_push_tail(&srv->http_faults, GINT_TO_POINTER(i));
+        for (guint n = 0; n < MAX(count, 1); n++) {
+            HttpFault *f = g_new0(HttpFault, 1);
+            f->kind = i;
+            f->action = g_strdup(action);
+            f->cls = g_strdup(cls);
+            f->method = g_strdup(method);
+            f->after = after;
+            g_queue_push_tail(&srv->http_faults, f);
+        }
         return TRUE;
     }
     g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
@@ -653,6 +721,8 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
     SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
     const char *auth = soup_message_headers_get_one(hdrs, "Authorization");
+    HttpFault *fault;
+    gboolean parsed;
     Request q;
 
     if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
@@ -673,12 +743,18 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
     }
     if (srv->latency_ms)
         g_usleep(srv->latency_ms * 1000);
-    if (injected_fault(srv, msg))
-        return;
 
     g_mutex_lock(&srv->host->lock);
+    parsed = parse_request(body->data, body->length, &q);
+    fault = take_fault(srv, parsed ? &q : NULL, FALSE);
+    if (fault) {
+        send_injected(msg, fault);
+        g_mutex_unlock(&srv->host->lock);
+        request_clear(&q);
+        return;
+    }
     expire_contexts(srv);
-    if (!parse_request(body->data, body->length, &q)) {
+    if (!parsed) {
         send_fault(srv, msg, NULL, "s:Sender", "w:SchemaValidationError",
                    2150858817u,
                    "The SOAP XML in the message does not match the "
@@ -698,6 +774,10 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         send_fault(srv, msg, q.message_id, "s:Sender", "a:ActionNotSupported",
                    2150858801u, "The action is not supported by the service.");
     }
+    /* done on the host, but the answer is lost on the way */
+    fault = parsed ? take_fault(srv, &q, TRUE) : NULL;
+    if (fault)
+        send_injected(msg, fault);
     g_mutex_unlock(&srv->host->lock);
     request_clear(&q);
 }
@@ -775,7 +855,7 @@ sim_server_free(SimServer *srv)
     g_object_unref(srv->soup);
     g_hash_table_unref(srv->contexts);
     g_hash_table_unref(srv->counters);
-    g_queue_clear(&srv->http_faults);
+    g_queue_clear_full(&srv->http_faults, (GDestroyNotify) http_fault_free);
     g_free(srv->basic_auth);
     g_free(srv);
 }
