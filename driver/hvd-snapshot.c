@@ -996,8 +996,8 @@ create_begin(HvdDriver *d, const VmEntry *vm)
         g_hash_table_unref(t->known);
     t->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (guint i = 0; i < t->snaps->len; i++)
-        g_hash_table_add(t->known,
-                         g_ascii_strdown(((Snap *) t->snaps->pdata[i])->id, -1));
+        g_hash_table_add(
+            t->known, g_ascii_strdown(((Snap *) t->snaps->pdata[i])->id, -1));
     g_mutex_unlock(&d->lock);
 }
 
@@ -1014,36 +1014,80 @@ create_end(HvdDriver *d, const VmEntry *vm)
     g_mutex_unlock(&d->lock);
 }
 
+/* What the host says of a change whose answer was lost: re-read, a few
+ * times with a growing pause since the job goes on without its caller,
+ * until done() holds. */
+typedef gboolean (*TreeCheck)(const SnapshotTree *t, const char *id);
+
+static gboolean
+host_shows(HvdDriver *d, WsmanClient *c, const VmEntry *vm, TreeCheck done,
+           const char *id)
+{
+    for (guint wait_ms = 250; wait_ms <= 4000; wait_ms *= 2) {
+        gboolean yes;
+
+        g_usleep(wait_ms * 1000);
+        if (!read_tree(d, c, vm, NULL))
+            continue;
+        g_mutex_lock(&d->lock);
+        yes = done(tree_of(d, vm->uuid), id);
+        g_mutex_unlock(&d->lock);
+        if (yes)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean
+is_current(const SnapshotTree *t, const char *id)
+{
+    return same_id(t->current_id, id);
+}
+
+static gboolean
+is_gone(const SnapshotTree *t, const char *id)
+{
+    return !snap_by_id(t, id);
+}
+
 /* After a CreateSnapshot whose answer was lost: the host, read again,
  * says whether a checkpoint was made. Its InstanceID, or NULL. */
 static char *
 find_made(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
 {
-    char *id = NULL;
-    guint n = 0;
-    SnapshotTree *t;
+    /* the job goes on without its caller: its checkpoint may take a
+     * moment to show */
+    for (guint wait_ms = 250; wait_ms <= 4000; wait_ms *= 2) {
+        char *id = NULL;
+        guint n = 0;
+        SnapshotTree *t;
 
-    if (!read_tree(d, c, vm, error))
-        return NULL;
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, vm->uuid);
-    for (guint i = 0; i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        if (s->hidden && n++ == 0)
-            id = g_strdup(s->id);
+        g_usleep(wait_ms * 1000);
+        if (!read_tree(d, c, vm, error))
+            return NULL;
+        g_mutex_lock(&d->lock);
+        t = tree_of(d, vm->uuid);
+        for (guint i = 0; i < t->snaps->len; i++) {
+            Snap *s = t->snaps->pdata[i];
+            if (s->hidden && n++ == 0)
+                id = g_strdup(s->id);
+        }
+        g_mutex_unlock(&d->lock);
+        if (n == 1)
+            return id;
+        g_free(id);
+        if (n > 1)
+            return NULL; /* not ours alone to tell */
     }
-    g_mutex_unlock(&d->lock);
-    if (n > 1)
-        g_clear_pointer(&id, g_free); /* not ours alone to tell */
-    return id;
+    return NULL;
 }
 
 /* The name and description a create gives its checkpoint; when the
  * answer is lost, the host read again says whether they were set. */
 static gboolean
-name_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
-                const char *id, const char *name, const char *description,
-                HvJobWait *wait, GError **error)
+name_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *id,
+                const char *name, const char *description, HvJobWait *wait,
+                GError **error)
 {
     g_autoptr(GError) local = NULL;
     gboolean named = FALSE;
@@ -1174,8 +1218,8 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
             g_clear_error(error);
         }
     }
-    ok = made_id && name_checkpoint(d, c, vm, made_id, name, description,
-                                    &wait, error);
+    ok = made_id &&
+         name_checkpoint(d, c, vm, made_id, name, description, &wait, error);
     if (made_id && !ok)
         undo_create(d, c, vm, made_id, &wait, error);
     if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
@@ -1263,12 +1307,8 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     if (c) {
         ok = hv_snapshot_apply(c, id, &wait, &local);
         /* the answer was lost: the VM's current checkpoint says */
-        if (!ok && hv_error_outcome_unknown(local) &&
-            read_tree(d, c, vm, NULL)) {
-            g_mutex_lock(&d->lock);
-            ok = same_id(tree_of(d, vm->uuid)->current_id, id);
-            g_mutex_unlock(&d->lock);
-        }
+        if (!ok && hv_error_outcome_unknown(local))
+            ok = host_shows(d, c, vm, is_current, id);
         if (!ok)
             hvd_driver_map_error(error, g_steal_pointer(&local));
     } else {
@@ -1360,12 +1400,8 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
                                  &wait, &local);
         /* the answer was lost: a checkpoint gone from the host was
          * deleted (Hyper-V takes it off the VM before it merges) */
-        if (!ok && hv_error_outcome_unknown(local) &&
-            read_tree(d, c, vm, NULL)) {
-            g_mutex_lock(&d->lock);
-            ok = !snap_by_id(tree_of(d, vm->uuid), targets->pdata[i]);
-            g_mutex_unlock(&d->lock);
-        }
+        if (!ok && hv_error_outcome_unknown(local))
+            ok = host_shows(d, c, vm, is_gone, targets->pdata[i]);
         if (!ok)
             hvd_driver_map_error(error, g_steal_pointer(&local));
         g_clear_error(&local);

@@ -125,9 +125,9 @@ hv_error_outcome_unknown(const GError *error)
 
 /* A poll is a Get: asked again when the answer was lost or garbled, so
  * that one bad answer does not abandon a job that goes on on the host. */
-#define POLL_RETRIES       5
-#define POLL_RETRY_MIN_MS  250
-#define POLL_RETRY_MAX_MS  4000
+#define POLL_RETRIES      5
+#define POLL_RETRY_MIN_MS 250
+#define POLL_RETRY_MAX_MS 4000
 
 Msvm_ConcreteJob *
 hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,

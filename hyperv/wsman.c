@@ -560,6 +560,11 @@ call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
     g_debug("%s: %s", c->host, counter);
 
     c->curl_error[0] = '\0';
+    /* libcurl sends a request again, unasked, when a kept-alive connection
+     * dies before any answer: harmless for a read, a second checkpoint or
+     * a second merge for a method, which must go out exactly once */
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT,
+                     g_str_has_prefix(counter, "Invoke") ? 1L : 0L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (char *) out);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long) out_len);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);

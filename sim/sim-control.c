@@ -15,7 +15,8 @@
  *    "count": 1, "delay_ms": 0}
  *   {"op": "move-file", "from": P, "to": P}    (inside the state folder)
  *   {"op": "crash-merge", "after_bytes": 0}    (the next merge stops there)
- *   {"op": "http-fault", "fault": "drop" | "500" | "malformed", "count": 1,
+ *   {"op": "http-fault", "fault": "drop" | "500" | "malformed" | "delay",
+ *    "ms": 0 (of a delay), "count": 1,
  *    "action": "Get", "class": "Msvm_ConcreteJob", "method": M,
  *    "after": false}                        (the next matching requests;
  *                                            after: carried out, answer lost)
@@ -306,7 +307,7 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
             member_string(o, "action"), member_string(o, "class"),
             member_string(o, "method"),
             json_object_get_boolean_member_with_default(o, "after", FALSE),
-            error);
+            CLAMP(member_int(o, "ms", 0), 0, 60000), error);
     if (g_strcmp0(op, "latency") == 0) {
         gint64 ms = member_int(o, "ms", 0);
         if (ms < 0 || ms > 60000) {

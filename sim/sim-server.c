@@ -29,6 +29,7 @@ typedef enum {
     HTTP_FAULT_DROP,      /* close the connection without an answer */
     HTTP_FAULT_500,       /* status 500 with a body that is not SOAP */
     HTTP_FAULT_MALFORMED, /* status 200 with XML cut short */
+    HTTP_FAULT_DELAY,     /* the answer, late */
 } HttpFaultKind;
 
 /* An injected fault, for the next request that matches */
@@ -38,6 +39,7 @@ typedef struct {
     char *cls;      /* the resource's class, or NULL for any */
     char *method;   /* of an Invoke, or NULL for any */
     gboolean after; /* the request is carried out, its answer lost */
+    guint delay_ms; /* of a delay */
 } HttpFault;
 
 static void
@@ -684,9 +686,9 @@ send_injected(SoupServerMessage *msg, HttpFault *f)
 gboolean
 sim_server_inject(SimServer *srv, const char *kind, guint count,
                   const char *action, const char *cls, const char *method,
-                  gboolean after, GError **error)
+                  gboolean after, guint delay_ms, GError **error)
 {
-    static const char *const names[] = { "drop", "500", "malformed" };
+    static const char *const names[] = { "drop", "500", "malformed", "delay" };
 
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         if (g_strcmp0(kind, names[i]) != 0)
@@ -698,12 +700,13 @@ sim_server_inject(SimServer *srv, const char *kind, guint count,
             f->cls = g_strdup(cls);
             f->method = g_strdup(method);
             f->after = after;
+            f->delay_ms = delay_ms;
             g_queue_push_tail(&srv->http_faults, f);
         }
         return TRUE;
     }
     g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
-                _("'fault' is one of drop, 500, malformed"));
+                _("'fault' is one of drop, 500, malformed, delay"));
     return FALSE;
 }
 
@@ -713,40 +716,52 @@ sim_server_set_latency(SimServer *srv, guint ms)
     srv->latency_ms = ms;
 }
 
-static void
-wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
-              GHashTable *query, gpointer data)
+/* A request whose answer a delay fault holds back */
+typedef struct {
+    SimServer *srv;
+    SoupServerMessage *msg;
+} Delayed;
+
+static void serve_wsman(SimServer *srv, SoupServerMessage *msg,
+                        gboolean delayed);
+
+static gboolean
+serve_delayed(gpointer data)
 {
-    SimServer *srv = data;
-    SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
+    Delayed *later = data;
+
+    serve_wsman(later->srv, later->msg, TRUE);
+    soup_server_message_unpause(later->msg);
+    g_object_unref(later->msg);
+    return G_SOURCE_REMOVE;
+}
+
+/* Parses and answers a request to /wsman; delayed: the delay fault it
+ * matched has run its course. */
+static void
+serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
+{
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
-    const char *auth = soup_message_headers_get_one(hdrs, "Authorization");
     HttpFault *fault;
     gboolean parsed;
     Request q;
 
-    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
-        SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
-        soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
-        soup_message_headers_append(rh, "WWW-Authenticate",
-                                    "Basic realm=\"WSMAN\"");
-        soup_server_message_set_status(msg, 401, NULL);
-        return;
-    }
-    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
-        soup_server_message_set_status(msg, 405, NULL);
-        return;
-    }
-    if (body->length > MAX_REQUEST) {
-        soup_server_message_set_status(msg, 413, NULL);
-        return;
-    }
-    if (srv->latency_ms)
-        g_usleep(srv->latency_ms * 1000);
-
     g_mutex_lock(&srv->host->lock);
     parsed = parse_request(body->data, body->length, &q);
-    fault = take_fault(srv, parsed ? &q : NULL, FALSE);
+    fault = delayed ? NULL : take_fault(srv, parsed ? &q : NULL, FALSE);
+    if (fault && fault->kind == HTTP_FAULT_DELAY) {
+        /* served later; other requests are served meanwhile */
+        Delayed *later = g_new0(Delayed, 1);
+        later->srv = srv;
+        later->msg = g_object_ref(msg);
+        soup_server_message_pause(msg);
+        g_timeout_add_full(G_PRIORITY_DEFAULT, fault->delay_ms, serve_delayed,
+                           later, g_free);
+        http_fault_free(fault);
+        g_mutex_unlock(&srv->host->lock);
+        request_clear(&q);
+        return;
+    }
     if (fault) {
         send_injected(msg, fault);
         g_mutex_unlock(&srv->host->lock);
@@ -780,6 +795,37 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         send_injected(msg, fault);
     g_mutex_unlock(&srv->host->lock);
     request_clear(&q);
+}
+
+static void
+wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
+              GHashTable *query, gpointer data)
+{
+    SimServer *srv = data;
+    SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+    const char *auth = soup_message_headers_get_one(hdrs, "Authorization");
+
+    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
+        SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
+        soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
+        soup_message_headers_append(rh, "WWW-Authenticate",
+                                    "Basic realm=\"WSMAN\"");
+        soup_server_message_set_status(msg, 401, NULL);
+        return;
+    }
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
+        soup_server_message_set_status(msg, 405, NULL);
+        return;
+    }
+    if (body->length > MAX_REQUEST) {
+        soup_server_message_set_status(msg, 413, NULL);
+        return;
+    }
+    if (srv->latency_ms)
+        g_usleep(srv->latency_ms * 1000);
+
+    serve_wsman(srv, msg, FALSE);
 }
 
 static void

@@ -24,13 +24,15 @@ guint64 sim_server_request_count(SimServer *srv);
 GHashTable *sim_server_counters(SimServer *srv);
 
 /* The next count requests to /wsman that match get a fault instead of an
- * answer: kind is "drop", "500" or "malformed"; action (Enumerate, Pull,
+ * answer: kind is "drop", "500", "malformed" or "delay" (the answer,
+ * delay_ms late); action (Enumerate, Pull,
  * Get, Invoke), cls and method narrow the requests it is for (NULL: any).
  * after: the request is carried out first, and only its answer lost.
  * Called with the host's lock held, as every control operation is. */
 gboolean sim_server_inject(SimServer *srv, const char *kind, guint count,
                            const char *action, const char *cls,
-                           const char *method, gboolean after, GError **error);
+                           const char *method, gboolean after, guint delay_ms,
+                           GError **error);
 /* Every request to /wsman waits ms before it is served. */
 void sim_server_set_latency(SimServer *srv, guint ms);
 
