@@ -744,6 +744,10 @@ sim_destroy_snapshot(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
         g_clear_pointer(&vm->last_applied_id, g_free);
     sim_leave_group_points(host, s->id, FALSE);
     g_ptr_array_remove(vm->snapshots, s); /* frees s */
+    /* as Hyper-V does, the checkpoint leaves the configuration before its
+     * files merge: a host stopped mid-merge comes back without it, and
+     * nobody reads the half-merged parent as the checkpoint */
+    sim_host_save(host, NULL);
 
     for (guint i = 0; i < disks->len; i++)
         if (!merge_disk(host, job, vm, disks->pdata[i], error))
