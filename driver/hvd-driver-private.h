@@ -46,6 +46,7 @@ struct _HvdDriver {
     gboolean have_node;
     GHashTable *snapshots; /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
     GMutex refresh_lock;   /* one listing at a time, so events keep order */
+    gboolean recovered;    /* the state folder's operations looked at */
 };
 
 gboolean hvd_state_active(guint16 enabled_state);
@@ -84,5 +85,8 @@ gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
 
 /* hvd-snapshot.c */
 void hvd_snapshot_tree_free(gpointer tree);
+/* Finishes or undoes the creates a stopped daemon recorded in the state
+ * folder, saying what it did in the log. */
+void hvd_snapshot_recover(HvdDriver *d);
 
 G_END_DECLS

@@ -241,6 +241,7 @@ hvd_host_config_copy(const HvdHostConfig *config)
     h->wsman.user = g_strdup(config->wsman.user);
     h->wsman.password = g_strdup(config->wsman.password);
     h->wsman.ca_file = g_strdup(config->wsman.ca_file);
+    h->state_dir = g_strdup(config->state_dir);
     return h;
 }
 
@@ -256,6 +257,7 @@ hvd_host_config_free(HvdHostConfig *h)
         memset((char *) h->wsman.password, 0, strlen(h->wsman.password));
     g_free((char *) h->wsman.password);
     g_free((char *) h->wsman.ca_file);
+    g_free(h->state_dir);
     g_free(h);
 }
 
@@ -692,7 +694,18 @@ hvd_driver_remove_listener(HvdDriver *d, guint id)
 gboolean
 hvd_driver_connect(HvdDriver *d, GError **error)
 {
-    return ensure_fresh(d, error);
+    gboolean first;
+
+    if (!ensure_fresh(d, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    first = !d->recovered;
+    d->recovered = TRUE;
+    g_mutex_unlock(&d->lock);
+    /* what a daemon that stopped mid-operation left on the host */
+    if (first)
+        hvd_snapshot_recover(d);
+    return TRUE;
 }
 
 /* "10.0.20348" as libvirt counts versions, major * 1000000 + minor * 1000

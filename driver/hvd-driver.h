@@ -37,6 +37,9 @@ typedef struct {
     WsmanOptions wsman;
     guint poll_interval_ms; /* 0: 2000 */
     guint job_timeout_ms;   /* 0: hv-job's default */
+    /* the daemon's state folder: operations in flight are recorded there
+     * so that a restarted daemon can finish or undo them; NULL: none */
+    char *state_dir;
 } HvdHostConfig;
 
 /* A deep copy; the free wipes the password */

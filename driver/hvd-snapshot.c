@@ -12,7 +12,9 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "hv-snapshot.h"
@@ -1014,6 +1016,178 @@ create_end(HvdDriver *d, const VmEntry *vm)
     g_mutex_unlock(&d->lock);
 }
 
+/* Creates in flight, recorded in the state folder: a daemon stopped
+ * between CreateSnapshot and the naming step leaves a checkpoint under
+ * Hyper-V's default name, which the next daemon removes. One key file per
+ * VM, STATE/ops/HOST/GUID.create, written whole or not at all. */
+
+static char *
+journal_dir(HvdDriver *d)
+{
+    g_autofree char *host = g_ascii_strdown(hvd_driver_name(d), -1);
+
+    if (!d->config->state_dir)
+        return NULL;
+    return g_build_filename(d->config->state_dir, "ops", host, NULL);
+}
+
+static char *
+journal_path(HvdDriver *d, const VmEntry *vm)
+{
+    g_autofree char *dir = journal_dir(d);
+    g_autofree char *file = g_strconcat(vm->guid, ".create", NULL);
+
+    return dir ? g_build_filename(dir, file, NULL) : NULL;
+}
+
+static gboolean
+journal_begin(HvdDriver *d, const VmEntry *vm, const char *name, GError **error)
+{
+    g_autofree char *path = journal_path(d, vm);
+    g_autofree char *dir = NULL;
+    g_autofree char *data = NULL;
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autoptr(GPtrArray) known = g_ptr_array_new();
+    g_autoptr(GError) local = NULL;
+    GHashTableIter it;
+    gpointer key;
+    gsize len;
+
+    if (!path)
+        return TRUE;
+    kf = g_key_file_new();
+    g_key_file_set_string(kf, "create", "domain", vm->name);
+    g_key_file_set_string(kf, "create", "name", name);
+    g_mutex_lock(&d->lock);
+    g_hash_table_iter_init(&it, tree_of(d, vm->uuid)->known);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        g_ptr_array_add(known, key);
+    g_key_file_set_string_list(kf, "create", "known",
+                               (const char *const *) known->pdata, known->len);
+    g_mutex_unlock(&d->lock);
+    data = g_key_file_to_data(kf, &len, NULL);
+    dir = g_path_get_dirname(path);
+    if (g_mkdir_with_parents(dir, 0700) < 0 ||
+        !g_file_set_contents_full(path, data, len,
+                                  G_FILE_SET_CONTENTS_CONSISTENT |
+                                      G_FILE_SET_CONTENTS_DURABLE,
+                                  0600, &local)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_FAILED,
+                      _("cannot record the create of snapshot '%s' in the "
+                        "state folder %s: %s"),
+                      name, d->config->state_dir,
+                      local ? local->message : g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+journal_end(HvdDriver *d, const VmEntry *vm)
+{
+    g_autofree char *path = journal_path(d, vm);
+
+    if (path && g_unlink(path) < 0 && errno != ENOENT)
+        g_warning("cannot remove %s: %s", path, g_strerror(errno));
+}
+
+/* Hyper-V names a checkpoint "VM - (date - time)" until it is renamed */
+static gboolean
+default_name(const VmEntry *vm, const char *name)
+{
+    g_autofree char *prefix = g_strconcat(vm->name, " - (", NULL);
+    return g_str_has_prefix(name, prefix) && g_str_has_suffix(name, ")");
+}
+
+static void
+recover_create(HvdDriver *d, WsmanClient *c, const char *path, const char *guid)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    g_autoptr(VmEntry) vm = NULL;
+    g_autoptr(GPtrArray) undo = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) known = NULL;
+    g_autofree char *name = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    guchar uuid[16];
+    SnapshotTree *t;
+
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local) ||
+        !(name = g_key_file_get_string(kf, "create", "name", &local)) ||
+        !(known =
+              g_key_file_get_string_list(kf, "create", "known", NULL, NULL)) ||
+        !hvd_uuid_parse(guid, uuid)) {
+        g_warning("%s: dropped, it does not read as a create: %s", path,
+                  local ? local->message : guid);
+        g_unlink(path);
+        return;
+    }
+    vm = hvd_driver_find_vm(d, uuid, NULL);
+    if (!vm || !read_tree(d, c, vm, &local)) {
+        if (vm) {
+            g_warning("%s: left for later, the host cannot be read: %s", path,
+                      local->message);
+            return;
+        }
+        g_info("%s: the domain is gone from the host", path);
+        g_unlink(path);
+        return;
+    }
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    for (guint i = 0; i < t->snaps->len; i++) {
+        Snap *s = t->snaps->pdata[i];
+        g_autofree char *id = g_ascii_strdown(s->id, -1);
+        if (g_strv_contains((const char *const *) known, id))
+            continue;
+        if (g_str_equal(s->name, name))
+            g_info("%s: the create of snapshot '%s' of '%s' had finished",
+                   hvd_driver_name(d), name, vm->name);
+        else if (default_name(vm, s->name))
+            g_ptr_array_add(undo, g_strdup(s->id));
+    }
+    g_mutex_unlock(&d->lock);
+    for (guint i = 0; i < undo->len; i++) {
+        g_autoptr(GError) err = NULL;
+        if (hv_snapshot_destroy(c, undo->pdata[i], FALSE, &wait, &err))
+            g_info("%s: removed the checkpoint %s of '%s' that a stopped "
+                   "create of snapshot '%s' had left unnamed",
+                   hvd_driver_name(d), (char *) undo->pdata[i], vm->name, name);
+        else
+            g_warning("%s: cannot remove the unnamed checkpoint %s of '%s': "
+                      "%s",
+                      hvd_driver_name(d), (char *) undo->pdata[i], vm->name,
+                      err->message);
+    }
+    if (undo->len)
+        read_tree(d, c, vm, NULL);
+    g_unlink(path);
+}
+
+void
+hvd_snapshot_recover(HvdDriver *d)
+{
+    g_autofree char *dir = journal_dir(d);
+    g_autoptr(GDir) ops = dir ? g_dir_open(dir, 0, NULL) : NULL;
+    const char *file;
+    WsmanClient *c;
+
+    if (!ops)
+        return;
+    c = hvd_driver_client_get(d, NULL);
+    if (!c)
+        return;
+    while ((file = g_dir_read_name(ops))) {
+        g_autofree char *path = g_build_filename(dir, file, NULL);
+        g_autofree char *guid = NULL;
+        if (!g_str_has_suffix(file, ".create"))
+            continue;
+        guid = g_strndup(file, strlen(file) - strlen(".create"));
+        recover_create(d, c, path, guid);
+    }
+    hvd_driver_client_put(d, c);
+}
+
 /* What the host says of a change whose answer was lost: re-read, a few
  * times with a growing pause since the job goes on without its caller,
  * until done() holds. */
@@ -1206,6 +1380,12 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
         return NULL;
     }
     create_begin(d, vm);
+    if (!journal_begin(d, vm, name, error)) {
+        create_end(d, vm);
+        hvd_driver_client_put(d, c);
+        op_end(d, vm);
+        return NULL;
+    }
     made = take_checkpoint(d, c, vm, flags, &wait, &unknown, error);
     if (made) {
         made_id = g_strdup(made->InstanceID);
@@ -1230,6 +1410,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
                          VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT, error));
     }
     create_end(d, vm);
+    journal_end(d, vm);
     what = g_strdup_printf(_("snapshot '%s' was created"), name);
     if (ok)
         ok = reread(d, c, vm, what, error);

@@ -527,6 +527,25 @@ domain_get_state(HvdCall *call, gpointer a, gpointer r)
     return TRUE;
 }
 
+/* virsh dominfo asks last; Hyper-V records no deprecation or tainting,
+ * so a domain that exists has none, and one the host cannot be asked
+ * about fails with the real reason */
+static gboolean
+domain_get_messages(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    gboolean active;
+
+    if (!hvd_check_flags(args->flags,
+                         VIR_DOMAIN_MESSAGE_DEPRECATION |
+                             VIR_DOMAIN_MESSAGE_TAINTING,
+                         "hvdDomainGetMessages", &err) ||
+        !hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
+        return fail(call, err);
+    return TRUE;
+}
+
 static gboolean
 domain_get_os_type(HvdCall *call, gpointer a, gpointer r)
 {
@@ -1203,6 +1222,8 @@ static const HvdProcedure procedures[] = {
       FALSE },
     { HVD_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, NONE, NONE, nothing, FALSE,
       FALSE },
+    { HVD_PROC_DOMAIN_GET_MESSAGES, X(hvd_domain_flags_args),
+      X(hvd_domain_get_messages_ret), domain_get_messages, FALSE, FALSE },
 };
 
 const HvdProcedure *

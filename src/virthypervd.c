@@ -35,6 +35,7 @@ typedef struct {
     gboolean verbose;
     char *reconnect; /* a differencing disk to reconnect, then exit */
     char *parent;
+    char *state_dir;
 } Options;
 
 static void
@@ -46,6 +47,7 @@ options_clear(Options *o)
     g_free(o->auth_file);
     g_free(o->reconnect);
     g_free(o->parent);
+    g_free(o->state_dir);
 }
 
 /* --reconnect CHILD --to PARENT: the repair Hyper-V offers for a broken
@@ -79,6 +81,19 @@ default_socket(void)
     if (geteuid() == 0)
         return g_build_filename(SYSTEM_SOCKET_DIR, SOCKET_NAME, NULL);
     return g_build_filename(g_get_user_runtime_dir(), "libvirt", SOCKET_NAME,
+                            NULL);
+}
+
+#define SYSTEM_STATE_DIR "/var/lib/libvirt/virthypervd"
+
+/* Where operations in flight are recorded: /var/lib/libvirt for root,
+ * $XDG_STATE_HOME/libvirt for anybody else */
+static char *
+default_state_dir(void)
+{
+    if (geteuid() == 0)
+        return g_strdup(SYSTEM_STATE_DIR);
+    return g_build_filename(g_get_user_state_dir(), "libvirt", "virthypervd",
                             NULL);
 }
 
@@ -139,9 +154,10 @@ parse_auth(const char *text, WsmanAuth *out)
 /* One [host NAME] group, or the --host URL */
 static gboolean
 add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
-         const char *url_opt, GKeyFile *auth, guint poll_ms, GError **error)
+         const char *url_opt, GKeyFile *auth, guint poll_ms,
+         const char *state_dir, GError **error)
 {
-    HvdHostConfig h = { 0 };
+    HvdHostConfig h = { .state_dir = (char *) state_dir };
     g_autofree char *url = NULL, *transport = NULL, *address = NULL;
     g_autofree char *ca = NULL, *auth_kind = NULL;
     g_autofree char *user = NULL, *password = NULL;
@@ -315,6 +331,7 @@ configure(HvdDaemon *daemon, const Options *o, DaemonSettings *set,
     g_autoptr(GKeyFile) auth = NULL;
     g_autofree char *conf_path = NULL, *auth_path = NULL;
     g_autofree char *default_host = NULL;
+    g_autofree char *state_dir = NULL;
     g_auto(GStrv) groups = NULL;
     guint poll_ms;
     gboolean explicit_conf = o->config_file != NULL;
@@ -348,6 +365,11 @@ configure(HvdDaemon *daemon, const Options *o, DaemonSettings *set,
     set->socket_group =
         g_key_file_get_string(conf, "daemon", "socket_group", NULL);
     poll_ms = g_key_file_get_integer(conf, "daemon", "poll_interval_ms", NULL);
+    state_dir = o->state_dir
+                    ? g_strdup(o->state_dir)
+                    : g_key_file_get_string(conf, "daemon", "state_dir", NULL);
+    if (!state_dir)
+        state_dir = default_state_dir();
     default_host = g_key_file_get_string(conf, "daemon", "default_host", NULL);
 
     groups = g_key_file_get_groups(conf, NULL);
@@ -355,14 +377,14 @@ configure(HvdDaemon *daemon, const Options *o, DaemonSettings *set,
         if (!g_str_has_prefix(groups[i], "host "))
             continue;
         if (!add_host(daemon, conf, groups[i], groups[i] + 5, NULL, auth,
-                      poll_ms, error)) {
+                      poll_ms, state_dir, error)) {
             g_prefix_error(error, "%s: ", conf_path);
             return FALSE;
         }
     }
     if (o->host_url) {
         if (!add_host(daemon, conf, NULL, NULL, o->host_url, auth, poll_ms,
-                      error))
+                      state_dir, error))
             return FALSE;
         g_autoptr(GUri) u = g_uri_parse(o->host_url, G_URI_FLAGS_NONE, NULL);
         if (!hvd_daemon_set_default_host(daemon, g_uri_get_host(u), error))
@@ -527,6 +549,10 @@ main(int argc, char **argv)
           N_("Reconnect a differencing disk of the default host to the "
              "parent --to names, print its chain, and exit"),
           N_("CHILD") },
+        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir,
+          N_("Where operations in flight are recorded (default "
+             "/var/lib/libvirt/virthypervd)"),
+          N_("DIR") },
         { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
           N_("The parent file for --reconnect"), N_("PARENT") },
         { NULL },

@@ -86,7 +86,8 @@ class DaemonSession(unittest.TestCase):
         log = open(os.path.join(self.dir, "hvd.log"), "a")
         proc = subprocess.Popen(
             [VIRTHYPERVD, "--config", self.conf, "--auth-file", self.auth,
-             "--socket", path, "--verbose", *extra],
+             "--socket", path, "--state-dir", os.path.join(self.dir, "state"),
+             "--verbose", *extra],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         wait_for("virthypervd's socket",
@@ -96,9 +97,19 @@ class DaemonSession(unittest.TestCase):
         return proc
 
     def stop_daemon(self, proc):
+        if getattr(proc, "killed", False):
+            return
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=30), 0, self.log())
+
+    def kill_daemon(self):
+        """SIGKILL, as a crash or the OOM killer would, then a new one."""
+        self.daemon.killed = True
+        self.daemon.kill()
+        self.daemon.wait(timeout=30)
+        self.daemon = self.start_daemon()
+        self.addCleanup(self.stop_daemon, self.daemon)
 
     def log(self):
         try:

@@ -5,11 +5,12 @@ mistaken for another checkpoint's are refused."""
 
 import glob
 import os
+import subprocess
 import threading
 import time
 
 import taptest
-from hvd_env import DaemonSession
+from hvd_env import DaemonSession, wait_for
 
 
 class Faults(DaemonSession):
@@ -104,6 +105,38 @@ class Faults(DaemonSession):
         self.assertGreater(lists, 3)
         self.assertLessEqual(seen, {"first", "slow"})
         self.assertEqual(self.names(), ["first", "slow"])
+
+    def test_daemon_killed_mid_create(self):
+        # the daemon dies while Hyper-V makes the checkpoint, before it
+        # could name it: the next daemon removes what was left unnamed
+        self.fault(fault="delay", ms=3000, action="Get",
+                   **{"class": "Msvm_ConcreteJob"})
+        virsh = subprocess.Popen(
+            ["virsh", "-c", self.uri, "snapshot-create-as", "db1", "cut"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        journal = os.path.join(self.dir, "state", "ops", "hv01")
+        wait_for("the create's record", lambda: os.path.isdir(journal) and
+                 os.listdir(journal))
+        before = self.disk_files()
+        self.kill_daemon()
+        virsh.wait(timeout=30)
+        self.assertNotEqual(virsh.returncode, 0)
+        time.sleep(3.5)  # the held-back answer goes out to nobody
+        self.assertEqual(self.names(), [])
+        self.assertIn("that a stopped create of snapshot 'cut' had left "
+                      "unnamed", self.log())
+        self.assertEqual(os.listdir(journal), [])
+        self.assertLessEqual(len(self.disk_files()), len(before))
+        # the daemon goes on as usual
+        self.virsh("snapshot-create-as", "db1", "cut")
+        self.assertEqual(self.names(), ["cut"])
+
+    def test_dominfo_with_the_host_down(self):
+        self.stop_sim()
+        r = self.virsh("dominfo", "web1", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("unknown procedure", r.stderr)
+        self.assertIn("127.0.0.1", r.stderr)
 
     def test_names_reserved_and_ambiguous(self):
         for _ in range(2):
