@@ -632,6 +632,7 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
     g_autoptr(VmEntry) vm = NULL;
     g_autofree char *id = NULL;
     g_autoptr(HvdDomainDef) domain = NULL;
+    gboolean failed = FALSE;
     SnapshotTree *t;
     WsmanClient *c;
     Snap *s;
@@ -654,14 +655,40 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
     c = hvd_driver_client_get(d, error);
     if (!c)
         return NULL;
-    domain = read_snapshot_domain(d, c, vm, id, error);
+    /* a delete merging the VM's files meanwhile moves the chain between
+     * two reads of it: a snapshot still there is read again */
+    for (guint wait_ms = 200;; wait_ms *= 2) {
+        g_autoptr(GError) local = NULL;
+        gboolean there;
+
+        domain = read_snapshot_domain(d, c, vm, id, &local);
+        if (domain || wait_ms > 3200 || !read_tree(d, c, vm, NULL)) {
+            failed = !domain;
+            if (failed)
+                g_propagate_error(error, g_steal_pointer(&local));
+            break;
+        }
+        g_mutex_lock(&d->lock);
+        there = snap_by_id(tree_of(d, uuid), id) != NULL;
+        g_mutex_unlock(&d->lock);
+        if (!there)
+            break; /* deleted meanwhile: said below */
+        g_debug("%s: reading snapshot '%s' again: %s", hvd_driver_name(d),
+                name, local->message);
+        g_usleep(wait_ms * 1000);
+    }
     hvd_driver_client_put(d, c);
-    if (!domain)
+    if (failed)
         return NULL;
     g_mutex_lock(&d->lock);
     t = tree_of(d, uuid);
     s = snap_by_id(t, id);
     if (!s) {
+        g_mutex_unlock(&d->lock);
+        no_snapshot(error, name);
+        return NULL;
+    }
+    if (!s->domain && !domain) {
         g_mutex_unlock(&d->lock);
         no_snapshot(error, name);
         return NULL;

@@ -15,6 +15,8 @@
  *    "count": 1, "delay_ms": 0}
  *   {"op": "move-file", "from": P, "to": P}    (inside the state folder)
  *   {"op": "crash-merge", "after_bytes": 0}    (the next merge stops there)
+ *   {"op": "slow-merge", "ms": 500}            (a pause after each chunk
+ *                                               every merge copies)
  *   {"op": "http-fault", "fault": "drop" | "500" | "malformed" | "delay",
  *    "ms": 0 (of a delay), "count": 1,
  *    "action": "Get", "class": "Msvm_ConcreteJob", "method": M,
@@ -290,6 +292,16 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
     }
     if (g_strcmp0(op, "move-file") == 0)
         return op_move_file(host, o, error);
+    if (g_strcmp0(op, "slow-merge") == 0) {
+        gint64 ms = member_int(o, "ms", 0);
+        if (ms < 0 || ms > 10000) {
+            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                        _("'ms' must be between 0 and 10000"));
+            return FALSE;
+        }
+        host->merge_chunk_ms = ms;
+        return TRUE;
+    }
     if (g_strcmp0(op, "crash-merge") == 0) {
         gint64 after = member_int(o, "after_bytes", 0);
         if (after < 0) {

@@ -146,6 +146,7 @@ typedef struct {
     GPtrArray *groups;         /* SimGroup */
     gboolean crash_next_merge; /* the next merge stops as if cut off */
     guint64 crash_after_bytes; /* ... once it has copied this much */
+    guint merge_chunk_ms;      /* a pause after each chunk a merge copies */
     GThreadPool *workers;
     guint job_step_ms; /* pacing of job progress */
     guint32 last_pid;

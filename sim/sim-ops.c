@@ -610,6 +610,7 @@ typedef struct {
     GCancellable *stop;
     gboolean crash;
     guint64 crash_after;
+    guint pause_ms;
 } MergeProgress;
 
 static void
@@ -617,6 +618,8 @@ merge_progress(guint64 done, guint64 total, gpointer data)
 {
     MergeProgress *p = data;
     guint pct = p->base + (total ? (guint) (done * p->span / total) : p->span);
+    if (p->pause_ms)
+        g_usleep(p->pause_ms * 1000); /* a slow disk, for tests */
     g_mutex_lock(&p->host->lock);
     p->job->percent = MAX(p->job->percent, MIN(pct, 99));
     if (p->job->cancel_requested || (p->crash && done >= p->crash_after))
@@ -635,6 +638,7 @@ sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
 
     progress.crash = host->crash_next_merge;
     progress.crash_after = host->crash_after_bytes;
+    progress.pause_ms = host->merge_chunk_ms;
     host->crash_next_merge = FALSE;
     g_mutex_unlock(&host->lock);
     ok = vhdx_merge(child, merge_progress, &progress, stop, &local);

@@ -45,10 +45,13 @@ class DaemonSession(unittest.TestCase):
         self.daemon = self.start_daemon()
         self.addCleanup(self.stop_daemon, self.daemon)
 
-    def start_sim(self):
-        port = free_port()
+    def start_sim(self, port=None):
+        """hypervsim on its state folder (the sample VMs the first time);
+        port: the one it had, for a restart."""
+        port = port or free_port()
+        self.sim_port = port
         self.sim_url = f"http://127.0.0.1:{port}"
-        self.sim_log = open(os.path.join(self.dir, "sim.log"), "w")
+        self.sim_log = open(os.path.join(self.dir, "sim.log"), "a")
         self.sim = subprocess.Popen(
             [HYPERVSIM, "--state-dir", os.path.join(self.dir, "host"),
              "--listen", f"127.0.0.1:{port}", "--sample", "--user",

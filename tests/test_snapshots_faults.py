@@ -131,6 +131,63 @@ class Faults(DaemonSession):
         self.virsh("snapshot-create-as", "db1", "cut")
         self.assertEqual(self.names(), ["cut"])
 
+    def write(self, offset, text, vm="db1"):
+        self.assertTrue(self.control(op="write", vm=vm, disk=0,
+                                     offset=offset, text=text)["ok"])
+
+    def read(self, offset, length, vm="db1"):
+        return self.control(op="read", vm=vm, disk=0, offset=offset,
+                            length=length)["text"]
+
+    def slow_tree(self):
+        """s1 -> s2 -> s3 on db1, each with its own bytes, and 16 MiB
+        written after s3 for a delete to merge slowly."""
+        for name in ("s1", "s2", "s3"):
+            self.write(1 << 20, f"before-{name}")
+            self.virsh("snapshot-create-as", "db1", name)
+        for chunk in range(4):
+            self.write((8 << 20) + (chunk << 22), "c" * (4 << 20))
+        self.write(1 << 20, "after-s3!")
+        self.assertTrue(self.control(op="slow-merge", ms=700)["ok"])
+
+    def test_readers_racing_a_delete(self):
+        self.slow_tree()
+        delete = subprocess.Popen(
+            ["virsh", "-c", self.uri, "snapshot-delete", "db1", "s3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        reads = 0
+        while delete.poll() is None:
+            for name in ("s1", "s2"):
+                xml = self.virsh("snapshot-dumpxml", "db1", name).stdout
+                self.assertIn(f"<name>{name}</name>", xml)
+                reads += 1
+            self.assertIn("s1", self.names())
+        out, err = delete.communicate()
+        self.assertEqual(delete.returncode, 0, err)
+        self.assertGreater(reads, 2)
+        self.assertEqual(self.names(), ["s1", "s2"])
+        self.assertEqual(self.read(1 << 20, 9), "after-s3!")
+
+    def test_host_killed_mid_merge(self):
+        self.slow_tree()
+        delete = subprocess.Popen(
+            ["virsh", "-c", self.uri, "snapshot-delete", "db1", "s3"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # the merge has begun
+        self.sim.kill()
+        self.sim.wait(timeout=30)
+        self.sim_log.close()
+        self.start_sim(port=self.sim_port)
+        delete.wait(timeout=60)
+        # the checkpoint left the host's configuration before its files
+        # merged: nothing reads the half-merged file as s3
+        self.assertEqual(self.names(), ["s1", "s2"])
+        self.assertEqual(self.read(1 << 20, 9), "after-s3!")
+        self.assertEqual(self.read(8 << 20, 4), "cccc")
+        for name in ("s2", "s1"):
+            self.virsh("snapshot-revert", "db1", name)
+            self.assertEqual(self.read(1 << 20, 9), f"before-{name}")
+
     def test_dominfo_with_the_host_down(self):
         self.stop_sim()
         r = self.virsh("dominfo", "web1", check=False)
