@@ -22,6 +22,7 @@
  *    "action": "Get", "class": "Msvm_ConcreteJob", "method": M,
  *    "after": false}                        (the next matching requests;
  *                                            after: carried out, answer lost)
+ *   {"op": "clear-faults"}                     (the HTTP faults not used yet)
  *   {"op": "latency", "ms": 200}
  *   {"op": "counters"}
  *
@@ -320,6 +321,10 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
             member_string(o, "method"),
             json_object_get_boolean_member_with_default(o, "after", FALSE),
             CLAMP(member_int(o, "ms", 0), 0, 60000), error);
+    if (g_strcmp0(op, "clear-faults") == 0) {
+        sim_server_clear_faults(srv);
+        return TRUE;
+    }
     if (g_strcmp0(op, "latency") == 0) {
         gint64 ms = member_int(o, "ms", 0);
         if (ms < 0 || ms > 60000) {

@@ -711,6 +711,12 @@ sim_server_inject(SimServer *srv, const char *kind, guint count,
 }
 
 void
+sim_server_clear_faults(SimServer *srv)
+{
+    g_queue_clear_full(&srv->http_faults, (GDestroyNotify) http_fault_free);
+}
+
+void
 sim_server_set_latency(SimServer *srv, guint ms)
 {
     srv->latency_ms = ms;

@@ -33,6 +33,8 @@ gboolean sim_server_inject(SimServer *srv, const char *kind, guint count,
                            const char *action, const char *cls,
                            const char *method, gboolean after, guint delay_ms,
                            GError **error);
+/* Forgets the faults not used yet (host lock held). */
+void sim_server_clear_faults(SimServer *srv);
 /* Every request to /wsman waits ms before it is served. */
 void sim_server_set_latency(SimServer *srv, guint ms);
 
