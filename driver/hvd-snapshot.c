@@ -673,8 +673,8 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
         g_mutex_unlock(&d->lock);
         if (!there)
             break; /* deleted meanwhile: said below */
-        g_debug("%s: reading snapshot '%s' again: %s", hvd_driver_name(d),
-                name, local->message);
+        g_debug("%s: reading snapshot '%s' again: %s", hvd_driver_name(d), name,
+                local->message);
         g_usleep(wait_ms * 1000);
     }
     hvd_driver_client_put(d, c);
