@@ -243,6 +243,25 @@ compare_entry_offset(gconstpointer a, gconstpointer b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+guint64
+vhdx_metadata_used_length(const guint8 *table, guint64 region_length)
+{
+    guint64 used = MIN(region_length, VHDX_METADATA_TABLE_SIZE);
+    guint count = vhdx_get_le16(table + 10);
+
+    if (vhdx_get_le64(table) != VHDX_METADATA_SIGNATURE)
+        return used; /* parse_table says what is wrong */
+    count = MIN(count, VHDX_MAX_META_ENTRIES);
+    for (guint i = 0; i < count; i++) {
+        VhdxMetadataEntry e;
+        vhdx_metadata_entry_decode(&e,
+                                   table + VHDX_METADATA_ENTRY_SIZE * (i + 1));
+        if (e.length > 0 && e.length <= VHDX_MAX_META_ITEM)
+            used = MAX(used, MIN((guint64) e.offset + e.length, region_length));
+    }
+    return used;
+}
+
 /* 2.6.1: the table, then each item */
 static gboolean
 parse_table(VhdxImage *img, GError **error)

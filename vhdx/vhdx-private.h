@@ -99,6 +99,9 @@ gboolean vhdx_io_allocate(VhdxImage *img, guint64 offset, guint64 len,
 guint64 vhdx_io_file_size(VhdxImage *img, GError **error);
 /* Test hook: after n more writes every write fails, as if the machine had
  * stopped there; n < 0 turns it off. Returns the writes made so far. */
+/* The bytes of a metadata region its table and items use (2.6.1): the
+ * rest need not be read. table: the region's first 64 KiB. */
+guint64 vhdx_metadata_used_length(const guint8 *table, guint64 region_length);
 gint64 vhdx_io_fail_writes_after(gint64 n);
 gint64 vhdx_io_write_count(void);
 

@@ -330,7 +330,8 @@ parse_bat(VhdxImage *img, GError **error)
 {
     VhdxInfo *info = &img->info;
     guint64 n = img->bat_length / 8;
-    g_autofree guint8 *raw = g_malloc(img->bat_length);
+    g_autofree guint8 *raw = NULL;
+    guint64 used;
     g_autoptr(GArray) extents = g_array_new(FALSE, FALSE, sizeof(Extent));
     guint64 chunks;
     Extent fixed_extents[] = {
@@ -350,10 +351,16 @@ parse_bat(VhdxImage *img, GError **error)
                           _("BAT: %" PRIu64 " entries are needed "
                             "but the region holds only %" PRIu64),
                           info->bat_entries, n);
-    if (!vhdx_io_pread(img, raw, img->bat_length, img->bat_offset, error))
+    /* the region is sized in MiB; only the sectors that hold the entries
+     * the disk needs are read (the rest stays zero, as the spec has it,
+     * and is written back only with a sector it shares) */
+    used = MIN(img->bat_length,
+               VHDX_ROUND_UP(info->bat_entries * 8, VHDX_SECTOR_SIZE));
+    raw = g_malloc(MAX(used, 1));
+    if (!vhdx_io_pread(img, raw, used, img->bat_offset, error))
         return FALSE;
-    img->bat = g_new(guint64, n);
-    for (guint64 i = 0; i < n; i++)
+    img->bat = g_new0(guint64, n);
+    for (guint64 i = 0; i < used / 8; i++)
         img->bat[i] = vhdx_get_le64(raw + 8 * i);
     img->bat_dirty = g_malloc0(img->bat_length / VHDX_SECTOR_SIZE);
 
@@ -461,7 +468,7 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
 {
     g_autoptr(VhdxImage) img = g_new0(VhdxImage, 1);
     gboolean rw = (flags & VHDX_OPEN_READ_WRITE) != 0;
-    guint64 size;
+    guint64 size, table, used;
 
     img->path = g_strdup(path);
     img->flags = flags;
@@ -508,10 +515,17 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
         !parse_region_table(img, error) || !vhdx_log_replay(img, error))
         return NULL;
 
-    img->meta = g_malloc(img->meta_length);
+    /* the region is sized in MiB, its table and items take a few KiB:
+     * the table first, then up to the end of the last item (the rest reads
+     * as zero, as written) */
+    img->meta = g_malloc0(img->meta_length);
     img->meta_dirty = g_malloc0(img->meta_length / VHDX_SECTOR_SIZE);
-    if (!vhdx_io_pread(img, img->meta, img->meta_length, img->meta_offset,
-                       error) ||
+    table = MIN(img->meta_length, VHDX_METADATA_TABLE_SIZE);
+    if (!vhdx_io_pread(img, img->meta, table, img->meta_offset, error))
+        return NULL;
+    used = vhdx_metadata_used_length(img->meta, img->meta_length);
+    if ((used > table && !vhdx_io_pread(img, img->meta + table, used - table,
+                                        img->meta_offset + table, error)) ||
         !vhdx_metadata_parse(img, error) || !parse_bat(img, error))
         return NULL;
 
@@ -574,7 +588,7 @@ vhdx_sector_bitmap_get(VhdxImage *img, guint64 chunk, VhdxSectorBitmap **out,
                        GError **error)
 {
     VhdxSectorBitmap *sb = g_hash_table_lookup(img->bitmaps, &chunk);
-    guint64 e;
+    guint64 e, blocks, used;
 
     if (!sb) {
         e = img->bat[vhdx_bitmap_index(img, chunk)];
@@ -584,9 +598,19 @@ vhdx_sector_bitmap_get(VhdxImage *img, guint64 chunk, VhdxSectorBitmap **out,
         }
         sb = g_new0(VhdxSectorBitmap, 1);
         sb->file_offset = vhdx_bat_offset(e);
-        sb->bits = g_malloc(VHDX_SB_BLOCK_SIZE);
-        if (!vhdx_io_pread(img, sb->bits, VHDX_SB_BLOCK_SIZE, sb->file_offset,
-                           error)) {
+        /* the bits of the chunk's blocks the disk has: the last chunk of a
+         * disk smaller than a chunk uses a part (the rest is zero) */
+        blocks =
+            chunk * img->info.chunk_ratio < img->info.payload_blocks
+                ? MIN(img->info.chunk_ratio,
+                      img->info.payload_blocks - chunk * img->info.chunk_ratio)
+                : img->info.chunk_ratio;
+        used = MIN(
+            VHDX_SB_BLOCK_SIZE,
+            VHDX_ROUND_UP(blocks * (VHDX_SB_BLOCK_SIZE / img->info.chunk_ratio),
+                          VHDX_SECTOR_SIZE));
+        sb->bits = g_malloc0(VHDX_SB_BLOCK_SIZE);
+        if (!vhdx_io_pread(img, sb->bits, used, sb->file_offset, error)) {
             sector_bitmap_free(sb);
             return FALSE;
         }

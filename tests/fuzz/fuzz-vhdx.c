@@ -26,6 +26,12 @@
 static char *dir;
 static char *parent_path, *child_path;
 static GBytes *parent_clean, *child_clean, *child_dirty;
+/* what each file holds now: a template, or NULL once a run changed it */
+static GBytes *parent_now, *child_now;
+/* allocated once: large allocations made anew each run cost a page
+ * fault per page, which made runs slow */
+static guint8 *buf;  /* a read buffer */
+static guint8 *file; /* the patched copy of a template */
 
 static void
 cleanup(void)
@@ -55,8 +61,9 @@ must(gboolean ok, GError *err)
 static void
 make_templates(void)
 {
-    VhdxCreateOptions opts = { .virtual_size = 6 * MB, .block_size = MB };
-    g_autofree guint8 *buf = g_malloc(3 * MB);
+    /* small: every run writes a file back and reads the disk through */
+    VhdxCreateOptions opts = { .virtual_size = 3 * MB, .block_size = MB };
+    g_autofree guint8 *data = g_malloc(3 * MB);
     GError *err = NULL;
     VhdxImage *img;
 
@@ -67,18 +74,18 @@ make_templates(void)
     atexit(cleanup);
     parent_path = g_build_filename(dir, "base.vhdx", NULL);
     child_path = g_build_filename(dir, "child.avhdx", NULL);
-    memset(buf, 0x5a, 3 * MB);
+    memset(data, 0x5a, 3 * MB);
 
     must(vhdx_create(parent_path, &opts, &err), err);
     img = vhdx_open(parent_path, VHDX_OPEN_READ_WRITE, &err);
-    must(img && vhdx_write(img, buf, 2 * MB + 512, 0, &err), err);
+    must(img && vhdx_write(img, data, MB + 512, 0, &err), err);
     must(vhdx_close(img, &err), err);
     parent_clean = slurp(parent_path);
 
     must(vhdx_create_differencing(child_path, parent_path, 0, &err), err);
     img = vhdx_open(child_path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
-    must(img && vhdx_write(img, buf, 4096, 1000, &err) &&
-             vhdx_write(img, buf, 2 * MB, 2 * MB, &err),
+    must(img && vhdx_write(img, data, 4096, 1000, &err) &&
+             vhdx_write(img, data, MB, 2 * MB, &err),
          err);
     must(vhdx_close(img, &err), err);
     child_clean = slurp(child_path);
@@ -91,8 +98,8 @@ make_templates(void)
         img =
             vhdx_open(child_path, VHDX_OPEN_READ_WRITE | VHDX_OPEN_CHAIN, &err);
         vhdx_io_fail_writes_after(n);
-        if (vhdx_write(img, buf, 4096, 1000, NULL) &&
-            vhdx_write(img, buf, 2 * MB, 2 * MB, NULL))
+        if (vhdx_write(img, data, 4096, 1000, NULL) &&
+            vhdx_write(img, data, MB, 2 * MB, NULL))
             vhdx_close(img, NULL);
         else
             vhdx_free(img);
@@ -116,10 +123,14 @@ put_data(const char *path, const void *data, gsize len)
     close(fd);
 }
 
+/* Puts a template in place unless the file holds it already. */
 static void
-put(const char *path, GBytes *bytes)
+put(const char *path, GBytes *bytes, GBytes **now)
 {
+    if (*now == bytes)
+        return;
     put_data(path, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+    *now = bytes;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -127,8 +138,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    g_autofree guint8 *file = NULL;
-    g_autofree guint8 *buf = g_malloc(MB);
     GBytes *tmpl;
     const char *target;
     gsize len;
@@ -137,17 +146,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t at = 5;
     guint32 cut;
 
-    if (!dir)
+    if (!dir) {
         make_templates();
+        buf = g_malloc(MB);
+        file = g_malloc(MAX(
+            g_bytes_get_size(parent_clean),
+            MAX(g_bytes_get_size(child_clean), g_bytes_get_size(child_dirty))));
+    }
     if (size < 5)
         return 0;
 
-    put(parent_path, parent_clean);
-    put(child_path, data[0] & 2 ? child_dirty : child_clean);
+    put(parent_path, parent_clean, &parent_now);
+    put(child_path, data[0] & 2 ? child_dirty : child_clean, &child_now);
     target = data[0] & 1 ? parent_path : child_path;
     tmpl =
         data[0] & 1 ? parent_clean : (data[0] & 2 ? child_dirty : child_clean);
-    file = g_memdup2(g_bytes_get_data(tmpl, &len), g_bytes_get_size(tmpl));
+    memcpy(file, g_bytes_get_data(tmpl, &len), g_bytes_get_size(tmpl));
 
     while (at + 5 <= size) {
         guint32 off = vhdx_get_le32(data + at) % len;
@@ -161,6 +175,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cut && cut < len)
         len = cut;
     put_data(target, file, len);
+    /* the target is patched now, and written to below */
+    if (data[0] & 1)
+        parent_now = NULL;
+    else
+        child_now = NULL;
 
     img = vhdx_open(child_path, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, NULL);
     if (img) {
