@@ -1218,11 +1218,11 @@ hvd_snapshot_recover(HvdDriver *d)
 /* What the host says of a change whose answer was lost: re-read, a few
  * times with a growing pause since the job goes on without its caller,
  * until done() holds. */
-typedef gboolean (*TreeCheck)(const SnapshotTree *t, const char *id);
+typedef gboolean (*TreeCheck)(const SnapshotTree *t, gpointer data);
 
 static gboolean
 host_shows(HvdDriver *d, WsmanClient *c, const VmEntry *vm, TreeCheck done,
-           const char *id)
+           gpointer data)
 {
     for (guint wait_ms = 250; wait_ms <= 4000; wait_ms *= 2) {
         gboolean yes;
@@ -1231,7 +1231,7 @@ host_shows(HvdDriver *d, WsmanClient *c, const VmEntry *vm, TreeCheck done,
         if (!read_tree(d, c, vm, NULL))
             continue;
         g_mutex_lock(&d->lock);
-        yes = done(tree_of(d, vm->uuid), id);
+        yes = done(tree_of(d, vm->uuid), data);
         g_mutex_unlock(&d->lock);
         if (yes)
             return TRUE;
@@ -1240,47 +1240,46 @@ host_shows(HvdDriver *d, WsmanClient *c, const VmEntry *vm, TreeCheck done,
 }
 
 static gboolean
-is_current(const SnapshotTree *t, const char *id)
+is_current(const SnapshotTree *t, gpointer id)
 {
     return same_id(t->current_id, id);
 }
 
 static gboolean
-is_gone(const SnapshotTree *t, const char *id)
+is_gone(const SnapshotTree *t, gpointer id)
 {
     return !snap_by_id(t, id);
+}
+
+/* One checkpoint that was not there before the create: the create's
+ * (two are not the create's alone to tell) */
+static gboolean
+one_new(const SnapshotTree *t, gpointer data)
+{
+    char **id = data;
+    const Snap *found = NULL;
+
+    for (guint i = 0; i < t->snaps->len; i++) {
+        const Snap *s = t->snaps->pdata[i];
+        if (s->hidden && found)
+            return FALSE;
+        if (s->hidden)
+            found = s;
+    }
+    if (found)
+        *id = g_strdup(found->id);
+    return found != NULL;
 }
 
 /* After a CreateSnapshot whose answer was lost: the host, read again,
  * says whether a checkpoint was made. Its InstanceID, or NULL. */
 static char *
-find_made(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
+find_made(HvdDriver *d, WsmanClient *c, const VmEntry *vm)
 {
-    /* the job goes on without its caller: its checkpoint may take a
-     * moment to show */
-    for (guint wait_ms = 250; wait_ms <= 4000; wait_ms *= 2) {
-        char *id = NULL;
-        guint n = 0;
-        SnapshotTree *t;
+    char *id = NULL;
 
-        g_usleep(wait_ms * 1000);
-        if (!read_tree(d, c, vm, error))
-            return NULL;
-        g_mutex_lock(&d->lock);
-        t = tree_of(d, vm->uuid);
-        for (guint i = 0; i < t->snaps->len; i++) {
-            Snap *s = t->snaps->pdata[i];
-            if (s->hidden && n++ == 0)
-                id = g_strdup(s->id);
-        }
-        g_mutex_unlock(&d->lock);
-        if (n == 1)
-            return id;
-        g_free(id);
-        if (n > 1)
-            return NULL; /* not ours alone to tell */
-    }
-    return NULL;
+    host_shows(d, c, vm, one_new, &id);
+    return id;
 }
 
 /* The name and description a create gives its checkpoint; when the
@@ -1417,7 +1416,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     if (made) {
         made_id = g_strdup(made->InstanceID);
     } else if (unknown) {
-        made_id = find_made(d, c, vm, NULL);
+        made_id = find_made(d, c, vm);
         if (made_id) {
             g_info("%s: CreateSnapshot of '%s' made %s though its answer "
                    "was lost",

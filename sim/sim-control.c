@@ -69,6 +69,21 @@ member_int(JsonObject *o, const char *name, gint64 fallback)
                                            : fallback;
 }
 
+/* "ms": a duration from 0 to max */
+static gboolean
+member_ms(JsonObject *o, guint max, guint *ms, GError **error)
+{
+    gint64 v = member_int(o, "ms", 0);
+
+    if (v < 0 || v > max) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
+                    _("'ms' must be between 0 and %u"), max);
+        return FALSE;
+    }
+    *ms = v;
+    return TRUE;
+}
+
 static const char *
 member_string(JsonObject *o, const char *name)
 {
@@ -293,16 +308,8 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
     }
     if (g_strcmp0(op, "move-file") == 0)
         return op_move_file(host, o, error);
-    if (g_strcmp0(op, "slow-merge") == 0) {
-        gint64 ms = member_int(o, "ms", 0);
-        if (ms < 0 || ms > 10000) {
-            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
-                        _("'ms' must be between 0 and 10000"));
-            return FALSE;
-        }
-        host->merge_chunk_ms = ms;
-        return TRUE;
-    }
+    if (g_strcmp0(op, "slow-merge") == 0)
+        return member_ms(o, 10000, &host->merge_chunk_ms, error);
     if (g_strcmp0(op, "crash-merge") == 0) {
         gint64 after = member_int(o, "after_bytes", 0);
         if (after < 0) {
@@ -326,12 +333,9 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         return TRUE;
     }
     if (g_strcmp0(op, "latency") == 0) {
-        gint64 ms = member_int(o, "ms", 0);
-        if (ms < 0 || ms > 60000) {
-            g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
-                        _("'ms' must be between 0 and 60000"));
+        guint ms;
+        if (!member_ms(o, 60000, &ms, error))
             return FALSE;
-        }
         sim_server_set_latency(srv, ms);
         return TRUE;
     }
