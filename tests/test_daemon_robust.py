@@ -37,6 +37,8 @@ class Robust(DaemonSession):
         start = time.monotonic()
         r = self.virsh("list", "--all")
         took = time.monotonic() - start
+        print(f"# {self.id().split('.')[-1]}: virsh list served in "
+              f"{took:.2f} s", flush=True)
         self.assertIn("web1", r.stdout)
         self.assertLess(took, SERVED_WITHIN, "virsh list took %.1f s" % took)
         self.assertIsNone(self.daemon.poll(), self.log())
