@@ -1207,6 +1207,11 @@ hvd_snapshot_recover(HvdDriver *d)
     while ((file = g_dir_read_name(ops))) {
         g_autofree char *path = g_build_filename(dir, file, NULL);
         g_autofree char *guid = NULL;
+        /* a record a daemon was stopped in the middle of writing */
+        if (strstr(file, ".create.")) {
+            g_unlink(path);
+            continue;
+        }
         if (!g_str_has_suffix(file, ".create"))
             continue;
         guid = g_strndup(file, strlen(file) - strlen(".create"));

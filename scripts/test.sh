@@ -23,6 +23,7 @@ run_suite() { # NAME DIR [meson args]
 
 run_suite plain build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite sanitize build-sanitize -Db_sanitize=address,undefined \
         -Db_lundef=false

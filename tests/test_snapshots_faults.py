@@ -115,8 +115,10 @@ class Faults(DaemonSession):
             ["virsh", "-c", self.uri, "snapshot-create-as", "db1", "cut"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         journal = os.path.join(self.dir, "state", "ops", "hv01")
-        wait_for("the create's record", lambda: os.path.isdir(journal) and
-                 os.listdir(journal))
+        wait_for("the create's record and its CreateSnapshot", lambda: any(
+            "CreateSnapshot" in k
+            for k in self.control(op="counters")["counters"]))
+        self.assertEqual(len(os.listdir(journal)), 1)
         before = self.disk_files()
         self.kill_daemon()
         virsh.wait(timeout=30)
