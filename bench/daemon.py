@@ -54,7 +54,8 @@ def start_virthypervd(build, tmp):
     time.sleep(0.5)
     hvd = subprocess.Popen(
         [os.path.join(build, "src/virthypervd"), "--socket", sock,
-         "--host", f"http://127.0.0.1:{port}/wsman", "--auth-file", auth],
+         "--host", f"http://127.0.0.1:{port}/wsman", "--auth-file", auth,
+         "--state-dir", os.path.join(tmp, "state")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_path(sock + "-ro", hvd, "virthypervd")
     return [hvd, sim], f"hyperv+unix:///system?socket={sock}", "web1"

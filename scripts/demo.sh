@@ -51,7 +51,8 @@ sim=$!
 printf '[credentials-demo]\nusername = Administrator\npassword = secret\n[auth-hyperv-127.0.0.1]\ncredentials = demo\n' >"$work/auth.conf"
 sleep 1
 build/src/virthypervd --socket "$work/hvd.sock" --auth-file "$work/auth.conf" \
-    --host "http://127.0.0.1:$port/wsman" >"$work/hvd.log" 2>&1 &
+    --state-dir "$work/state" --host "http://127.0.0.1:$port/wsman" \
+    >"$work/hvd.log" 2>&1 &
 hvd=$!
 trap 'kill $hvd $sim 2>/dev/null; wait; rm -rf "$work"' EXIT
 for _ in $(seq 50); do [ -S "$work/hvd.sock-ro" ] && break; sleep 0.1; done
