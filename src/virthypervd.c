@@ -628,7 +628,5 @@ out:
     }
     g_free(set.socket_group);
     options_clear(&o);
-    /* threads GLib keeps for later end now, with what they hold */
-    g_thread_pool_stop_unused_threads();
     return status;
 }
