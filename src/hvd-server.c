@@ -94,7 +94,9 @@ struct _HvdClient {
     gboolean closed;
     gboolean failed;         /* a write failed or the output overflowed */
     gboolean update_pending; /* an update of the watch is on its way */
-    gboolean anonymous;      /* counted in n_anonymous */
+    /* counted in n_anonymous: changed under the server's lock, read
+     * without it by the I/O thread */
+    gint anonymous;
     gboolean read_only;
     gboolean open;
     gpointer data;
@@ -426,9 +428,9 @@ client_close(HvdClient *c)
         s->n_refused--;
     else
         s->n_served--;
-    if (c->anonymous)
+    if (g_atomic_int_get(&c->anonymous))
         s->n_anonymous--;
-    c->anonymous = FALSE;
+    g_atomic_int_set(&c->anonymous, FALSE);
     g_mutex_unlock(&s->lock);
 
     g_mutex_lock(&c->lock);
@@ -573,7 +575,7 @@ client_deadline(HvdClient *c, guint requests)
         return c->last_read + REFUSED_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
     if (c->word_got > 0)
         return c->last_read + l->read_timeout_ms * G_TIME_SPAN_MILLISECOND;
-    if (c->anonymous && requests == 0)
+    if (g_atomic_int_get(&c->anonymous) && requests == 0)
         return c->last_read + l->handshake_timeout_ms * G_TIME_SPAN_MILLISECOND;
     return -1;
 }
@@ -688,7 +690,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source,
     } else {
         s->n_served++;
         s->n_anonymous++;
-        c->anonymous = TRUE;
+        g_atomic_int_set(&c->anonymous, TRUE);
     }
     g_ptr_array_add(s->clients, c);
     g_mutex_unlock(&s->lock);
@@ -749,23 +751,6 @@ hvd_server_new(const HvdProcedure *procedures, guint n,
     g_mutex_init(&s->lock);
     s->clients = g_ptr_array_new();
     return s;
-}
-
-const HvdServerLimits *
-hvd_server_get_limits(HvdServer *s)
-{
-    return &s->limits;
-}
-
-guint
-hvd_server_n_clients(HvdServer *s)
-{
-    guint n;
-
-    g_mutex_lock(&s->lock);
-    n = s->n_served;
-    g_mutex_unlock(&s->lock);
-    return n;
 }
 
 void
@@ -927,8 +912,8 @@ hvd_client_set_open(HvdClient *c, gboolean open)
     /* through the handshake: no longer counted against
      * max_anonymous_clients, nor timed out as idle */
     g_mutex_lock(&s->lock);
-    if (c->anonymous) {
-        c->anonymous = FALSE;
+    if (g_atomic_int_get(&c->anonymous)) {
+        g_atomic_int_set(&c->anonymous, FALSE);
         s->n_anonymous--;
     }
     g_mutex_unlock(&s->lock);

@@ -77,10 +77,6 @@ typedef struct {
  * data: for the handlers */
 HvdServer *hvd_server_new(const HvdProcedure *procedures, guint n,
                           const HvdServerLimits *limits, gpointer data);
-/* The limits in force, defaults filled in */
-const HvdServerLimits *hvd_server_get_limits(HvdServer *server);
-/* Connections being served now (refused ones not counted) */
-guint hvd_server_n_clients(HvdServer *server);
 void hvd_server_free(HvdServer *server);
 void hvd_server_set_close_func(HvdServer *server, HvdCloseFunc func);
 /* Listens on a socket systemd (or another parent) passed in. */
