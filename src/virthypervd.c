@@ -268,31 +268,31 @@ daemon_uint(GKeyFile *conf, const char *key, guint64 max, guint64 *value,
 static gboolean
 configure_limits(GKeyFile *conf, HvdServerLimits *l, GError **error)
 {
-    guint64 v[7];
-    static const char *const keys[] = {
-        "workers",
-        "max_clients",
-        "max_anonymous_clients",
-        "max_client_requests",
-        "max_client_output",
-        "read_timeout",
-        "handshake_timeout",
+    guint64 workers, clients, anonymous, requests, output, read_s, handshake_s;
+    const struct {
+        const char *key;
+        guint64 max;
+        guint64 *value;
+    } keys[] = {
+        { "workers", 100000, &workers },
+        { "max_clients", 100000, &clients },
+        { "max_anonymous_clients", 100000, &anonymous },
+        { "max_client_requests", 100000, &requests },
+        { "max_client_output", G_MAXUINT32, &output },
+        { "read_timeout", 86400, &read_s },
+        { "handshake_timeout", 86400, &handshake_s },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(keys); i++)
-        if (!daemon_uint(conf, keys[i],
-                         i == 4   ? G_MAXUINT32
-                         : i >= 5 ? 86400
-                                  : 100000,
-                         &v[i], error))
+        if (!daemon_uint(conf, keys[i].key, keys[i].max, keys[i].value, error))
             return FALSE;
-    l->workers = v[0];
-    l->max_clients = v[1];
-    l->max_anonymous_clients = v[2];
-    l->max_client_requests = v[3];
-    l->max_client_output = v[4];
-    l->read_timeout_ms = v[5] * 1000;
-    l->handshake_timeout_ms = v[6] * 1000;
+    l->workers = workers;
+    l->max_clients = clients;
+    l->max_anonymous_clients = anonymous;
+    l->max_client_requests = requests;
+    l->max_client_output = output;
+    l->read_timeout_ms = read_s * 1000;
+    l->handshake_timeout_ms = handshake_s * 1000;
     return TRUE;
 }
 
