@@ -803,27 +803,39 @@ serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
     request_clear(&q);
 }
 
+/* A request without the credentials (401, offering Negotiate first as
+ * WinRM does when negotiate) or not a POST (405); TRUE when answered. */
+static gboolean
+refused(SimServer *srv, SoupServerMessage *msg, const char *basic_challenge,
+        gboolean negotiate)
+{
+    const char *auth = soup_message_headers_get_one(
+        soup_server_message_get_request_headers(msg), "Authorization");
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
+
+    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
+        if (negotiate)
+            soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
+        soup_message_headers_append(rh, "WWW-Authenticate", basic_challenge);
+        soup_server_message_set_status(msg, 401, NULL);
+        return TRUE;
+    }
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
+        soup_server_message_set_status(msg, 405, NULL);
+        return TRUE;
+    }
+    return FALSE;
+}
+
 static void
 wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
               GHashTable *query, gpointer data)
 {
     SimServer *srv = data;
-    SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
-    const char *auth = soup_message_headers_get_one(hdrs, "Authorization");
 
-    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
-        SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
-        soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
-        soup_message_headers_append(rh, "WWW-Authenticate",
-                                    "Basic realm=\"WSMAN\"");
-        soup_server_message_set_status(msg, 401, NULL);
+    if (refused(srv, msg, "Basic realm=\"WSMAN\"", TRUE))
         return;
-    }
-    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
-        soup_server_message_set_status(msg, 405, NULL);
-        return;
-    }
     if (body->length > MAX_REQUEST) {
         soup_server_message_set_status(msg, 413, NULL);
         return;
@@ -839,20 +851,9 @@ control_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
                 GHashTable *query, gpointer data)
 {
     SimServer *srv = data;
-    const char *auth = soup_message_headers_get_one(
-        soup_server_message_get_request_headers(msg), "Authorization");
 
-    if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
-        soup_message_headers_append(
-            soup_server_message_get_response_headers(msg), "WWW-Authenticate",
-            "Basic realm=\"hypervsim\"");
-        soup_server_message_set_status(msg, 401, NULL);
+    if (refused(srv, msg, "Basic realm=\"hypervsim\"", FALSE))
         return;
-    }
-    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
-        soup_server_message_set_status(msg, 405, NULL);
-        return;
-    }
     sim_control_handle(srv, srv->host, msg);
 }
 
