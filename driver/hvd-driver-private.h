@@ -23,6 +23,9 @@ typedef struct {
     guint vcpus;
     guint16 startup_action;
     gboolean seen; /* in the last listing */
+    /* the state reason the driver knows, for as long as the VM stays in
+     * the state it was seen in then; -1: the state's usual one */
+    int reason;
 } VmEntry;
 
 void hvd_vm_entry_free(gpointer entry);
@@ -72,6 +75,9 @@ VmEntry *hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16],
 /* Re-reads one VM after the driver changed it. */
 gboolean hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                                GError **error);
+/* Records why the VM is in the state it is now seen in (after a revert:
+ * FROM_SNAPSHOT); the next change of state forgets it. */
+void hvd_driver_set_reason(HvdDriver *d, const guchar uuid[16], int reason);
 /* RequestStateChange; hint is the detail of the event it causes, or -1. */
 gboolean hvd_driver_change_state(HvdDriver *d, const VmEntry *e,
                                  guint16 requested, int hint, GError **error);

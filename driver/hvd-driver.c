@@ -470,6 +470,7 @@ update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
         e->name = g_strdup(cs->ElementName ? cs->ElementName : cs->Name);
         e->enabled_state = cs->EnabledState;
         e->pid = cs->ProcessID;
+        e->reason = -1;
         g_hash_table_insert(d->vms, e->uuid, e);
         if (d->listed_at && events)
             queue_event(events, e, VIR_DOMAIN_EVENT_DEFINED,
@@ -484,8 +485,10 @@ update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
         e->pid = cs->ProcessID;
         if (events)
             state_events(events, e, from, e->enabled_state, hint);
-        if (from != e->enabled_state)
+        if (from != e->enabled_state) {
             g_hash_table_remove(d->hints, uuid);
+            e->reason = -1;
+        }
     }
     e->seen = TRUE;
     return e;
@@ -1259,6 +1262,26 @@ libvirt_state(guint16 s, int *state, int *reason)
     }
 }
 
+void
+hvd_driver_set_reason(HvdDriver *d, const guchar uuid[16], int reason)
+{
+    VmEntry *e;
+
+    g_mutex_lock(&d->lock);
+    e = g_hash_table_lookup(d->vms, uuid);
+    if (e)
+        e->reason = reason;
+    g_mutex_unlock(&d->lock);
+}
+
+static void
+entry_state(const VmEntry *e, int *state, int *reason)
+{
+    libvirt_state(e->enabled_state, state, reason);
+    if (e->reason >= 0)
+        *reason = e->reason;
+}
+
 gboolean
 hvd_domain_get_info(HvdDriver *d, const guchar uuid[16], virDomainInfo *info,
                     GError **error)
@@ -1289,7 +1312,7 @@ hvd_domain_get_state(HvdDriver *d, const guchar uuid[16], guint flags,
     e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
         return FALSE;
-    libvirt_state(e->enabled_state, state, reason);
+    entry_state(e, state, reason);
     return TRUE;
 }
 
@@ -1334,6 +1357,29 @@ hvd_domain_has_managed_save(HvdDriver *d, const guchar uuid[16], guint flags,
     return TRUE;
 }
 
+/* The active file of each virtual hard disk of a settings object, in the
+ * order the domain XML lists them */
+static GPtrArray *
+disk_paths(GPtrArray *rasds)
+{
+    GPtrArray *paths = g_ptr_array_new();
+
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *path = wmi_object_text(o, "HostResource");
+        if (g_str_equal(o->class_name, "Msvm_StorageAllocationSettingData") &&
+            path)
+            g_ptr_array_add(paths, (gpointer) path);
+    }
+    return paths;
+}
+
+static char *
+disk_target(guint n)
+{
+    return g_strdup_printf("sd%c", 'a' + (n < 26 ? n : 25));
+}
+
 /* The disks of a settings object, with their chains */
 gboolean
 hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
@@ -1343,16 +1389,14 @@ hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
     g_autoptr(GError) local = NULL;
     guint n = 0;
 
-    for (guint i = 0; i < rasds->len; i++) {
-        WmiObject *o = rasds->pdata[i];
-        const char *path = wmi_object_text(o, "HostResource");
+    g_autoptr(GPtrArray) paths = disk_paths(rasds);
+
+    for (guint i = 0; i < paths->len; i++) {
+        const char *path = paths->pdata[i];
         g_autoptr(GPtrArray) chain = NULL;
         g_autofree char *target = NULL;
         HvdDiskDef *disk;
 
-        if (!g_str_equal(o->class_name, "Msvm_StorageAllocationSettingData") ||
-            !path)
-            continue;
         if (!img) {
             img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
             if (!img)
@@ -1361,8 +1405,7 @@ hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
         chain = hv_disk_chain(c, img, path, &local);
         if (!chain)
             break;
-        target = g_strdup_printf("sd%c", 'a' + (n < 26 ? n : 25));
-        n++;
+        target = disk_target(n++);
         disk = hvd_domain_def_add_disk(def, target, "scsi");
         for (guint k = 0; k < chain->len; k++) {
             Msvm_VirtualHardDiskSettingData *l = chain->pdata[k];
@@ -1590,4 +1633,115 @@ hvd_domain_resume(HvdDriver *d, const guchar uuid[16], GError **error)
         return FALSE;
     }
     return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error);
+}
+
+/* Block info */
+
+gboolean
+hvd_domain_get_block_info(HvdDriver *d, const guchar uuid[16], const char *disk,
+                          guint flags, virDomainBlockInfo *info, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+    g_autoptr(GPtrArray) rasds = NULL;
+    g_autoptr(GPtrArray) paths = NULL;
+    g_autoptr(GPtrArray) chain = NULL;
+    g_autoptr(WmiEpr) img = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *path = NULL;
+    WsmanClient *c;
+    gboolean ok = TRUE;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainGetBlockInfo", error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)) ||
+        !(c = hvd_driver_client_get(d, error)))
+        return FALSE;
+    if (!read_settings(d, c, e, NULL, &rasds, error)) {
+        hvd_driver_client_put(d, c);
+        return FALSE;
+    }
+    paths = disk_paths(rasds);
+    for (guint i = 0; !path && i < paths->len; i++) {
+        g_autofree char *target = disk_target(i);
+        if (g_str_equal(target, disk) ||
+            g_ascii_strcasecmp(paths->pdata[i], disk) == 0)
+            path = paths->pdata[i];
+    }
+    if (!path) {
+        hvd_driver_client_put(d, c);
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("invalid argument: domain '%s' has no disk '%s' "
+                        "(name a target such as sda, or a disk's file)"),
+                      e->name, disk);
+        return FALSE;
+    }
+    memset(info, 0, sizeof(*info));
+    img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
+    chain = img ? hv_disk_chain(c, img, path, &local) : NULL;
+    for (guint i = 0; chain && i < chain->len; i++) {
+        Msvm_VirtualHardDiskSettingData *l = chain->pdata[i];
+        g_autoptr(Msvm_VirtualHardDiskState) st =
+            hv_disk_state(c, img, l->Path, &local);
+        if (!st) {
+            ok = FALSE;
+            break;
+        }
+        if (i == 0) {
+            info->capacity = l->MaxInternalSize;
+            info->physical = st->FileSize;
+        }
+        info->allocation += st->FileSize;
+    }
+    hvd_driver_client_put(d, c);
+    if (!chain || !ok) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Memory */
+
+gboolean
+hvd_domain_memory_stats(HvdDriver *d, const guchar uuid[16], guint max,
+                        guint flags, GArray **stats, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+    virDomainMemoryStatStruct st;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainMemoryStats", error) ||
+        !(e = find_with_settings(d, uuid, error)))
+        return FALSE;
+    if (!hvd_state_active(e->enabled_state)) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID,
+                      _("Requested operation is not valid: domain '%s' is "
+                        "not running"),
+                      e->name);
+        return FALSE;
+    }
+    *stats = g_array_new(FALSE, FALSE, sizeof(virDomainMemoryStatStruct));
+    /* the memory Hyper-V gives the running VM, in KiB as libvirt counts */
+    st.tag = VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON;
+    st.val = e->memory_mb * 1024;
+    if (max > (*stats)->len)
+        g_array_append_val(*stats, st);
+    return TRUE;
+}
+
+/* Managed save */
+
+gboolean
+hvd_domain_managed_save_remove(HvdDriver *d, const guchar uuid[16], guint flags,
+                               GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainManagedSaveRemove", error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)))
+        return FALSE;
+    /* turning a saved VM off is how Hyper-V deletes its saved state; a VM
+     * without one has nothing to remove */
+    if (!hvd_state_saved(e->enabled_state))
+        return TRUE;
+    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF, -1,
+                                   error);
 }

@@ -162,4 +162,42 @@ GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,
 gboolean hvd_domain_get_job_info(HvdDriver *driver, const guchar uuid[16],
                                  virDomainJobInfo *info, GError **error);
 
+/* What GET_JOB_STATS tells of the operation running on a domain, or of
+ * the last one with VIR_DOMAIN_JOB_STATS_COMPLETED */
+typedef struct {
+    int type;      /* virDomainJobType */
+    int operation; /* virDomainJobOperation */
+    guint64 elapsed_ms;
+    gboolean has_data; /* data_*: percent of Hyper-V's job */
+    guint64 data_total;
+    guint64 data_processed;
+    guint64 data_remaining;
+    gboolean completed; /* success and error are set */
+    gboolean success;
+    char *error; /* why a completed job failed, or NULL */
+} HvdJobStats;
+
+gboolean hvd_domain_get_job_stats(HvdDriver *driver, const guchar uuid[16],
+                                  guint flags, HvdJobStats *stats,
+                                  GError **error);
+
+/* Capacity, allocation and physical size of a disk named by its target
+ * (sda) or the path of its active file: capacity is the guest's size,
+ * physical the active file's size on the host, allocation the size of
+ * every file of the chain together */
+gboolean hvd_domain_get_block_info(HvdDriver *driver, const guchar uuid[16],
+                                   const char *disk, guint flags,
+                                   virDomainBlockInfo *info, GError **error);
+
+/* Memory statistics as virDomainMemoryStatStruct: what Hyper-V reports
+ * of a running VM; at most max */
+gboolean hvd_domain_memory_stats(HvdDriver *driver, const guchar uuid[16],
+                                 guint max, guint flags, GArray **stats,
+                                 GError **error);
+
+/* Drops a saved VM's saved state (libvirt's managed save image) */
+gboolean hvd_domain_managed_save_remove(HvdDriver *driver,
+                                        const guchar uuid[16], guint flags,
+                                        GError **error);
+
 G_END_DECLS

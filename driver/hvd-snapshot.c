@@ -45,9 +45,16 @@ typedef struct {
     gint64 read_at;    /* monotonic; 0: never */
     /* the operation of the driver that runs on the VM */
     const char *op;
+    int op_type; /* virDomainJobOperation */
     char *op_snapshot;
     gint64 op_started;
     guint op_percent;
+    /* the one that ran last, for GET_JOB_STATS with COMPLETED */
+    gboolean done_valid;
+    int done_type;
+    gint64 done_elapsed_ms;
+    gboolean done_ok;
+    char *done_error;
     /* while a create runs: the InstanceIDs there were before it; any
      * other is the half-made checkpoint, hidden from clients */
     GHashTable *known;
@@ -76,6 +83,7 @@ hvd_snapshot_tree_free(gpointer p)
     g_free(t->current_id);
     g_free(t->settings_id);
     g_free(t->op_snapshot);
+    g_free(t->done_error);
     if (t->known)
         g_hash_table_unref(t->known);
     g_free(t);
@@ -719,8 +727,8 @@ op_progress(guint percent, gpointer data)
 }
 
 static gboolean
-op_begin(HvdDriver *d, const VmEntry *vm, const char *op, const char *snapshot,
-         GError **error)
+op_begin(HvdDriver *d, const VmEntry *vm, int type, const char *op,
+         const char *snapshot, GError **error)
 {
     SnapshotTree *t;
 
@@ -735,6 +743,7 @@ op_begin(HvdDriver *d, const VmEntry *vm, const char *op, const char *snapshot,
         return FALSE;
     }
     t->op = op;
+    t->op_type = type;
     g_free(t->op_snapshot);
     t->op_snapshot = g_strdup(snapshot);
     t->op_started = g_get_monotonic_time();
@@ -743,11 +752,22 @@ op_begin(HvdDriver *d, const VmEntry *vm, const char *op, const char *snapshot,
     return TRUE;
 }
 
+/* error: what the operation failed with, or NULL or unset for success */
 static void
-op_end(HvdDriver *d, const VmEntry *vm)
+op_end(HvdDriver *d, const VmEntry *vm, GError **error)
 {
+    SnapshotTree *t;
+
     g_mutex_lock(&d->lock);
-    tree_of(d, vm->uuid)->op = NULL;
+    t = tree_of(d, vm->uuid);
+    t->op = NULL;
+    t->done_valid = TRUE;
+    t->done_type = t->op_type;
+    t->done_elapsed_ms =
+        (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
+    t->done_ok = !error || !*error;
+    g_free(t->done_error);
+    t->done_error = t->done_ok ? NULL : g_strdup((*error)->message);
     g_mutex_unlock(&d->lock);
 }
 
@@ -1402,19 +1422,20 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     description = def->description ? def->description : "";
     if (!check_description(name, description, error) ||
         !check_new_name(d, vm, name, error) ||
-        !op_begin(d, vm, _("creating"), name, error))
+        !op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT, _("creating"), name,
+                  error))
         return NULL;
 
     c = hvd_driver_client_get(d, error);
     if (!c) {
-        op_end(d, vm);
+        op_end(d, vm, error);
         return NULL;
     }
     create_begin(d, vm);
     if (!journal_begin(d, vm, name, error)) {
         create_end(d, vm);
         hvd_driver_client_put(d, c);
-        op_end(d, vm);
+        op_end(d, vm, error);
         return NULL;
     }
     made = take_checkpoint(d, c, vm, flags, &wait, &unknown, error);
@@ -1448,7 +1469,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     else
         read_tree(d, c, vm, NULL);
     hvd_driver_client_put(d, c);
-    op_end(d, vm);
+    op_end(d, vm, error);
     if (!ok)
         return NULL;
     g_mutex_lock(&d->lock);
@@ -1461,6 +1482,23 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
 }
 
 /* Revert */
+
+/* The state reason of a domain a revert left in its present state */
+static int
+from_snapshot_reason(HvdDriver *d, const guchar uuid[16])
+{
+    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, NULL);
+
+    if (!vm)
+        return -1;
+    if (hvd_state_paused(vm->enabled_state))
+        return VIR_DOMAIN_PAUSED_FROM_SNAPSHOT;
+    if (hvd_state_active(vm->enabled_state))
+        return VIR_DOMAIN_RUNNING_FROM_SNAPSHOT;
+    if (hvd_state_saved(vm->enabled_state))
+        return -1; /* saved, as Hyper-V's own Saved state says */
+    return VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT;
+}
 
 gboolean
 hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
@@ -1499,15 +1537,34 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     saved = s->saved;
     g_mutex_unlock(&d->lock);
 
-    if (hvd_state_active(vm->enabled_state) &&
-        !(flags & VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)) {
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_SNAPSHOT_REVERT_RISKY,
-                      _("Hyper-V turns the running domain '%s' off to apply "
-                        "snapshot '%s', and its current state is lost"),
-                      vm->name, label);
-        return FALSE;
+    /* libvirt's rules for what needs FORCE: every Hyper-V checkpoint
+     * carries the VM's configuration, so only starting a memoryless
+     * snapshot in a running domain and dropping a saved state (Hyper-V's
+     * form of managed save) for a memoryless snapshot are risky; a
+     * running domain reverted to a memoryless snapshot just stops */
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_REVERT_FORCE) && !saved) {
+        if (hvd_state_active(vm->enabled_state) &&
+            (flags & (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                      VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED))) {
+            hvd_error_set(error, HVD_ERROR_SNAPSHOT,
+                          VIR_ERR_SNAPSHOT_REVERT_RISKY,
+                          _("must respawn guest to start inactive snapshot "
+                            "'%s' of domain '%s'"),
+                          label, vm->name);
+            return FALSE;
+        }
+        if (hvd_state_saved(vm->enabled_state)) {
+            hvd_error_set(error, HVD_ERROR_SNAPSHOT,
+                          VIR_ERR_SNAPSHOT_REVERT_RISKY,
+                          _("snapshot '%s' has no memory state: removal of "
+                            "the saved state of domain '%s' is strongly "
+                            "recommended to avoid corruption"),
+                          label, vm->name);
+            return FALSE;
+        }
     }
-    if (!op_begin(d, vm, _("reverting to"), label, error))
+    if (!op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
+                  _("reverting to"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
     wait.progress = op_progress;
@@ -1541,8 +1598,10 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     what = g_strdup_printf(_("domain '%s' was reverted to snapshot '%s'"),
                            vm->name, label);
     ok = ok && reread(d, c, vm, what, error);
+    if (ok)
+        hvd_driver_set_reason(d, vm->uuid, from_snapshot_reason(d, vm->uuid));
     hvd_driver_client_put(d, c);
-    op_end(d, vm);
+    op_end(d, vm, error);
     return ok;
 }
 
@@ -1597,7 +1656,8 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     }
     g_mutex_unlock(&d->lock);
 
-    if (!op_begin(d, vm, _("deleting"), label, error))
+    if (!op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE,
+                  _("deleting"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
     wait.progress = op_progress;
@@ -1621,7 +1681,7 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     what = g_strdup_printf(_("snapshot '%s' was deleted"), label);
     ok = ok && reread(d, c, vm, what, error);
     hvd_driver_client_put(d, c);
-    op_end(d, vm);
+    op_end(d, vm, error);
     return ok;
 }
 
@@ -1678,6 +1738,56 @@ hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
         info->dataRemaining = 100 - MIN(t->op_percent, 100);
     } else {
         info->type = VIR_DOMAIN_JOB_NONE;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+gboolean
+hvd_domain_get_job_stats(HvdDriver *d, const guchar uuid[16], guint flags,
+                         HvdJobStats *stats, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    SnapshotTree *t;
+
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_JOB_STATS_COMPLETED |
+                             VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED,
+                         "hvdDomainGetJobStats", error))
+        return FALSE;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm)
+        return FALSE;
+    memset(stats, 0, sizeof(*stats));
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, uuid);
+    if (flags & VIR_DOMAIN_JOB_STATS_COMPLETED) {
+        if (t->done_valid) {
+            stats->type =
+                t->done_ok ? VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED;
+            stats->operation = t->done_type;
+            stats->elapsed_ms = t->done_elapsed_ms;
+            stats->completed = TRUE;
+            stats->success = t->done_ok;
+            stats->error = g_strdup(t->done_error);
+            /* read once, as libvirt's drivers do, unless asked to keep */
+            if (!(flags & VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED))
+                t->done_valid = FALSE;
+        } else {
+            stats->type = VIR_DOMAIN_JOB_NONE;
+        }
+    } else if (t->op) {
+        stats->type = VIR_DOMAIN_JOB_UNBOUNDED;
+        stats->operation = t->op_type;
+        stats->elapsed_ms =
+            (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
+        /* Hyper-V's jobs say a percentage, not bytes */
+        stats->has_data = TRUE;
+        stats->data_total = 100;
+        stats->data_processed = MIN(t->op_percent, 100);
+        stats->data_remaining = 100 - stats->data_processed;
+    } else {
+        stats->type = VIR_DOMAIN_JOB_NONE;
     }
     g_mutex_unlock(&d->lock);
     return TRUE;

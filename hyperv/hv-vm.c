@@ -148,9 +148,12 @@ hv_settings_resources(WsmanClient *c, const char *instance_id, GError **error)
     return wsman_enumerate(c, wql, FALSE, error);
 }
 
-static Msvm_VirtualHardDiskSettingData *
-disk_settings(WsmanClient *c, const WmiEpr *img, const char *path,
-              GError **error)
+/* An image service method that takes a Path and answers one embedded
+ * instance in the output parameter param */
+static gpointer
+image_query(WsmanClient *c, const WmiEpr *img, const char *method,
+            const char *path, const char *param, const WmiClassDef *klass,
+            GError **error)
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiObject) out = NULL;
@@ -158,22 +161,35 @@ disk_settings(WsmanClient *c, const WmiEpr *img, const char *path,
     const char *text;
 
     wsman_params_add_text(p, "Path", path);
-    out = wsman_invoke(c, img, "GetVirtualHardDiskSettingData", p, error);
-    if (!out || !hv_method_result(c, "GetVirtualHardDiskSettingData", out, NULL,
-                                  NULL, error))
+    out = wsman_invoke(c, img, method, p, error);
+    if (!out || !hv_method_result(c, method, out, NULL, NULL, error))
         return NULL;
-    text = wmi_object_text(out, "SettingData");
+    text = wmi_object_text(out, param);
     if (!text) {
         g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: GetVirtualHardDiskSettingData returned no "
-                      "SettingData for %s"),
-                    wsman_client_host(c), path);
+                    _("%s: %s returned no %s for %s"), wsman_client_host(c),
+                    method, param, path);
         return NULL;
     }
     obj = wmi_object_from_cimxml(text, error);
-    return obj ? wmi_typed_new(&Msvm_VirtualHardDiskSettingData_class, obj,
-                               error)
-               : NULL;
+    return obj ? wmi_typed_new(klass, obj, error) : NULL;
+}
+
+static Msvm_VirtualHardDiskSettingData *
+disk_settings(WsmanClient *c, const WmiEpr *img, const char *path,
+              GError **error)
+{
+    return image_query(c, img, "GetVirtualHardDiskSettingData", path,
+                       "SettingData", &Msvm_VirtualHardDiskSettingData_class,
+                       error);
+}
+
+Msvm_VirtualHardDiskState *
+hv_disk_state(WsmanClient *c, const WmiEpr *img, const char *path,
+              GError **error)
+{
+    return image_query(c, img, "GetVirtualHardDiskState", path, "State",
+                       &Msvm_VirtualHardDiskState_class, error);
 }
 
 /* Windows paths compare without regard to case. */

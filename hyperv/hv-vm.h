@@ -53,4 +53,10 @@ GPtrArray *hv_settings_resources(WsmanClient *client, const char *instance_id,
 GPtrArray *hv_disk_chain(WsmanClient *client, const WmiEpr *image_service,
                          const char *path, GError **error);
 
+/* GetVirtualHardDiskState of one file: its size on the host and whether
+ * a running VM holds it. */
+Msvm_VirtualHardDiskState *hv_disk_state(WsmanClient *client,
+                                         const WmiEpr *image_service,
+                                         const char *path, GError **error);
+
 G_END_DECLS

@@ -77,6 +77,79 @@ get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
     return MSVM_RETURN_VALUE_COMPLETED;
 }
 
+/* A running or paused VM holds its disks and their parents open */
+static gboolean
+in_use(SimHost *host, const char *path)
+{
+    gboolean used = FALSE;
+
+    g_mutex_lock(&host->lock);
+    for (guint i = 0; !used && i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        if (vm->state != MSVM_ENABLED_STATE_ENABLED &&
+            vm->state != MSVM_ENABLED_STATE_QUIESCE)
+            continue;
+        for (guint k = 0; !used && k < vm->disks->len; k++) {
+            g_autofree char *file =
+                g_strdup(((SimDiskRef *) vm->disks->pdata[k])->path);
+            for (guint depth = 0; file && !used && depth < 64; depth++) {
+                char *parent;
+                used = g_str_equal(file, path);
+                parent = sim_disk_parent(file);
+                g_free(file);
+                file = parent;
+            }
+        }
+    }
+    g_mutex_unlock(&host->lock);
+    return used;
+}
+
+/* Msvm_VirtualHardDiskState: FileSize is the file's length on the host;
+ * MinInternalSize, which Windows works out from the partitions inside,
+ * is here the end of the last payload block the file itself holds, the
+ * least a shrink could keep without losing data */
+static guint32
+get_vhd_state(SimHost *host, const WmiObject *in, WmiObject *out)
+{
+    g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    g_autoptr(VhdxImage) img = NULL;
+    g_autoptr(WmiObject) st = wmi_object_new("Msvm_VirtualHardDiskState");
+    g_autofree char *xml = NULL;
+    const VhdxInfo *info;
+    guint64 min = 0;
+    GStatBuf sb;
+    char num[32];
+
+    if (!path || g_stat(path, &sb) != 0)
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
+    if (!img)
+        return MSVM_RETURN_VALUE_MSVM_FAILED;
+    info = vhdx_get_info(img);
+    for (guint64 b = info->payload_blocks; b > 0; b--) {
+        VhdxBlockState state = vhdx_get_block_state(img, b - 1);
+        if (state == VHDX_BLOCK_FULLY_PRESENT ||
+            state == VHDX_BLOCK_PARTIALLY_PRESENT) {
+            min = MIN(b * info->block_size, info->virtual_size);
+            break;
+        }
+    }
+    wmi_object_add_text(st, "Alignment", "1");
+    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, (guint64) sb.st_size);
+    wmi_object_add_text(st, "FileSize", num);
+    wmi_object_add_text(st, "FragmentationPercentage", "0");
+    wmi_object_add_text(st, "InUse", in_use(host, path) ? "TRUE" : "FALSE");
+    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, min);
+    wmi_object_add_text(st, "MinInternalSize", num);
+    g_snprintf(num, sizeof(num), "%u", info->physical_sector_size);
+    wmi_object_add_text(st, "PhysicalSectorSize", num);
+    xml = wmi_object_to_cimxml(st);
+    wmi_object_add_text(out, "State", xml);
+    wmi_object_set_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
 static gboolean
 run_validate(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
@@ -485,6 +558,8 @@ sim_invoke_vhd(SimHost *host, const WmiObject *target, const char *method,
         return FALSE;
     if (g_str_equal(method, "GetVirtualHardDiskSettingData"))
         *ret = get_vhd_setting_data(host, in, out);
+    else if (g_str_equal(method, "GetVirtualHardDiskState"))
+        *ret = get_vhd_state(host, in, out);
     else if (g_str_equal(method, "ValidateVirtualHardDisk"))
         *ret = validate_vhd(host, in, out);
     else if (g_str_equal(method, "CreateVirtualHardDisk"))

@@ -151,8 +151,17 @@ hvd_daemon_open(HvdDaemon *d, const char *uri, GError **error)
 
 /* One client connection's state */
 
+/* The objects events are registered for: only domains exist here */
+typedef enum {
+    EVENTS_DOMAIN,
+    EVENTS_NETWORK,
+    EVENTS_STORAGE_POOL,
+    EVENTS_NODE_DEVICE,
+} EventKind;
+
 typedef struct {
     int id;
+    EventKind kind;
     int event_id;
     gboolean all; /* every domain, or the one of uuid */
     guchar uuid[16];
@@ -166,7 +175,9 @@ typedef struct {
     GArray *callbacks; /* Callback */
     int next_callback;
     guint listener;
-    gboolean closed; /* the client is gone: no listener any more */
+    gboolean closed;         /* the client is gone: no listener any more */
+    gboolean close_callback; /* told of the daemon's shutdown */
+    char *uri;               /* as the client opened it, or NULL */
 } Conn;
 
 static gpointer
@@ -185,6 +196,7 @@ conn_unref(gpointer p)
         return;
     hvd_client_unref(c->client);
     g_array_unref(c->callbacks);
+    g_free(c->uri);
     g_mutex_clear(&c->lock);
     g_free(c);
 }
@@ -293,6 +305,7 @@ connect_open(HvdCall *call, gpointer a, gpointer r)
     c->driver = driver;
     g_mutex_init(&c->lock);
     c->callbacks = g_array_new(FALSE, FALSE, sizeof(Callback));
+    c->uri = args->name && **args->name ? g_strdup(*args->name) : NULL;
     hvd_client_set_data(call->client, c, conn_ref, conn_unref);
     if (args->flags & OPEN_READ_ONLY)
         hvd_client_set_read_only(call->client);
@@ -337,12 +350,6 @@ hvd_dispatch_client_closed(HvdClient *client, gpointer client_data,
     c->closed = TRUE;
     g_mutex_unlock(&c->lock);
     conn_close(c);
-}
-
-static gboolean
-nothing(HvdCall *call, gpointer a, gpointer r)
-{
-    return TRUE;
 }
 
 static gboolean
@@ -721,7 +728,8 @@ on_event(const HvdDomain *dom, int event, int detail, gpointer data)
     g_mutex_lock(&c->lock);
     for (guint i = 0; i < c->callbacks->len; i++) {
         Callback *cb = &g_array_index(c->callbacks, Callback, i);
-        if (cb->event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE &&
+        if (cb->kind == EVENTS_DOMAIN &&
+            cb->event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE &&
             (cb->all || memcmp(cb->uuid, dom->uuid, 16) == 0))
             g_array_append_val(ids, cb->id);
     }
@@ -740,32 +748,18 @@ on_event(const HvdDomain *dom, int event, int detail, gpointer data)
     }
 }
 
-static gboolean
-event_register(HvdCall *call, gpointer a, gpointer r)
+/* Adds a callback; the first for domains starts listening to the driver */
+static int
+add_callback(Conn *c, Callback *cb)
 {
-    hvd_connect_domain_event_callback_register_any_args *args = a;
-    hvd_int_ret *ret = r;
-    Conn *c = conn_of(call);
-    Callback cb = { 0 };
-    gboolean first;
+    gboolean first = FALSE;
 
-    if (args->event_id < 0 || args->event_id >= VIR_DOMAIN_EVENT_ID_LAST) {
-        hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
-                      _("invalid argument: unsupported event ID %d"),
-                      args->event_id);
-        return FALSE;
-    }
-    cb.event_id = args->event_id;
-    cb.all = args->dom == NULL;
-    if (args->dom)
-        memcpy(cb.uuid, args->dom->uuid, 16);
     g_mutex_lock(&c->lock);
-    cb.id = c->next_callback++;
-    g_array_append_val(c->callbacks, cb);
-    first = c->listener == 0 && !c->closed;
+    cb->id = c->next_callback++;
+    if (cb->kind == EVENTS_DOMAIN)
+        first = c->listener == 0 && !c->closed;
+    g_array_append_val(c->callbacks, *cb);
     g_mutex_unlock(&c->lock);
-    /* only lifecycle events are ever sent; the others have nothing to
-     * say on Hyper-V, as libvirt's drivers that lack them do */
     if (first) {
         guint id = hvd_driver_add_listener(c->driver, on_event, conn_ref(c),
                                            conn_unref);
@@ -779,26 +773,27 @@ event_register(HvdCall *call, gpointer a, gpointer r)
         if (id)
             hvd_driver_remove_listener(c->driver, id);
     }
-    ret->value = cb.id;
-    return TRUE;
+    return cb->id;
 }
 
 static gboolean
-event_deregister(HvdCall *call, gpointer a, gpointer r)
+remove_callback(HvdCall *call, EventKind kind, int id)
 {
-    hvd_connect_domain_event_callback_deregister_any_args *args = a;
     Conn *c = conn_of(call);
-    gboolean found = FALSE;
+    gboolean found = FALSE, domains = FALSE;
     guint listener = 0;
 
     g_mutex_lock(&c->lock);
-    for (guint i = 0; i < c->callbacks->len; i++)
-        if (g_array_index(c->callbacks, Callback, i).id == args->callback_id) {
-            g_array_remove_index(c->callbacks, i);
+    for (guint i = 0; i < c->callbacks->len; i++) {
+        Callback *cb = &g_array_index(c->callbacks, Callback, i);
+        if (!found && cb->id == id && cb->kind == kind) {
+            g_array_remove_index(c->callbacks, i--);
             found = TRUE;
-            break;
+        } else if (cb->kind == EVENTS_DOMAIN) {
+            domains = TRUE;
         }
-    if (found && c->callbacks->len == 0) {
+    }
+    if (found && !domains) {
         listener = c->listener;
         c->listener = 0;
     }
@@ -807,11 +802,150 @@ event_deregister(HvdCall *call, gpointer a, gpointer r)
         hvd_driver_remove_listener(c->driver, listener);
     if (!found) {
         hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
-                      _("invalid argument: callback %d not registered"),
-                      args->callback_id);
+                      _("invalid argument: callback %d not registered"), id);
         return FALSE;
     }
     return TRUE;
+}
+
+static gboolean
+bad_event_id(HvdCall *call, int event_id, int last)
+{
+    if (event_id >= 0 && event_id < last)
+        return FALSE;
+    hvd_call_fail(call, VIR_ERR_INVALID_ARG, VIR_FROM_HYPERV,
+                  _("invalid argument: unsupported event ID %d"), event_id);
+    return TRUE;
+}
+
+static gboolean
+event_register(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_domain_event_callback_register_any_args *args = a;
+    hvd_int_ret *ret = r;
+    Callback cb = { .kind = EVENTS_DOMAIN };
+
+    if (bad_event_id(call, args->event_id, VIR_DOMAIN_EVENT_ID_LAST))
+        return FALSE;
+    cb.event_id = args->event_id;
+    cb.all = args->dom == NULL;
+    if (args->dom)
+        memcpy(cb.uuid, args->dom->uuid, 16);
+    /* only lifecycle events are ever sent; the others have nothing to
+     * say on Hyper-V, as libvirt's drivers that lack them do */
+    ret->value = add_callback(conn_of(call), &cb);
+    return TRUE;
+}
+
+static gboolean
+event_deregister(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_callback_id_args *args = a;
+    return remove_callback(call, EVENTS_DOMAIN, args->callback_id);
+}
+
+/* Networks, storage pools and node devices: a connection to Hyper-V has
+ * none, so, as a libvirt connection with none of them, a registration is
+ * taken and never sees an event */
+static gboolean
+other_register(HvdCall *call, EventKind kind, int event_id, int last,
+               hvd_int_ret *ret)
+{
+    Callback cb = { .kind = kind, .event_id = event_id, .all = TRUE };
+
+    if (bad_event_id(call, event_id, last))
+        return FALSE;
+    ret->value = add_callback(conn_of(call), &cb);
+    return TRUE;
+}
+
+static gboolean
+network_event_register(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_network_event_register_any_args *args = a;
+    return other_register(call, EVENTS_NETWORK, args->event_id,
+                          VIR_NETWORK_EVENT_ID_LAST, r);
+}
+
+static gboolean
+network_event_deregister(HvdCall *call, gpointer a, gpointer r)
+{
+    return remove_callback(call, EVENTS_NETWORK,
+                           ((hvd_callback_id_args *) a)->callback_id);
+}
+
+static gboolean
+pool_event_register(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_storage_pool_event_register_any_args *args = a;
+    return other_register(call, EVENTS_STORAGE_POOL, args->event_id,
+                          VIR_STORAGE_POOL_EVENT_ID_LAST, r);
+}
+
+static gboolean
+pool_event_deregister(HvdCall *call, gpointer a, gpointer r)
+{
+    return remove_callback(call, EVENTS_STORAGE_POOL,
+                           ((hvd_callback_id_args *) a)->callback_id);
+}
+
+static gboolean
+node_device_event_register(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_node_device_event_register_any_args *args = a;
+    return other_register(call, EVENTS_NODE_DEVICE, args->event_id,
+                          VIR_NODE_DEVICE_EVENT_ID_LAST, r);
+}
+
+static gboolean
+node_device_event_deregister(HvdCall *call, gpointer a, gpointer r)
+{
+    return remove_callback(call, EVENTS_NODE_DEVICE,
+                           ((hvd_callback_id_args *) a)->callback_id);
+}
+
+/* The close callback: told with CONNECT_EVENT_CONNECTION_CLOSED when the
+ * daemon stops */
+static gboolean
+close_callback(HvdCall *call, gboolean on)
+{
+    Conn *c = conn_of(call);
+
+    g_mutex_lock(&c->lock);
+    c->close_callback = on;
+    g_mutex_unlock(&c->lock);
+    return TRUE;
+}
+
+static gboolean
+register_close_callback(HvdCall *call, gpointer a, gpointer r)
+{
+    return close_callback(call, TRUE);
+}
+
+static gboolean
+unregister_close_callback(HvdCall *call, gpointer a, gpointer r)
+{
+    return close_callback(call, FALSE);
+}
+
+void
+hvd_dispatch_client_goodbye(HvdClient *client, gpointer client_data,
+                            gpointer server_data)
+{
+    Conn *c = client_data;
+    hvd_connect_event_connection_closed_msg msg = {
+        .reason = VIR_CONNECT_CLOSE_REASON_EOF
+    };
+    gboolean tell;
+
+    g_mutex_lock(&c->lock);
+    tell = c->close_callback && !c->closed;
+    g_mutex_unlock(&c->lock);
+    if (tell)
+        hvd_client_send_event(
+            client, HVD_PROC_CONNECT_EVENT_CONNECTION_CLOSED,
+            (xdrproc_t) xdr_hvd_connect_event_connection_closed_msg, &msg);
 }
 
 /* Snapshots: the client names a snapshot by its domain and name */
@@ -1109,6 +1243,227 @@ domain_get_job_info(HvdCall *call, gpointer a, gpointer r)
     return TRUE;
 }
 
+/* The listings of libvirt before 0.9.13: IDs of running domains, names
+ * of the others, and how many of each */
+static GPtrArray *
+legacy_list(HvdCall *call, gboolean active, int max, GError **error)
+{
+    GPtrArray *doms =
+        hvd_driver_list_domains(driver_of(call),
+                                active ? VIR_CONNECT_LIST_DOMAINS_ACTIVE
+                                       : VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+                                error);
+
+    if (doms && max >= 0 && doms->len > (guint) max)
+        g_ptr_array_set_size(doms, max);
+    return doms;
+}
+
+static gboolean
+legacy_check_max(HvdCall *call, int max, const char *what)
+{
+    if (max <= HVD_DOMAIN_LIST_MAX)
+        return TRUE;
+    hvd_call_fail(call, VIR_ERR_RPC, VIR_FROM_RPC, _("%s > %s"), what,
+                  "REMOTE_DOMAIN_LIST_MAX");
+    return FALSE;
+}
+
+static gboolean
+legacy_count(HvdCall *call, gboolean active, hvd_int_ret *ret)
+{
+    GError *err = NULL;
+    g_autoptr(GPtrArray) doms = legacy_list(call, active, -1, &err);
+
+    if (!doms)
+        return fail(call, err);
+    ret->value = doms->len;
+    return TRUE;
+}
+
+static gboolean
+num_of_domains(HvdCall *call, gpointer a, gpointer r)
+{
+    return legacy_count(call, TRUE, r);
+}
+
+static gboolean
+num_of_defined_domains(HvdCall *call, gpointer a, gpointer r)
+{
+    return legacy_count(call, FALSE, r);
+}
+
+static gboolean
+list_domains(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_list_domains_args *args = a;
+    hvd_connect_list_domains_ret *ret = r;
+    GError *err = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+
+    if (!legacy_check_max(call, args->maxids, "maxids"))
+        return FALSE;
+    doms = legacy_list(call, TRUE, MAX(args->maxids, 0), &err);
+    if (!doms)
+        return fail(call, err);
+    ret->ids.ids_val = calloc(MAX(doms->len, 1), sizeof(int));
+    for (guint i = 0; i < doms->len; i++) {
+        const HvdDomain *dom = doms->pdata[i];
+        if (dom->id >= 0)
+            ret->ids.ids_val[ret->ids.ids_len++] = dom->id;
+    }
+    return TRUE;
+}
+
+static gint
+by_name(gconstpointer a, gconstpointer b)
+{
+    const HvdDomain *x = *(HvdDomain *const *) a, *y = *(HvdDomain *const *) b;
+    return g_strcmp0(x->name, y->name);
+}
+
+static gboolean
+list_defined_domains(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_list_defined_domains_args *args = a;
+    hvd_connect_list_defined_domains_ret *ret = r;
+    GError *err = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+
+    if (!legacy_check_max(call, args->maxnames, "maxnames"))
+        return FALSE;
+    doms = legacy_list(call, FALSE, -1, &err);
+    if (!doms)
+        return fail(call, err);
+    g_ptr_array_sort(doms, by_name);
+    if (doms->len > (guint) MAX(args->maxnames, 0))
+        g_ptr_array_set_size(doms, MAX(args->maxnames, 0));
+    ret->names.names_len = doms->len;
+    ret->names.names_val = calloc(MAX(doms->len, 1), sizeof(char *));
+    for (guint i = 0; i < doms->len; i++)
+        ret->names.names_val[i] = strdup(((HvdDomain *) doms->pdata[i])->name);
+    return TRUE;
+}
+
+/* The URI the client opened, or the one that names the default host */
+static gboolean
+get_uri(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_connect_get_uri_ret *ret = r;
+    const char *uri = conn_of(call)->uri;
+
+    ret->uri = strdup(uri ? uri : "hyperv:///system");
+    return TRUE;
+}
+
+static gboolean
+domain_memory_stats(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_memory_stats_args *args = a;
+    hvd_domain_memory_stats_ret *ret = r;
+    GError *err = NULL;
+    g_autoptr(GArray) stats = NULL;
+
+    if (args->max_stats > HVD_DOMAIN_MEMORY_STATS_MAX) {
+        hvd_call_fail(call, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
+                      _("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX"));
+        return FALSE;
+    }
+    if (!hvd_domain_memory_stats(driver_of(call), UUID(args), args->max_stats,
+                                 args->flags, &stats, &err))
+        return fail(call, err);
+    ret->stats.stats_len = stats->len;
+    ret->stats.stats_val =
+        calloc(MAX(stats->len, 1), sizeof(hvd_domain_memory_stat));
+    for (guint i = 0; i < stats->len; i++) {
+        virDomainMemoryStatStruct *st =
+            &g_array_index(stats, virDomainMemoryStatStruct, i);
+        ret->stats.stats_val[i].tag = st->tag;
+        ret->stats.stats_val[i].val = st->val;
+    }
+    return TRUE;
+}
+
+static gboolean
+domain_managed_save_remove(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    GError *err = NULL;
+    return hvd_domain_managed_save_remove(driver_of(call), UUID(args),
+                                          args->flags, &err) ||
+           fail(call, err);
+}
+
+static gboolean
+domain_get_block_info(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_get_block_info_args *args = a;
+    hvd_domain_get_block_info_ret *ret = r;
+    GError *err = NULL;
+    virDomainBlockInfo info;
+
+    if (!hvd_domain_get_block_info(driver_of(call), UUID(args), args->path,
+                                   args->flags, &info, &err))
+        return fail(call, err);
+    ret->capacity = info.capacity;
+    ret->allocation = info.allocation;
+    ret->physical = info.physical;
+    return TRUE;
+}
+
+static void
+add_param(hvd_domain_get_job_stats_ret *ret, const char *field, int type)
+{
+    hvd_typed_param *p = &ret->params.params_val[ret->params.params_len++];
+    p->field = strdup(field);
+    p->value.type = type;
+}
+
+static void
+add_ullong(hvd_domain_get_job_stats_ret *ret, const char *field, guint64 v)
+{
+    add_param(ret, field, HVD_TYPED_PARAM_ULLONG);
+    ret->params.params_val[ret->params.params_len - 1]
+        .value.hvd_typed_param_value_u.ul = v;
+}
+
+static gboolean
+domain_get_job_stats(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_domain_get_job_stats_ret *ret = r;
+    GError *err = NULL;
+    HvdJobStats st;
+
+    if (!hvd_domain_get_job_stats(driver_of(call), UUID(args), args->flags, &st,
+                                  &err))
+        return fail(call, err);
+    ret->type = st.type;
+    if (st.type == VIR_DOMAIN_JOB_NONE)
+        return TRUE;
+    ret->params.params_val = calloc(8, sizeof(hvd_typed_param));
+    add_param(ret, VIR_DOMAIN_JOB_OPERATION, HVD_TYPED_PARAM_INT);
+    ret->params.params_val[0].value.hvd_typed_param_value_u.i = st.operation;
+    add_ullong(ret, VIR_DOMAIN_JOB_TIME_ELAPSED, st.elapsed_ms);
+    if (st.has_data) {
+        add_ullong(ret, VIR_DOMAIN_JOB_DATA_TOTAL, st.data_total);
+        add_ullong(ret, VIR_DOMAIN_JOB_DATA_PROCESSED, st.data_processed);
+        add_ullong(ret, VIR_DOMAIN_JOB_DATA_REMAINING, st.data_remaining);
+    }
+    if (st.completed) {
+        add_param(ret, VIR_DOMAIN_JOB_SUCCESS, HVD_TYPED_PARAM_BOOLEAN);
+        ret->params.params_val[ret->params.params_len - 1]
+            .value.hvd_typed_param_value_u.b = st.success;
+    }
+    if (st.error) {
+        add_param(ret, VIR_DOMAIN_JOB_ERRMSG, HVD_TYPED_PARAM_STRING);
+        ret->params.params_val[ret->params.params_len - 1]
+            .value.hvd_typed_param_value_u.s = strdup(st.error);
+        g_free(st.error);
+    }
+    return TRUE;
+}
+
 #define X(t) ((xdrproc_t) xdr_##t), sizeof(t)
 #define NONE NULL, 0
 
@@ -1138,33 +1493,49 @@ static const HvdProcedure procedures[] = {
       domain_get_info, FALSE, FALSE },
     { HVD_PROC_DOMAIN_GET_OS_TYPE, X(hvd_domain_args), X(hvd_string_ret),
       domain_get_os_type, FALSE, FALSE },
+    { HVD_PROC_CONNECT_LIST_DEFINED_DOMAINS,
+      X(hvd_connect_list_defined_domains_args),
+      X(hvd_connect_list_defined_domains_ret), list_defined_domains, FALSE,
+      FALSE },
     { HVD_PROC_DOMAIN_LOOKUP_BY_ID, X(hvd_domain_lookup_by_id_args),
       X(hvd_domain_ret), lookup_by_id, FALSE, FALSE },
     { HVD_PROC_DOMAIN_LOOKUP_BY_NAME, X(hvd_domain_lookup_by_name_args),
       X(hvd_domain_ret), lookup_by_name, FALSE, FALSE },
     { HVD_PROC_DOMAIN_LOOKUP_BY_UUID, X(hvd_domain_lookup_by_uuid_args),
       X(hvd_domain_ret), lookup_by_uuid, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS, NONE, X(hvd_int_ret),
+      num_of_defined_domains, FALSE, FALSE },
     { HVD_PROC_DOMAIN_RESUME, X(hvd_domain_args), NONE, domain_resume, TRUE,
       FALSE },
     { HVD_PROC_DOMAIN_SHUTDOWN, X(hvd_domain_args), NONE, domain_shutdown, TRUE,
       FALSE },
     { HVD_PROC_DOMAIN_SUSPEND, X(hvd_domain_args), NONE, domain_suspend, TRUE,
       FALSE },
+    { HVD_PROC_CONNECT_LIST_DOMAINS, X(hvd_connect_list_domains_args),
+      X(hvd_connect_list_domains_ret), list_domains, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NUM_OF_DOMAINS, NONE, X(hvd_int_ret), num_of_domains,
+      FALSE, FALSE },
     { HVD_PROC_CONNECT_GET_HOSTNAME, NONE, X(hvd_connect_get_hostname_ret),
       get_hostname, FALSE, FALSE },
     { HVD_PROC_CONNECT_SUPPORTS_FEATURE, X(hvd_connect_supports_feature_args),
       X(hvd_int_ret), supports_feature, FALSE, TRUE },
     { HVD_PROC_AUTH_LIST, NONE, X(hvd_auth_list_ret), auth_list, FALSE, TRUE },
+    { HVD_PROC_CONNECT_GET_URI, NONE, X(hvd_connect_get_uri_ret), get_uri,
+      FALSE, FALSE },
     { HVD_PROC_DOMAIN_IS_ACTIVE, X(hvd_domain_args), X(hvd_int_ret),
       domain_is_active, FALSE, FALSE },
     { HVD_PROC_DOMAIN_IS_PERSISTENT, X(hvd_domain_args), X(hvd_int_ret),
       domain_is_persistent, FALSE, FALSE },
     { HVD_PROC_CONNECT_GET_LIB_VERSION, NONE,
       X(hvd_connect_get_lib_version_ret), get_lib_version, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_MEMORY_STATS, X(hvd_domain_memory_stats_args),
+      X(hvd_domain_memory_stats_ret), domain_memory_stats, FALSE, FALSE },
     { HVD_PROC_DOMAIN_GET_JOB_INFO, X(hvd_domain_args),
       X(hvd_domain_get_job_info_ret), domain_get_job_info, FALSE, FALSE },
     { HVD_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, X(hvd_domain_flags_args),
       X(hvd_int_ret), domain_has_managed_save, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_MANAGED_SAVE_REMOVE, X(hvd_domain_flags_args), NONE,
+      domain_managed_save_remove, TRUE, FALSE },
     { HVD_PROC_DOMAIN_SNAPSHOT_CREATE_XML,
       X(hvd_domain_snapshot_create_xml_args), X(hvd_snapshot_ret),
       snapshot_create_xml, TRUE, FALSE },
@@ -1186,6 +1557,8 @@ static const HvdProcedure procedures[] = {
       revert_to_snapshot, TRUE, FALSE },
     { HVD_PROC_DOMAIN_SNAPSHOT_DELETE, X(hvd_snapshot_flags_args), NONE,
       snapshot_delete, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_GET_BLOCK_INFO, X(hvd_domain_get_block_info_args),
+      X(hvd_domain_get_block_info_ret), domain_get_block_info, FALSE, FALSE },
     { HVD_PROC_DOMAIN_CREATE_WITH_FLAGS, X(hvd_domain_flags_args),
       X(hvd_domain_ret), domain_create_with_flags, TRUE, FALSE },
     { HVD_PROC_DOMAIN_GET_STATE, X(hvd_domain_flags_args),
@@ -1212,15 +1585,32 @@ static const HvdProcedure procedures[] = {
     { HVD_PROC_DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN,
       X(hvd_snapshot_list_all_children_args), X(hvd_snapshot_list_ret),
       snapshot_list_all_children, FALSE, FALSE },
+    { HVD_PROC_DOMAIN_GET_JOB_STATS, X(hvd_domain_flags_args),
+      X(hvd_domain_get_job_stats_ret), domain_get_job_stats, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY,
+      X(hvd_connect_network_event_register_any_args), X(hvd_int_ret),
+      network_event_register, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY, X(hvd_callback_id_args),
+      NONE, network_event_deregister, FALSE, FALSE },
     { HVD_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
       X(hvd_connect_domain_event_callback_register_any_args), X(hvd_int_ret),
       event_register, FALSE, FALSE },
     { HVD_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY,
-      X(hvd_connect_domain_event_callback_deregister_any_args), NONE,
-      event_deregister, FALSE, FALSE },
-    { HVD_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, NONE, NONE, nothing, FALSE,
-      FALSE },
-    { HVD_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, NONE, NONE, nothing, FALSE,
+      X(hvd_callback_id_args), NONE, event_deregister, FALSE, FALSE },
+    { HVD_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, NONE, NONE,
+      register_close_callback, FALSE, FALSE },
+    { HVD_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, NONE, NONE,
+      unregister_close_callback, FALSE, FALSE },
+    { HVD_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY,
+      X(hvd_connect_storage_pool_event_register_any_args), X(hvd_int_ret),
+      pool_event_register, FALSE, FALSE },
+    { HVD_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY,
+      X(hvd_callback_id_args), NONE, pool_event_deregister, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY,
+      X(hvd_connect_node_device_event_register_any_args), X(hvd_int_ret),
+      node_device_event_register, FALSE, FALSE },
+    { HVD_PROC_CONNECT_NODE_DEVICE_EVENT_DEREGISTER_ANY,
+      X(hvd_callback_id_args), NONE, node_device_event_deregister, FALSE,
       FALSE },
     { HVD_PROC_DOMAIN_GET_MESSAGES, X(hvd_domain_flags_args),
       X(hvd_domain_get_messages_ret), domain_get_messages, FALSE, FALSE },

@@ -32,4 +32,9 @@ const HvdProcedure *hvd_dispatch_procedures(guint *n);
 void hvd_dispatch_client_closed(HvdClient *client, gpointer client_data,
                                 gpointer server_data);
 
+/* The server's goodbye: tells a client that registered a close callback
+ * that the daemon is going away */
+void hvd_dispatch_client_goodbye(HvdClient *client, gpointer client_data,
+                                 gpointer server_data);
+
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
@@ -50,6 +51,7 @@ struct _HvdServer {
     GMainLoop *loop;
     GThread *io_thread;
     HvdCloseFunc close_func;
+    HvdCloseFunc goodbye_func;
     GMutex lock;        /* the counts below and clients */
     GPtrArray *clients; /* every HvdClient not yet closed */
     guint n_served;     /* clients not refused */
@@ -249,6 +251,7 @@ send_error(HvdClient *c, const hvd_message_header *call, int code, int domain,
 {
     hvd_message_header h = *call;
     char *text = (char *) message;
+    char *format = (char *) "%s";
     hvd_error e = { 0 };
     g_autoptr(GBytes) pkt = NULL;
 
@@ -258,6 +261,12 @@ send_error(HvdClient *c, const hvd_message_header *call, int code, int domain,
     e.domain = domain;
     e.message = &text;
     e.level = VIR_ERR_ERROR;
+    /* the fields libvirtd's virReportError fills: the format, its one
+     * argument, and -1 for both numbers */
+    e.str1 = &format;
+    e.str2 = &text;
+    e.int1 = -1;
+    e.int2 = -1;
     pkt = hvd_packet_encode(&h, (xdrproc_t) xdr_hvd_error, &e, NULL);
     if (pkt) {
         client_send(c, pkt, reply);
@@ -753,6 +762,47 @@ hvd_server_new(const HvdProcedure *procedures, guint n,
     return s;
 }
 
+/* At shutdown, with the I/O thread stopped: what the goodbye function
+ * queued, and any reply still waiting, is written while the client reads
+ * it, for at most GOODBYE_MS in all. */
+#define GOODBYE_MS 1000
+
+static void
+say_goodbye(HvdServer *s, GPtrArray *clients)
+{
+    gint64 end = g_get_monotonic_time() + GOODBYE_MS * G_TIME_SPAN_MILLISECOND;
+
+    for (guint i = 0; s->goodbye_func && i < clients->len; i++) {
+        HvdClient *c = clients->pdata[i];
+        gpointer data;
+
+        g_mutex_lock(&c->lock);
+        data =
+            c->data && !c->closed && !c->failed ? c->data_ref(c->data) : NULL;
+        g_mutex_unlock(&c->lock);
+        if (data) {
+            s->goodbye_func(c, data, s->data);
+            c->data_unref(data);
+        }
+    }
+    for (guint i = 0; i < clients->len; i++) {
+        HvdClient *c = clients->pdata[i];
+
+        g_mutex_lock(&c->lock);
+        while (!c->closed && !c->failed && !g_queue_is_empty(&c->output)) {
+            struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+            gint64 left = end - g_get_monotonic_time();
+
+            if (left <= 0 ||
+                poll(&pfd, 1, (int) (left / G_TIME_SPAN_MILLISECOND) + 1) <=
+                    0 ||
+                !flush_output(c) || (pfd.revents & (POLLERR | POLLHUP)))
+                break;
+        }
+        g_mutex_unlock(&c->lock);
+    }
+}
+
 void
 hvd_server_free(HvdServer *s)
 {
@@ -765,10 +815,11 @@ hvd_server_free(HvdServer *s)
         g_thread_join(s->io_thread);
     }
     g_socket_listener_close(G_SOCKET_LISTENER(s->service));
-    /* no more writes, so that the calls still running end at once */
     g_mutex_lock(&s->lock);
     clients = g_ptr_array_copy(s->clients, NULL, NULL);
     g_mutex_unlock(&s->lock);
+    say_goodbye(s, clients);
+    /* no more writes, so that the calls still running end at once */
     for (guint i = 0; i < clients->len; i++) {
         HvdClient *c = clients->pdata[i];
         g_mutex_lock(&c->lock);
@@ -830,6 +881,12 @@ void
 hvd_server_set_close_func(HvdServer *s, HvdCloseFunc func)
 {
     s->close_func = func;
+}
+
+void
+hvd_server_set_goodbye_func(HvdServer *s, HvdCloseFunc func)
+{
+    s->goodbye_func = func;
 }
 
 static gpointer

@@ -79,6 +79,10 @@ HvdServer *hvd_server_new(const HvdProcedure *procedures, guint n,
                           const HvdServerLimits *limits, gpointer data);
 void hvd_server_free(HvdServer *server);
 void hvd_server_set_close_func(HvdServer *server, HvdCloseFunc func);
+/* Called at shutdown for each client still connected, with its data,
+ * before the server closes it: what it queues (hvd_client_send_event) is
+ * written while the client reads, for a second at most. */
+void hvd_server_set_goodbye_func(HvdServer *server, HvdCloseFunc func);
 /* Listens on a socket systemd (or another parent) passed in. */
 gboolean hvd_server_listen_fd(HvdServer *server, int fd, gboolean read_only,
                               GError **error);

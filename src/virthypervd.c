@@ -589,6 +589,7 @@ main(int argc, char **argv)
     raise_open_files(&set.limits);
     server = hvd_server_new(procs, n_procs, &set.limits, daemon);
     hvd_server_set_close_func(server, hvd_dispatch_client_closed);
+    hvd_server_set_goodbye_func(server, hvd_dispatch_client_goodbye);
     if (!activated_sockets(server, &n_activated, &err))
         goto out;
     if (n_activated == 0) {

@@ -70,8 +70,9 @@ class Snapshots(SnapshotSession):
         self.assert_valid(p1.getXMLDesc(), "/usr/share/libvirt/schemas/"
                           "domainsnapshot.rng")
 
+        # starting a memoryless snapshot in a running domain is risky
         with self.assertRaises(libvirt.libvirtError) as e:
-            dom.revertToSnapshot(p1)
+            dom.revertToSnapshot(p1, RUNNING)
         self.assertEqual(e.exception.get_error_code(),
                          libvirt.VIR_ERR_SNAPSHOT_REVERT_RISKY)
         dom.revertToSnapshot(p1, FORCE | RUNNING)
@@ -81,9 +82,13 @@ class Snapshots(SnapshotSession):
                     libvirt.VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT)
         self.assertEqual(self.read(8), "python-1")
         self.assertTrue(dom.isActive())
+        self.assertEqual(dom.state(), [libvirt.VIR_DOMAIN_RUNNING,
+                                       libvirt.VIR_DOMAIN_RUNNING_FROM_SNAPSHOT])
         dom.revertToSnapshot(p2, FORCE | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)
         self.expect(libvirt.VIR_DOMAIN_EVENT_SUSPENDED,
                     libvirt.VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT)
+        self.assertEqual(dom.state(), [libvirt.VIR_DOMAIN_PAUSED,
+                                       libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT])
         self.assertEqual(self.read(8), "python-2")
 
         before = self.read(8)
