@@ -9,6 +9,8 @@ PACKAGES="
     libcurl4-openssl-dev libsoup-3.0-dev libtirpc-dev rpcsvc-proto glib-networking openssl
     libsystemd-dev libvirt-dev libvirt-clients python3-libvirt libvirt-daemon libxml2-utils
     virt-manager xvfb xauth
+    libsys-virt-perl ruby-libvirt golang-go
+    golang-github-libvirt-libvirt-go-dev golang-github-digitalocean-go-libvirt-dev
     gettext locales bzip2 python3
     qemu-utils libvhdi-utils python3-libvhdi 7zip python3-winrm
 "
