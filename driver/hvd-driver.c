@@ -1669,7 +1669,7 @@ hvd_domain_get_block_info(HvdDriver *d, const guchar uuid[16], const char *disk,
     if (!path) {
         hvd_driver_client_put(d, c);
         hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
-                      _("invalid argument: domain '%s' has no disk '%s' "
+                      _("domain '%s' has no disk '%s' "
                         "(name a target such as sda, or a disk's file)"),
                       e->name, disk);
         return FALSE;
@@ -1713,9 +1713,7 @@ hvd_domain_memory_stats(HvdDriver *d, const guchar uuid[16], guint max,
         return FALSE;
     if (!hvd_state_active(e->enabled_state)) {
         hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID,
-                      _("Requested operation is not valid: domain '%s' is "
-                        "not running"),
-                      e->name);
+                      _("domain '%s' is not running"), e->name);
         return FALSE;
     }
     *stats = g_array_new(FALSE, FALSE, sizeof(virDomainMemoryStatStruct));

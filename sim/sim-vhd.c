@@ -77,13 +77,13 @@ get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
     return MSVM_RETURN_VALUE_COMPLETED;
 }
 
-/* A running or paused VM holds its disks and their parents open */
+/* A running or paused VM holds its disks and their parents open (the
+ * host's lock is held) */
 static gboolean
 in_use(SimHost *host, const char *path)
 {
     gboolean used = FALSE;
 
-    g_mutex_lock(&host->lock);
     for (guint i = 0; !used && i < host->vms->len; i++) {
         SimVm *vm = host->vms->pdata[i];
         if (vm->state != MSVM_ENABLED_STATE_ENABLED &&
@@ -101,7 +101,6 @@ in_use(SimHost *host, const char *path)
             }
         }
     }
-    g_mutex_unlock(&host->lock);
     return used;
 }
 
