@@ -841,7 +841,6 @@ char *
 hvd_driver_capabilities(HvdDriver *d, GError **error)
 {
     g_autofree char *host = hvd_driver_hostname(d, error);
-    char uuid[37];
     guchar bytes[16];
 
     if (!host)
@@ -859,18 +858,7 @@ hvd_driver_capabilities(HvdDriver *d, GError **error)
         bytes[6] = (bytes[6] & 0x0f) | 0x50;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
     }
-    hvd_uuid_format(bytes, uuid);
-    /* no <guest>: libvirt's capability schema has no domain type
-     * "hyperv" to put in one */
-    return g_strdup_printf("<capabilities>\n"
-                           "  <host>\n"
-                           "    <uuid>%s</uuid>\n"
-                           "    <cpu>\n"
-                           "      <arch>x86_64</arch>\n"
-                           "    </cpu>\n"
-                           "  </host>\n"
-                           "</capabilities>\n",
-                           uuid);
+    return hvd_capabilities_format(bytes);
 }
 
 /* Domains */

@@ -285,3 +285,31 @@ hvd_domain_def_format(const HvdDomainDef *def)
     xmlFreeDoc(doc);
     return out;
 }
+
+/* Hyper-V runs x86-64 guests of type hvm; the guest's domain type is
+ * "hyperv", as libvirt's own Hyper-V driver says it (virt-manager looks
+ * the domain's type up there) */
+char *
+hvd_capabilities_format(const guchar host_uuid[16])
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *) "1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *) "capabilities");
+    xmlNode *host, *guest, *arch;
+    char uuid[37];
+    char *out;
+
+    xmlDocSetRootElement(doc, root);
+    host = hvd_xml_add(root, "host", NULL);
+    hvd_uuid_format(host_uuid, uuid);
+    hvd_xml_add(host, "uuid", uuid);
+    hvd_xml_add(hvd_xml_add(host, "cpu", NULL), "arch", "x86_64");
+    guest = hvd_xml_add(root, "guest", NULL);
+    hvd_xml_add(guest, "os_type", "hvm");
+    arch = hvd_xml_add(guest, "arch", NULL);
+    hvd_xml_attr(arch, "name", "x86_64");
+    hvd_xml_add(arch, "wordsize", "64");
+    hvd_xml_attr(hvd_xml_add(arch, "domain", NULL), "type", "hyperv");
+    out = hvd_xml_node_to_string(root);
+    xmlFreeDoc(doc);
+    return out;
+}

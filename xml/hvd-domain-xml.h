@@ -55,6 +55,9 @@ void hvd_domain_def_add_nic(HvdDomainDef *def, const char *mac,
 xmlNode *hvd_domain_def_format_node(const HvdDomainDef *def, xmlNode *parent);
 char *hvd_domain_def_format(const HvdDomainDef *def);
 
+/* The host's capabilities document */
+char *hvd_capabilities_format(const guchar host_uuid[16]);
+
 /* A child element of parent, with text when not NULL */
 xmlNode *hvd_xml_add(xmlNode *parent, const char *name, const char *text);
 void hvd_xml_attr(xmlNode *node, const char *name, const char *value);
