@@ -72,6 +72,18 @@ def select(page, name):
     page.widget("snapshot-list").get_selection().select_iter(rows(page)[name])
 
 
+def settled():
+    """A condition: no progress window left, and a second for the windows
+    to redraw before a screenshot."""
+    since = time.monotonic()
+
+    def cond():
+        busy = [j for j in instances("vmmAsyncJob")
+                if j.topwin and j.topwin.get_visible()]
+        return not busy and time.monotonic() - since > 1
+    return cond
+
+
 def steps():
     """Each yield waits for a condition; the step ends when it holds."""
     yield lambda: instances("vmmSnapshotPage")
@@ -81,12 +93,14 @@ def steps():
     window.widget("control-snapshots").set_active(True)
     yield lambda: set(rows(page)) == {"s1", "s2"}
     select(page, "s1")
+    yield settled()
     shot("1-snapshots")
     print("step opened", flush=True)
 
     # Run s1 while web1 runs: virt-manager asks, then reverts with flags 0
     click(page.widget("snapshot-start"))
     yield lambda: not page.vm.is_active() and not instances("vmmAsyncJob")
+    yield settled()
     shot("2-reverted")
     print("step reverted", flush=True)
 
@@ -97,15 +111,18 @@ def steps():
     new.widget("snapshot-new-name").set_text("third")
     new.widget("snapshot-new-description").get_buffer().set_text(
         "taken from virt-manager")
+    yield settled()
     shot("3-new-snapshot-dialog")
     click(new.widget("snapshot-new-ok"))
     yield lambda: set(rows(page)) == {"s1", "s2", "third"}
+    yield settled()
     shot("4-created")
     print("step created", flush=True)
 
     select(page, "s2")
     click(page.widget("snapshot-delete"))
     yield lambda: set(rows(page)) == {"s1", "third"}
+    yield settled()
     shot("5-deleted")
     print("step deleted", flush=True)
 
