@@ -26,6 +26,8 @@ typedef struct {
     /* the state reason the driver knows, for as long as the VM stays in
      * the state it was seen in then; -1: the state's usual one */
     int reason;
+    /* TimeOfLastStateChange, microseconds since 1970; 0: not known */
+    gint64 state_since;
 } VmEntry;
 
 void hvd_vm_entry_free(gpointer entry);

@@ -449,6 +449,14 @@ deliver(HvdDriver *d, GPtrArray *events)
     }
 }
 
+static gint64
+unix_usec(GDateTime *t)
+{
+    return t ? g_date_time_to_unix(t) * G_USEC_PER_SEC +
+                   g_date_time_get_microsecond(t)
+             : 0;
+}
+
 /* Takes one VM's fresh facts into the cache (lock held). */
 static VmEntry *
 update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
@@ -471,6 +479,7 @@ update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
         e->enabled_state = cs->EnabledState;
         e->pid = cs->ProcessID;
         e->reason = -1;
+        e->state_since = unix_usec(cs->TimeOfLastStateChange);
         g_hash_table_insert(d->vms, e->uuid, e);
         if (d->listed_at && events)
             queue_event(events, e, VIR_DOMAIN_EVENT_DEFINED,
@@ -483,6 +492,7 @@ update_entry(HvdDriver *d, const Msvm_ComputerSystem *cs, GPtrArray *events)
         }
         e->enabled_state = cs->EnabledState;
         e->pid = cs->ProcessID;
+        e->state_since = unix_usec(cs->TimeOfLastStateChange);
         if (events)
             state_events(events, e, from, e->enabled_state, hint);
         if (from != e->enabled_state) {

@@ -32,8 +32,10 @@ typedef struct {
     char *label; /* the name clients see: name, or name@GUID */
     char *description;
     gint64 created;
+    gint64 created_us;    /* the same, in microseconds */
     char *parent_id;      /* NULL for a root */
     gboolean saved;       /* memory captured */
+    gboolean live;        /* taken of a running VM, without memory */
     gboolean hidden;      /* made by a create that has not finished */
     HvdDomainDef *domain; /* NULL until read */
 } Snap;
@@ -210,9 +212,116 @@ snap_new(const Msvm_VirtualSystemSettingData *v)
     if (v->Notes && v->Notes[0])
         s->description = g_strjoinv("\n", v->Notes);
     s->created = v->CreationTime ? g_date_time_to_unix(v->CreationTime) : 0;
+    s->created_us = v->CreationTime
+                        ? s->created * G_USEC_PER_SEC +
+                              g_date_time_get_microsecond(v->CreationTime)
+                        : 0;
     s->parent_id = hv_settings_path_instance_id(v->Parent);
     s->saved = v->IsSaved;
     return s;
+}
+
+/* STATE/KIND/HOST/GUID.SUFFIX, or NULL without a state folder */
+static char *
+state_path(HvdDriver *d, const char *kind, const VmEntry *vm,
+           const char *suffix)
+{
+    g_autofree char *host = g_ascii_strdown(hvd_driver_name(d), -1);
+    g_autofree char *file = g_strconcat(vm->guid, suffix, NULL);
+
+    if (!d->config->state_dir)
+        return NULL;
+    return g_build_filename(d->config->state_dir, kind, host, file, NULL);
+}
+
+/* Written whole or not at all: a temporary file, fsync, rename */
+static gboolean
+state_write(const char *path, GKeyFile *kf, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *data = NULL;
+    gsize len;
+
+    data = g_key_file_to_data(kf, &len, NULL);
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s",
+                    dir, g_strerror(e));
+        return FALSE;
+    }
+    return g_file_set_contents_full(path, data, len,
+                                    G_FILE_SET_CONTENTS_CONSISTENT |
+                                        G_FILE_SET_CONTENTS_DURABLE,
+                                    0600, error);
+}
+
+/* Whether a checkpoint without memory was taken of a running VM: Hyper-V
+ * records nothing of it in the checkpoint, so the daemon keeps what it
+ * knows in STATE/snapshots/HOST/GUID.taken, one key per checkpoint GUID:
+ * "running" or "off". It knows it for the checkpoints it made, and for
+ * others when the VM has been running since before the checkpoint's
+ * CreationTime (its TimeOfLastStateChange says so). */
+#define TAKEN_GROUP "taken"
+
+static GKeyFile *
+taken_load(HvdDriver *d, const VmEntry *vm)
+{
+    g_autofree char *path = state_path(d, "snapshots", vm, ".taken");
+    GKeyFile *kf = g_key_file_new();
+
+    if (path)
+        g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL);
+    return kf;
+}
+
+static void
+taken_save(HvdDriver *d, const VmEntry *vm, GKeyFile *kf)
+{
+    g_autofree char *path = state_path(d, "snapshots", vm, ".taken");
+    g_autoptr(GError) local = NULL;
+
+    if (path && !state_write(path, kf, &local))
+        g_warning("%s: cannot record the state domain '%s' was in when its "
+                  "checkpoints were taken: %s",
+                  hvd_driver_name(d), vm->name, local->message);
+}
+
+/* Sets each snapshot's live flag from the record, or from what the VM's
+ * state says; what was learnt that way is recorded (lock not held) */
+static void
+taken_apply(HvdDriver *d, const VmEntry *vm, GPtrArray *snaps)
+{
+    g_autoptr(GKeyFile) kf = taken_load(d, vm);
+    gboolean learnt = FALSE;
+
+    for (guint i = 0; i < snaps->len; i++) {
+        Snap *s = snaps->pdata[i];
+        const char *guid = hv_instance_guid(s->id);
+        g_autofree char *v = g_key_file_get_string(kf, TAKEN_GROUP, guid, NULL);
+
+        if (v) {
+            s->live = !s->saved && g_str_equal(v, "running");
+        } else if (!s->saved && hvd_state_active(vm->enabled_state) &&
+                   vm->state_since > 0 && s->created_us >= vm->state_since) {
+            s->live = TRUE;
+            g_key_file_set_string(kf, TAKEN_GROUP, guid, "running");
+            learnt = TRUE;
+        }
+    }
+    if (learnt)
+        taken_save(d, vm, kf);
+}
+
+/* What a create of the daemon knew: the VM's state as it began */
+static void
+taken_record(HvdDriver *d, const VmEntry *vm, const char *id)
+{
+    g_autoptr(GKeyFile) kf = taken_load(d, vm);
+
+    g_key_file_set_string(kf, TAKEN_GROUP, hv_instance_guid(id),
+                          hvd_state_active(vm->enabled_state) ? "running"
+                                                              : "off");
+    taken_save(d, vm, kf);
 }
 
 /* Reads the VM's snapshots into the cache: one enumeration. */
@@ -277,6 +386,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         }
     }
 
+    taken_apply(d, vm, snaps);
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
     /* details stay while no snapshot went away */
@@ -400,8 +510,9 @@ matches(const SnapshotTree *t, const Snap *s, guint flags)
     /* Hyper-V keeps every checkpoint's metadata */
     if (meta == VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA)
         return FALSE;
-    if (states && !(states & (s->saved ? VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE
-                                       : VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE)))
+    if (states && !(states & (s->saved  ? VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE
+                              : s->live ? VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY
+                                        : VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE)))
         return FALSE;
     /* the VM goes on in new AVHDX files: every checkpoint is external */
     if (where && !(where & VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL))
@@ -619,7 +730,9 @@ format_snapshot(const SnapshotTree *t, const Snap *s)
 
     def->name = g_strdup(s->label);
     def->description = g_strdup(s->description);
-    def->state = g_strdup(s->saved ? "running" : "shutoff");
+    def->state = g_strdup(s->saved  ? "running"
+                          : s->live ? "disk-snapshot"
+                                    : "shutoff");
     def->creation_time = s->created;
     def->parent = p ? g_strdup(p->label) : NULL;
     def->memory = g_strdup(s->saved ? "internal" : "no");
@@ -1081,24 +1194,18 @@ journal_dir(HvdDriver *d)
 static char *
 journal_path(HvdDriver *d, const VmEntry *vm)
 {
-    g_autofree char *dir = journal_dir(d);
-    g_autofree char *file = g_strconcat(vm->guid, ".create", NULL);
-
-    return dir ? g_build_filename(dir, file, NULL) : NULL;
+    return state_path(d, "ops", vm, ".create");
 }
 
 static gboolean
 journal_begin(HvdDriver *d, const VmEntry *vm, const char *name, GError **error)
 {
     g_autofree char *path = journal_path(d, vm);
-    g_autofree char *dir = NULL;
-    g_autofree char *data = NULL;
     g_autoptr(GKeyFile) kf = NULL;
     g_autoptr(GPtrArray) known = g_ptr_array_new();
     g_autoptr(GError) local = NULL;
     GHashTableIter it;
     gpointer key;
-    gsize len;
 
     if (!path)
         return TRUE;
@@ -1112,18 +1219,11 @@ journal_begin(HvdDriver *d, const VmEntry *vm, const char *name, GError **error)
     g_key_file_set_string_list(kf, "create", "known",
                                (const char *const *) known->pdata, known->len);
     g_mutex_unlock(&d->lock);
-    data = g_key_file_to_data(kf, &len, NULL);
-    dir = g_path_get_dirname(path);
-    if (g_mkdir_with_parents(dir, 0700) < 0 ||
-        !g_file_set_contents_full(path, data, len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT |
-                                      G_FILE_SET_CONTENTS_DURABLE,
-                                  0600, &local)) {
+    if (!state_write(path, kf, &local)) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_FAILED,
                       _("cannot record the create of snapshot '%s' in the "
                         "state folder %s: %s"),
-                      name, d->config->state_dir,
-                      local ? local->message : g_strerror(errno));
+                      name, d->config->state_dir, local->message);
         return FALSE;
     }
     return TRUE;
@@ -1452,6 +1552,8 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     }
     ok = made_id &&
          name_checkpoint(d, c, vm, made_id, name, description, &wait, error);
+    if (ok)
+        taken_record(d, vm, made_id);
     if (made_id && !ok)
         undo_create(d, c, vm, made_id, &wait, error);
     if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {

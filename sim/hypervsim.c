@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include <locale.h>
 
+#include "sim-ops.h"
 #include "sim-server.h"
 
 static gboolean
@@ -28,7 +29,7 @@ make_sample(SimHost *host, GError **error)
     vm = sim_host_add_vm(host, "web1", 2, 64, error);
     if (!vm)
         return FALSE;
-    vm->state = MSVM_ENABLED_STATE_ENABLED;
+    sim_vm_set_state(vm, MSVM_ENABLED_STATE_ENABLED);
     vm->memory_mb = 2048;
     vm->cpus = 2;
     if (!sim_host_add_vm(host, "db1", 1, 128, error) ||

@@ -234,7 +234,7 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         if (!vm)
             return FALSE;
         if (parse_state(member_string(o, "state"), &state))
-            vm->state = state;
+            sim_vm_set_state(vm, state);
         json_builder_set_member_name(b, "id");
         json_builder_add_string_value(b, vm->id);
         return sim_host_save(host, error);
@@ -256,7 +256,7 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
                               "paused"));
                 return FALSE;
             }
-            vm->state = state;
+            sim_vm_set_state(vm, state);
         }
         if (json_object_has_member(o, "guest_vss"))
             vm->guest_vss = json_object_get_boolean_member(o, "guest_vss");

@@ -153,6 +153,7 @@ vm_free(SimVm *vm)
     g_free(vm->name);
     g_ptr_array_unref(vm->notes);
     g_clear_pointer(&vm->created, g_date_time_unref);
+    g_clear_pointer(&vm->state_changed, g_date_time_unref);
     g_ptr_array_unref(vm->disks);
     g_ptr_array_unref(vm->macs);
     g_free(vm->current_id);
@@ -373,6 +374,7 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
     vm->notes = g_ptr_array_new_with_free_func(g_free);
     vm->created = g_date_time_new_now_utc();
     vm->state = MSVM_ENABLED_STATE_DISABLED;
+    vm->state_changed = g_date_time_ref(vm->created);
     vm->memory_mb = 1024;
     vm->cpus = 2;
     vm->user_snapshot_type = MSVM_USER_SNAPSHOT_TYPE_PRODUCTION;
@@ -576,6 +578,8 @@ render_vm(SimVm *vm)
         setf(o, "OperationalStatus", "%u", vm->busy_status);
     setf(o, "ProcessID", "%u", vm->pid);
     setf(o, "RequestedState", "%u", 12);
+    set_datetime(o, "TimeOfLastStateChange",
+                 vm->state_changed ? vm->state_changed : vm->created);
     return o;
 }
 

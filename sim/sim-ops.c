@@ -323,6 +323,16 @@ referenced(SimVm *vm, const char *path, SimSnapshot *except)
 }
 
 void
+sim_vm_set_state(SimVm *vm, guint16 state)
+{
+    if (vm->state == state && vm->state_changed)
+        return;
+    vm->state = state;
+    g_clear_pointer(&vm->state_changed, g_date_time_unref);
+    vm->state_changed = g_date_time_new_now_utc();
+}
+
+void
 sim_vm_replace_references(SimVm *vm, const char *from, const char *to)
 {
     g_autoptr(GPtrArray) lists = g_ptr_array_new();
@@ -854,8 +864,8 @@ sim_apply_snapshot(SimHost *host, SimVm *vm, SimSnapshot *s, GError **error)
     g_ptr_array_unref(old);
     vm->memory_mb = s->memory_mb;
     vm->cpus = s->cpus;
-    vm->state =
-        s->is_saved ? MSVM_ENABLED_STATE_OFFLINE : MSVM_ENABLED_STATE_DISABLED;
+    sim_vm_set_state(vm, s->is_saved ? MSVM_ENABLED_STATE_OFFLINE
+                                     : MSVM_ENABLED_STATE_DISABLED);
     g_free(vm->current_id);
     vm->current_id = g_strdup(s->id);
     g_free(vm->last_applied_id);
@@ -937,7 +947,7 @@ run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
         if (vm->state == MSVM_ENABLED_STATE_DISABLED ||
             vm->state == MSVM_ENABLED_STATE_OFFLINE)
             vm->pid = 0; /* a new worker process */
-        vm->state = d->value;
+        sim_vm_set_state(vm, d->value);
         sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     }
     g_mutex_unlock(&host->lock);

@@ -46,6 +46,8 @@ gboolean sim_param_uint(const WmiObject *in, const char *name, guint64 max,
 gboolean sim_vm_is_running(SimVm *vm);
 /* Every disk of the VM and its snapshots that was from is now to */
 void sim_vm_replace_references(SimVm *vm, const char *from, const char *to);
+/* Sets EnabledState; a change moves TimeOfLastStateChange to now */
+void sim_vm_set_state(SimVm *vm, guint16 state);
 /* ConsistencyLevel from an embedded Msvm_VirtualSystemSnapshotSettingData;
  * 0 when the caller left it to the host, FALSE when it does not parse */
 gboolean sim_settings_consistency(const char *settings, guint8 *out);

@@ -160,6 +160,7 @@ sim_host_save(SimHost *host, GError **error)
         put_strings(b, "notes", vm->notes);
         put_time(b, "created", vm->created);
         put_int(b, "state", vm->state);
+        put_time(b, "state_changed", vm->state_changed);
         put_int(b, "memory_mb", (gint64) vm->memory_mb);
         put_int(b, "cpus", vm->cpus);
         put_int(b, "user_snapshot_type", vm->user_snapshot_type);
@@ -392,6 +393,7 @@ sim_host_load(SimHost *host, GError **error)
         vm->notes = get_strings(o, "notes");
         vm->created = get_time(o, "created");
         vm->state = json_object_get_int_member(o, "state");
+        vm->state_changed = get_time(o, "state_changed");
         vm->memory_mb = json_object_get_int_member(o, "memory_mb");
         vm->cpus = json_object_get_int_member(o, "cpus");
         vm->user_snapshot_type =

@@ -5,7 +5,9 @@ virt-manager makes for objects Hyper-V does not have, the close event at
 shutdown, CONNECT_GET_URI and the unknown-procedure error as libvirtd
 fills it."""
 
+import os
 import re
+import shutil
 import signal
 import struct
 import threading
@@ -165,6 +167,36 @@ class Calls(DaemonSession):
         conn.storagePoolEventDeregisterAny(ids[1])
         conn.storagePoolEventDeregisterAny(ids[2])
         conn.nodeDeviceEventDeregisterAny(ids[3])
+
+    def test_disk_snapshot_state(self):
+        """A checkpoint without memory of a running VM is disk-snapshot, and
+        stays so once the VM stops; one of the VM off is shutoff."""
+        web1 = self.conn.lookupByName("web1")
+
+        def state(name):
+            xml = web1.snapshotLookupByName(name).getXMLDesc()
+            return re.search(r"<state>(.*)</state>", xml).group(1)
+        web1.snapshotCreateXML("<domainsnapshot><name>live</name>"
+                               "</domainsnapshot>")
+        self.assertEqual(state("live"), "disk-snapshot")
+        # what the daemon recorded is gone: the VM's TimeOfLastStateChange,
+        # older than the checkpoint, says it anyway
+        taken = os.path.join(self.dir, "state", "snapshots", "hv01")
+        shutil.rmtree(taken)
+        web1.listAllSnapshots()  # a listing reads the host anew
+        self.assertEqual(state("live"), "disk-snapshot")
+        self.assertTrue(os.listdir(taken))
+        web1.destroy()
+        self.assertEqual(state("live"), "disk-snapshot")
+        web1.snapshotCreateXML("<domainsnapshot><name>off</name>"
+                               "</domainsnapshot>")
+        self.assertEqual(state("off"), "shutoff")
+        names = lambda f: sorted(s.getName() for s in  # noqa: E731
+                                 web1.listAllSnapshots(f))
+        self.assertEqual(names(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY),
+                         ["live"])
+        self.assertEqual(names(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE),
+                         ["off"])
 
     def raw(self):
         c = rpc_raw.RawClient(self.sock)

@@ -103,7 +103,11 @@ class Snapshots(SnapshotSession):
         self.assertEqual(sorted(self.names("--from", "s1")), ["s2", "s3"])
         self.assertEqual(sorted(self.names("--from", "s1", "--descendants")),
                          ["s2", "s3", "s4", "s5"])
-        self.assertEqual(sorted(self.names("--inactive")), self.names())
+        # s3 was taken of the VM off; the others of it running (or
+        # paused), without memory: disk-only, as libvirt calls them
+        self.assertEqual(self.names("--inactive"), ["s3"])
+        self.assertEqual(sorted(self.names("--disk-only")),
+                         ["s1", "s2", "s4", "s5"])
         self.assertEqual(self.names("--active"), [])
         self.assertEqual(sorted(self.names("--external")), self.names())
         self.assertEqual(self.names("--internal"), [])
@@ -131,7 +135,7 @@ class Snapshots(SnapshotSession):
 
         info = self.virsh("snapshot-info", "web1", "s2").stdout
         for line in ["Name: +s2", "Domain: +web1", "Current: +yes",
-                     "State: +shutoff", "Location: +external",
+                     "State: +disk-snapshot", "Location: +external",
                      "Parent: +s1", "Children: +1", "Descendants: +1",
                      "Metadata: +yes"]:
             self.assertRegex(info, line)
@@ -210,6 +214,7 @@ class Snapshots(SnapshotSession):
         self.virsh("snapshot-create-as", "db1", "disk", "--disk-only")
         xml = self.virsh("snapshot-dumpxml", "db1", "disk").stdout
         self.assertIn('<memory snapshot="no"/>', xml)
+        self.assertIn("<state>disk-snapshot</state>", xml)
         # the VM's checkpoint type is back as it was
         self.virsh("snapshot-create-as", "db1", "standard")
         xml = self.virsh("snapshot-dumpxml", "db1", "standard").stdout
