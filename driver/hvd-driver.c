@@ -1741,3 +1741,34 @@ hvd_domain_managed_save_remove(HvdDriver *d, const guchar uuid[16], guint flags,
     return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF, -1,
                                    error);
 }
+
+/* Processors: Hyper-V adds none to a running VM, so the maximum and the
+ * current count are one number, the VM's setting */
+gboolean
+hvd_domain_get_vcpus_flags(HvdDriver *d, const guchar uuid[16], guint flags,
+                           int *count, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                             VIR_DOMAIN_VCPU_MAXIMUM,
+                         "hvdDomainGetVcpusFlags", error))
+        return FALSE;
+    if ((flags & VIR_DOMAIN_AFFECT_LIVE) &&
+        (flags & VIR_DOMAIN_AFFECT_CONFIG)) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("flags 'live' and 'config' are mutually exclusive"));
+        return FALSE;
+    }
+    if (!(e = find_with_settings(d, uuid, error)))
+        return FALSE;
+    if ((flags & VIR_DOMAIN_AFFECT_LIVE) &&
+        !hvd_state_active(e->enabled_state)) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID,
+                      _("domain '%s' is not running"), e->name);
+        return FALSE;
+    }
+    *count = e->vcpus;
+    return TRUE;
+}

@@ -195,6 +195,11 @@ gboolean hvd_domain_memory_stats(HvdDriver *driver, const guchar uuid[16],
                                  guint max, guint flags, GArray **stats,
                                  GError **error);
 
+/* The VM's processors, for flags of VIR_DOMAIN_AFFECT_* and
+ * VIR_DOMAIN_VCPU_MAXIMUM */
+gboolean hvd_domain_get_vcpus_flags(HvdDriver *driver, const guchar uuid[16],
+                                    guint flags, int *count, GError **error);
+
 /* Drops a saved VM's saved state (libvirt's managed save image) */
 gboolean hvd_domain_managed_save_remove(HvdDriver *driver,
                                         const guchar uuid[16], guint flags,

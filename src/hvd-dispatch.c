@@ -1385,6 +1385,18 @@ domain_memory_stats(HvdCall *call, gpointer a, gpointer r)
 }
 
 static gboolean
+domain_get_vcpus_flags(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_flags_args *args = a;
+    hvd_int_ret *ret = r;
+    GError *err = NULL;
+
+    return hvd_domain_get_vcpus_flags(driver_of(call), UUID(args), args->flags,
+                                      &ret->value, &err) ||
+           fail(call, err);
+}
+
+static gboolean
 domain_managed_save_remove(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_flags_args *args = a;
@@ -1561,6 +1573,8 @@ static const HvdProcedure procedures[] = {
       X(hvd_domain_get_block_info_ret), domain_get_block_info, FALSE, FALSE },
     { HVD_PROC_DOMAIN_CREATE_WITH_FLAGS, X(hvd_domain_flags_args),
       X(hvd_domain_ret), domain_create_with_flags, TRUE, FALSE },
+    { HVD_PROC_DOMAIN_GET_VCPUS_FLAGS, X(hvd_domain_flags_args), X(hvd_int_ret),
+      domain_get_vcpus_flags, FALSE, FALSE },
     { HVD_PROC_DOMAIN_GET_STATE, X(hvd_domain_flags_args),
       X(hvd_domain_get_state_ret), domain_get_state, FALSE, FALSE },
     { HVD_PROC_DOMAIN_DESTROY_FLAGS, X(hvd_domain_flags_args), NONE,

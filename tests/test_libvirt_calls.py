@@ -83,6 +83,19 @@ class Calls(DaemonSession):
         self.assertEqual(e.exception.get_error_code(),
                          libvirt.VIR_ERR_OPERATION_INVALID)
 
+    def test_vcpu_count(self):
+        out = self.virsh("vcpucount", "web1").stdout
+        for line in ("maximum +config +2", "maximum +live +2",
+                     "current +config +2", "current +live +2"):
+            self.assertRegex(out, line)
+        db1 = self.conn.lookupByName("db1")
+        self.assertEqual(db1.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG |
+                                        libvirt.VIR_DOMAIN_VCPU_MAXIMUM), 2)
+        with self.assertRaises(libvirt.libvirtError) as e:
+            db1.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        self.assertEqual(e.exception.get_error_code(),
+                         libvirt.VIR_ERR_OPERATION_INVALID)
+
     def test_job_stats(self):
         dom = self.conn.lookupByName("web1")
         self.assertEqual(dom.jobStats(), {"type": libvirt.VIR_DOMAIN_JOB_NONE})
