@@ -68,9 +68,9 @@ typedef struct {
     GDateTime *created;
     guint16 state;
     GDateTime *state_changed; /* TimeOfLastStateChange */
-    guint16 busy_status;    /* OperationalStatus[1] while busy, or 0 */
-    guint32 pid;            /* of its worker process while it runs, or 0 */
-    guint16 startup_action; /* AutomaticStartupAction */
+    guint16 busy_status;      /* OperationalStatus[1] while busy, or 0 */
+    guint32 pid;              /* of its worker process while it runs, or 0 */
+    guint16 startup_action;   /* AutomaticStartupAction */
     guint64 memory_mb;
     guint cpus;
     guint16 user_snapshot_type;
