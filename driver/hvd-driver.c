@@ -1372,6 +1372,17 @@ disk_paths(GPtrArray *rasds)
     return paths;
 }
 
+static gboolean
+same_paths(GPtrArray *a, GPtrArray *b)
+{
+    if (a->len != b->len)
+        return FALSE;
+    for (guint i = 0; i < a->len; i++)
+        if (g_ascii_strcasecmp(a->pdata[i], b->pdata[i]) != 0)
+            return FALSE;
+    return TRUE;
+}
+
 static char *
 disk_target(guint n)
 {
@@ -1480,17 +1491,44 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
     c = hvd_driver_client_get(d, error);
     if (!c)
         return NULL;
-    if (!read_settings(d, c, e, &vssd, &rasds, error)) {
-        hvd_driver_client_put(d, c);
-        return NULL;
+    /* a revert or a merge on the host replaces the VM's files between the
+     * read of its settings and the read of a chain: when the settings
+     * name other files by then, they are read again */
+    for (guint attempt = 0;; attempt++) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GPtrArray) old = NULL;
+        g_autoptr(GPtrArray) before = NULL;
+        g_autoptr(GPtrArray) now = NULL;
+
+        g_clear_pointer(&vssd, wmi_typed_free);
+        g_clear_pointer(&rasds, g_ptr_array_unref);
+        g_clear_pointer(&def, hvd_domain_def_free);
+        if (!read_settings(d, c, e, &vssd, &rasds, error)) {
+            hvd_driver_client_put(d, c);
+            return NULL;
+        }
+        def = hvd_domain_def_new();
+        def->name = g_strdup(e->name);
+        memcpy(def->uuid, e->uuid, 16);
+        def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : hvd_vm_entry_id(e);
+        if (vssd->Notes)
+            def->description = g_strjoinv("\n", vssd->Notes);
+        ok = hvd_driver_fill_domain(d, c, rasds, def, &local);
+        if (ok || attempt == 4) {
+            if (!ok)
+                g_propagate_error(error, g_steal_pointer(&local));
+            break;
+        }
+        old = g_steal_pointer(&rasds);
+        before = disk_paths(old);
+        if (!read_settings(d, c, e, NULL, &rasds, NULL) ||
+            same_paths(before, now = disk_paths(rasds))) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            break;
+        }
+        g_debug("%s: the disks of '%s' changed while read: %s",
+                hvd_driver_name(d), e->name, local->message);
     }
-    def = hvd_domain_def_new();
-    def->name = g_strdup(e->name);
-    memcpy(def->uuid, e->uuid, 16);
-    def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : hvd_vm_entry_id(e);
-    if (vssd->Notes)
-        def->description = g_strjoinv("\n", vssd->Notes);
-    ok = hvd_driver_fill_domain(d, c, rasds, def, error);
     hvd_driver_client_put(d, c);
     return ok ? hvd_domain_def_format(def) : NULL;
 }

@@ -94,7 +94,8 @@ class VirtManager(DaemonSession):
         # its DEBUG note that a host without storage pools gets no
         # "default" pool (STORAGE_POOL_DEFINE_XML is not supported)
         errors = [line for line in text.splitlines()
-                  if re.search(r"\] (ERROR|WARNING|CRITICAL) \(", line)]
+                  if re.search(r"\] (ERROR|WARNING|CRITICAL) \(|Error refreshing",
+                               line)]
         self.assertEqual(errors, [], text[-4000:])
         self.assertEqual(text.count("Traceback"),
                          text.count("DEBUG (storage:163) Error building "

@@ -72,16 +72,17 @@ def select(page, name):
     page.widget("snapshot-list").get_selection().select_iter(rows(page)[name])
 
 
+def busy():
+    """A progress window of virt-manager's is open."""
+    return any(j.topwin and j.topwin.get_visible()
+               for j in instances("vmmAsyncJob"))
+
+
 def settled():
     """A condition: no progress window left, and a second for the windows
     to redraw before a screenshot."""
     since = time.monotonic()
-
-    def cond():
-        busy = [j for j in instances("vmmAsyncJob")
-                if j.topwin and j.topwin.get_visible()]
-        return not busy and time.monotonic() - since > 1
-    return cond
+    return lambda: not busy() and time.monotonic() - since > 1
 
 
 def steps():
@@ -99,7 +100,7 @@ def steps():
 
     # Run s1 while web1 runs: virt-manager asks, then reverts with flags 0
     click(page.widget("snapshot-start"))
-    yield lambda: not page.vm.is_active() and not instances("vmmAsyncJob")
+    yield lambda: not page.vm.is_active() and not busy()
     yield settled()
     shot("2-reverted")
     print("step reverted", flush=True)
