@@ -8,12 +8,16 @@ function, or with another signature, does not build.
 
     gen-dispatch.py hvd_protocol.x hvd-dispatch-table.h
 
+Procedures whose handler has the uniform shape (decode the handle, call
+the driver, encode the reply or the error) say so with @call, and their
+handler is written here too.
+
 Imported, procedures(path) gives the parsed annotations (tests use it)."""
 
 import re
 import sys
 
-KEYS = {"args", "ret", "handler", "event"}
+KEYS = {"args", "ret", "handler", "event", "call"}
 FLAGS = {"writes", "before-open"}
 
 
@@ -38,7 +42,11 @@ def procedures(path):
         name, number = piece.group(2), int(piece.group(3))
         if pending is None:
             raise Error(f"{path}: {name} has no annotation")
-        words = pending.replace("*", " ").split()
+        # "@call FN(a, b) -> bool" is one value
+        pending = re.sub(r"@call\s+([^@]*?)\s*(?=@|$)",
+                         lambda c: "@call " + re.sub(r"\s+", "", c.group(1)),
+                         pending.replace("*", " ").strip())
+        words = pending.split()
         pending = None
         proc = {"name": name, "number": number, "writes": False,
                 "before_open": False}
@@ -70,6 +78,53 @@ def procedures(path):
     return sorted(out, key=lambda p: p["number"])
 
 
+# the words of a @call's arguments
+CALL_ARGS = {
+    "uuid": "UUID(args)",
+    "snap": "SNAP_UUID(args), args->snap.name",
+    "flags": "args->flags",
+}
+
+
+def handler_body(p):
+    """A handler of the uniform shape: the driver's function FN takes the
+    driver, the arguments named in @call, [an out value,] and a GError;
+    "-> bool" or "-> int" puts the out value in the hvd_int_ret reply."""
+    m = re.fullmatch(r"(\w+)\(([\w,]*)\)(?:->(bool|int))?", p["call"])
+    if not m:
+        raise Error(f"{p['name']}: @call {p['call']} is not FN(ARGS) [-> bool|int]")
+    fn, words, out = m.group(1), [w for w in m.group(2).split(",") if w], \
+        m.group(3)
+    try:
+        args = [CALL_ARGS.get(w) or str(int(w)) for w in words]
+    except ValueError:
+        raise Error(f"{p['name']}: @call argument not one of "
+                    f"{', '.join(CALL_ARGS)} or a number")
+    if out and p["ret"] != "hvd_int_ret":
+        raise Error(f"{p['name']}: -> {out} needs @ret hvd_int_ret")
+    if not out and p["ret"]:
+        raise Error(f"{p['name']}: a @call without -> has no reply")
+    typ = p["args"]
+    lines = [f"static gboolean",
+             f"{p['handler']}(HvdCall *call, gpointer a, gpointer r)",
+             "{"]
+    if typ:
+        lines.append(f"    {typ} *args = a;")
+    lines.append("    GError *err = NULL;")
+    call = ", ".join(["driver_of(call)"] + args)
+    if out:
+        ctype = "gboolean" if out == "bool" else "int"
+        lines += [f"    {ctype} value;", "",
+                  f"    if (!{fn}({call}, &value, &err))",
+                  "        return fail(call, err);",
+                  "    ((hvd_int_ret *) r)->value = value;",
+                  "    return TRUE;", "}", ""]
+    else:
+        lines += ["", f"    return {fn}({call}, &err) || fail(call, err);",
+                  "}", ""]
+    return lines
+
+
 def xdr(t):
     return f"(xdrproc_t) xdr_{t}, sizeof({t})" if t else "NULL, 0"
 
@@ -78,10 +133,14 @@ def generate(procs):
     calls = [p for p in procs if "event" not in p]
     lines = ["/* Made by gen-dispatch.py from hvd_protocol.x: do not edit. */",
              ""]
-    for h in sorted({p["handler"] for p in calls}):
+    for h in sorted({p["handler"] for p in calls if "call" not in p}):
         lines.append(f"static gboolean {h}(HvdCall *call, gpointer args, "
                      "gpointer ret);")
-    lines += ["", "static const HvdProcedure procedures[] = {"]
+    lines.append("")
+    for p in calls:
+        if "call" in p:
+            lines += handler_body(p)
+    lines += ["static const HvdProcedure procedures[] = {"]
     for p in calls:
         lines.append(f"    {{ {p['name']}, {xdr(p['args'])}, {xdr(p['ret'])}, "
                      f"{p['handler']}, {'TRUE' if p['writes'] else 'FALSE'}, "

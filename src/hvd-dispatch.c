@@ -466,59 +466,18 @@ domain_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
     return TRUE;
 }
 
-typedef gboolean (*DomainQuery)(HvdDriver *driver, const guchar uuid[16],
-                                gboolean *out, GError **error);
-
-/* A yes-or-no question about a domain */
-static gboolean
-domain_query(HvdCall *call, gpointer a, gpointer r, DomainQuery query)
-{
-    hvd_domain_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-    gboolean yes;
-
-    if (!query(driver_of(call), UUID(args), &yes, &err))
-        return fail(call, err);
-    ret->value = yes;
-    return TRUE;
-}
-
-static gboolean
-domain_is_active(HvdCall *call, gpointer a, gpointer r)
-{
-    return domain_query(call, a, r, hvd_domain_is_active);
-}
-
 static gboolean
 domain_is_persistent(HvdCall *call, gpointer a, gpointer r)
 {
+    hvd_domain_args *args = a;
+    GError *err = NULL;
+    gboolean active;
+
     /* every Hyper-V virtual machine is defined on the host: the question
      * only checks that the domain exists */
-    if (!domain_query(call, a, r, hvd_domain_is_active))
-        return FALSE;
-    ((hvd_int_ret *) r)->value = 1;
-    return TRUE;
-}
-
-static gboolean
-domain_get_autostart(HvdCall *call, gpointer a, gpointer r)
-{
-    return domain_query(call, a, r, hvd_domain_get_autostart);
-}
-
-static gboolean
-domain_has_managed_save(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-    gboolean has;
-
-    if (!hvd_domain_has_managed_save(driver_of(call), UUID(args), args->flags,
-                                     &has, &err))
+    if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
         return fail(call, err);
-    ret->value = has;
+    ((hvd_int_ret *) r)->value = 1;
     return TRUE;
 }
 
@@ -543,61 +502,6 @@ domain_create_with_flags(HvdCall *call, gpointer a, gpointer r)
     HvdDomain *dom =
         hvd_domain_create(driver_of(call), UUID(args), args->flags, &err);
     return domain_reply(call, dom, err, r);
-}
-
-static gboolean
-domain_shutdown(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_shutdown(driver_of(call), UUID(args), 0, &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_shutdown_flags(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_shutdown(driver_of(call), UUID(args), args->flags,
-                               &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_destroy(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_destroy(driver_of(call), UUID(args), 0, &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_destroy_flags(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_destroy(driver_of(call), UUID(args), args->flags, &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_suspend(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_suspend(driver_of(call), UUID(args), &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_resume(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_resume(driver_of(call), UUID(args), &err) ||
-           fail(call, err);
 }
 
 /* Events */
@@ -926,58 +830,6 @@ snapshot_get_parent(HvdCall *call, gpointer a, gpointer r)
     return snapshot_reply(call, &args->snap.dom, name, err, r);
 }
 
-typedef gboolean (*SnapshotQuery)(HvdDriver *driver, const guchar uuid[16],
-                                  const char *name, guint flags, gboolean *out,
-                                  GError **error);
-
-/* A yes-or-no question about a snapshot */
-static gboolean
-snapshot_query(HvdCall *call, gpointer a, gpointer r, SnapshotQuery query)
-{
-    hvd_snapshot_flags_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-    gboolean yes;
-
-    if (!query(driver_of(call), SNAP_UUID(args), args->snap.name, args->flags,
-               &yes, &err))
-        return fail(call, err);
-    ret->value = yes;
-    return TRUE;
-}
-
-static gboolean
-snapshot_is_current(HvdCall *call, gpointer a, gpointer r)
-{
-    return snapshot_query(call, a, r, hvd_snapshot_is_current);
-}
-
-static gboolean
-snapshot_has_metadata(HvdCall *call, gpointer a, gpointer r)
-{
-    return snapshot_query(call, a, r, hvd_snapshot_has_metadata);
-}
-
-static gboolean
-revert_to_snapshot(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_snapshot_flags_args *args = a;
-    GError *err = NULL;
-    return hvd_snapshot_revert(driver_of(call), SNAP_UUID(args),
-                               args->snap.name, args->flags, &err) ||
-           fail(call, err);
-}
-
-static gboolean
-snapshot_delete(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_snapshot_flags_args *args = a;
-    GError *err = NULL;
-    return hvd_snapshot_delete(driver_of(call), SNAP_UUID(args),
-                               args->snap.name, args->flags, &err) ||
-           fail(call, err);
-}
-
 /* Every list of snapshots: names or handles, of the domain (from NULL) or
  * of a snapshot's children; maxnames < 0 asks for the count only. */
 static GPtrArray *
@@ -1265,28 +1117,6 @@ domain_memory_stats(HvdCall *call, gpointer a, gpointer r)
         ret->stats.stats_val[i].val = st->val;
     }
     return TRUE;
-}
-
-static gboolean
-domain_get_vcpus_flags(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    hvd_int_ret *ret = r;
-    GError *err = NULL;
-
-    return hvd_domain_get_vcpus_flags(driver_of(call), UUID(args), args->flags,
-                                      &ret->value, &err) ||
-           fail(call, err);
-}
-
-static gboolean
-domain_managed_save_remove(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    GError *err = NULL;
-    return hvd_domain_managed_save_remove(driver_of(call), UUID(args),
-                                          args->flags, &err) ||
-           fail(call, err);
 }
 
 static gboolean

@@ -10,6 +10,8 @@ import importlib.util
 import os
 import re
 import struct
+import tempfile
+import unittest
 
 import libvirt
 
@@ -93,6 +95,33 @@ WRITE_VERBS = {"CREATE", "DESTROY", "SHUTDOWN", "SUSPEND", "RESUME",
 
 def error_code(payload):
     return struct.unpack(">i", payload[:4])[0]
+
+
+class Generator(unittest.TestCase):
+    """gen-dispatch.py refuses annotations it cannot make a table of."""
+
+    def check(self, enum_body, expect):
+        gen = load_generator()
+        with tempfile.NamedTemporaryFile("w", suffix=".x") as f:
+            f.write("enum hvd_procedure {\n" + enum_body + "\n};\n")
+            f.flush()
+            with self.assertRaises(gen.Error) as e:
+                gen.generate(gen.procedures(f.name))
+        self.assertIn(expect, str(e.exception))
+
+    def test_errors(self):
+        self.check("HVD_PROC_A = 1", "has no annotation")
+        self.check("/* @args none @ret none */ HVD_PROC_A = 1",
+                   "has no @handler")
+        self.check("/* @args none @ret none @handler a @sometimes */ "
+                   "HVD_PROC_A = 1", "unknown annotation @sometimes")
+        self.check("/* @args none @ret none @handler a */ HVD_PROC_A = 1,\n"
+                   "/* @args none @ret none @handler b */ HVD_PROC_B = 1",
+                   "are both 1")
+        self.check("/* @args none @ret none @handler a @call f(uuid) -> "
+                   "bool */ HVD_PROC_A = 1", "needs @ret hvd_int_ret")
+        self.check("/* @args none @ret none @handler a @call f(domain) */ "
+                   "HVD_PROC_A = 1", "@call argument not one of")
 
 
 class Procedures(DaemonSession):
