@@ -50,6 +50,7 @@ struct _HvdDriver {
     guint64 version;
     gboolean have_node;
     GHashTable *snapshots; /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
+    GHashTable *jobs;      /* uuid bytes -> HvdDomainJob (hvd-domain-job.c) */
     GMutex refresh_lock;   /* one listing at a time, so events keep order */
     gboolean recovered;    /* the state folder's operations looked at */
 };
@@ -90,6 +91,25 @@ char *hvd_format_mac(const char *hyperv);
 /* Memory, processors, NICs and disks of a settings object's resources */
 gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                                 HvdDomainDef *def, GError **error);
+
+/* hvd-domain-job.c: the one operation of the driver running on a VM */
+typedef struct _HvdDomainJob HvdDomainJob;
+void hvd_domain_job_free(gpointer job);
+/* Starts the VM's job: operation is a virDomainJobOperation; verb and
+ * what tell other clients what is busy ("deleting", the snapshot's name).
+ * FALSE, "domain is busy", while another job runs. */
+gboolean hvd_domain_job_begin(HvdDriver *d, const VmEntry *vm, int operation,
+                              const char *verb, const char *what,
+                              GError **error);
+/* Ends it; error: what it failed with, or NULL or unset for success */
+void hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error);
+
+/* For HvJobWait.progress: Hyper-V's PercentComplete into the VM's job */
+typedef struct {
+    HvdDriver *driver;
+    guchar uuid[16];
+} HvdJobProgress;
+void hvd_domain_job_progress(guint percent, gpointer progress);
 
 /* hvd-snapshot.c */
 void hvd_snapshot_tree_free(gpointer tree);

@@ -280,6 +280,8 @@ hvd_driver_new(const HvdHostConfig *config)
     d->hints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
     d->snapshots = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
                                          hvd_snapshot_tree_free);
+    d->jobs = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
+                                    hvd_domain_job_free);
     d->listeners = g_hash_table_new_full(NULL, NULL, NULL, listener_unref);
     return d;
 }
@@ -297,6 +299,7 @@ hvd_driver_free(HvdDriver *d)
     g_hash_table_unref(d->vms);
     g_hash_table_unref(d->hints);
     g_hash_table_unref(d->snapshots);
+    g_hash_table_unref(d->jobs);
     g_hash_table_unref(d->listeners);
     g_mutex_clear(&d->lock);
     g_mutex_clear(&d->refresh_lock);

@@ -45,18 +45,6 @@ typedef struct {
     char *current_id;
     char *settings_id; /* the VM's own settings */
     gint64 read_at;    /* monotonic; 0: never */
-    /* the operation of the driver that runs on the VM */
-    const char *op;
-    int op_type; /* virDomainJobOperation */
-    char *op_snapshot;
-    gint64 op_started;
-    guint op_percent;
-    /* the one that ran last, for GET_JOB_STATS with COMPLETED */
-    gboolean done_valid;
-    int done_type;
-    gint64 done_elapsed_ms;
-    gboolean done_ok;
-    char *done_error;
     /* while a create runs: the InstanceIDs there were before it; any
      * other is the half-made checkpoint, hidden from clients */
     GHashTable *known;
@@ -84,8 +72,6 @@ hvd_snapshot_tree_free(gpointer p)
         g_ptr_array_unref(t->snaps);
     g_free(t->current_id);
     g_free(t->settings_id);
-    g_free(t->op_snapshot);
-    g_free(t->done_error);
     if (t->known)
         g_hash_table_unref(t->known);
     g_free(t);
@@ -824,66 +810,6 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
 /* Operations: one at a time per VM, each ending with a re-read of the tree
  * and a check of every link of the VM's disk chains. */
 
-typedef struct {
-    HvdDriver *driver;
-    guchar uuid[16];
-} OpProgress;
-
-static void
-op_progress(guint percent, gpointer data)
-{
-    OpProgress *p = data;
-
-    g_mutex_lock(&p->driver->lock);
-    tree_of(p->driver, p->uuid)->op_percent = percent;
-    g_mutex_unlock(&p->driver->lock);
-}
-
-static gboolean
-op_begin(HvdDriver *d, const VmEntry *vm, int type, const char *op,
-         const char *snapshot, GError **error)
-{
-    SnapshotTree *t;
-
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, vm->uuid);
-    if (t->op) {
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
-                      _("domain '%s' is busy: another client is %s its "
-                        "snapshot '%s'"),
-                      vm->name, t->op, t->op_snapshot);
-        g_mutex_unlock(&d->lock);
-        return FALSE;
-    }
-    t->op = op;
-    t->op_type = type;
-    g_free(t->op_snapshot);
-    t->op_snapshot = g_strdup(snapshot);
-    t->op_started = g_get_monotonic_time();
-    t->op_percent = 0;
-    g_mutex_unlock(&d->lock);
-    return TRUE;
-}
-
-/* error: what the operation failed with, or NULL or unset for success */
-static void
-op_end(HvdDriver *d, const VmEntry *vm, GError **error)
-{
-    SnapshotTree *t;
-
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, vm->uuid);
-    t->op = NULL;
-    t->done_valid = TRUE;
-    t->done_type = t->op_type;
-    t->done_elapsed_ms =
-        (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
-    t->done_ok = !error || !*error;
-    g_free(t->done_error);
-    t->done_error = t->done_ok ? NULL : g_strdup((*error)->message);
-    g_mutex_unlock(&d->lock);
-}
-
 /* The re-read that ends an operation: the tree, the VM's state, and each
  * of the VM's disks with its whole chain. */
 static gboolean
@@ -1522,20 +1448,20 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     description = def->description ? def->description : "";
     if (!check_description(name, description, error) ||
         !check_new_name(d, vm, name, error) ||
-        !op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT, _("creating"), name,
-                  error))
+        !hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT,
+                              _("creating"), name, error))
         return NULL;
 
     c = hvd_driver_client_get(d, error);
     if (!c) {
-        op_end(d, vm, error);
+        hvd_domain_job_end(d, vm, error);
         return NULL;
     }
     create_begin(d, vm);
     if (!journal_begin(d, vm, name, error)) {
         create_end(d, vm);
         hvd_driver_client_put(d, c);
-        op_end(d, vm, error);
+        hvd_domain_job_end(d, vm, error);
         return NULL;
     }
     made = take_checkpoint(d, c, vm, flags, &wait, &unknown, error);
@@ -1571,7 +1497,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     else
         read_tree(d, c, vm, NULL);
     hvd_driver_client_put(d, c);
-    op_end(d, vm, error);
+    hvd_domain_job_end(d, vm, error);
     if (!ok)
         return NULL;
     g_mutex_lock(&d->lock);
@@ -1612,7 +1538,7 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     g_autofree char *what = NULL;
     g_autoptr(GError) local = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
-    OpProgress progress = { .driver = d };
+    HvdJobProgress progress = { .driver = d };
     gboolean saved, ok, start;
     SnapshotTree *t;
     WsmanClient *c;
@@ -1665,11 +1591,11 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
             return FALSE;
         }
     }
-    if (!op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
-                  _("reverting to"), label, error))
+    if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
+                              _("reverting to"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
-    wait.progress = op_progress;
+    wait.progress = hvd_domain_job_progress;
     wait.progress_data = &progress;
     ok = !hvd_state_active(vm->enabled_state) ||
          hvd_driver_change_state(d, vm, MSVM_REQUESTED_STATE_TURN_OFF,
@@ -1703,7 +1629,7 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     if (ok)
         hvd_driver_set_reason(d, vm->uuid, from_snapshot_reason(d, vm->uuid));
     hvd_driver_client_put(d, c);
-    op_end(d, vm, error);
+    hvd_domain_job_end(d, vm, error);
     return ok;
 }
 
@@ -1719,7 +1645,7 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     g_autofree char *what = NULL;
     g_autoptr(GError) local = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
-    OpProgress progress = { .driver = d };
+    HvdJobProgress progress = { .driver = d };
     gboolean ok = TRUE;
     SnapshotTree *t;
     WsmanClient *c;
@@ -1758,11 +1684,11 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     }
     g_mutex_unlock(&d->lock);
 
-    if (!op_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE,
-                  _("deleting"), label, error))
+    if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE,
+                              _("deleting"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
-    wait.progress = op_progress;
+    wait.progress = hvd_domain_job_progress;
     wait.progress_data = &progress;
     c = hvd_driver_client_get(d, error);
     ok = c != NULL;
@@ -1783,7 +1709,7 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     what = g_strdup_printf(_("snapshot '%s' was deleted"), label);
     ok = ok && reread(d, c, vm, what, error);
     hvd_driver_client_put(d, c);
-    op_end(d, vm, error);
+    hvd_domain_job_end(d, vm, error);
     return ok;
 }
 
@@ -1815,82 +1741,4 @@ hvd_driver_reconnect_parent(HvdDriver *d, const char *child, const char *parent,
             g_strdup(
                 ((Msvm_VirtualHardDiskSettingData *) chain->pdata[i])->Path));
     return paths;
-}
-
-/* Job info: the snapshot operation running on the VM, with Hyper-V's
- * PercentComplete as data processed out of 100. */
-gboolean
-hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
-                        virDomainJobInfo *info, GError **error)
-{
-    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
-    SnapshotTree *t;
-
-    if (!vm)
-        return FALSE;
-    memset(info, 0, sizeof(*info));
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, uuid);
-    if (t->op) {
-        info->type = VIR_DOMAIN_JOB_UNBOUNDED;
-        info->timeElapsed =
-            (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
-        info->dataTotal = 100;
-        info->dataProcessed = t->op_percent;
-        info->dataRemaining = 100 - MIN(t->op_percent, 100);
-    } else {
-        info->type = VIR_DOMAIN_JOB_NONE;
-    }
-    g_mutex_unlock(&d->lock);
-    return TRUE;
-}
-
-gboolean
-hvd_domain_get_job_stats(HvdDriver *d, const guchar uuid[16], guint flags,
-                         HvdJobStats *stats, GError **error)
-{
-    g_autoptr(VmEntry) vm = NULL;
-    SnapshotTree *t;
-
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_JOB_STATS_COMPLETED |
-                             VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED,
-                         "hvdDomainGetJobStats", error))
-        return FALSE;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm)
-        return FALSE;
-    memset(stats, 0, sizeof(*stats));
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, uuid);
-    if (flags & VIR_DOMAIN_JOB_STATS_COMPLETED) {
-        if (t->done_valid) {
-            stats->type =
-                t->done_ok ? VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED;
-            stats->operation = t->done_type;
-            stats->elapsed_ms = t->done_elapsed_ms;
-            stats->completed = TRUE;
-            stats->success = t->done_ok;
-            stats->error = g_strdup(t->done_error);
-            /* read once, as libvirt's drivers do, unless asked to keep */
-            if (!(flags & VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED))
-                t->done_valid = FALSE;
-        } else {
-            stats->type = VIR_DOMAIN_JOB_NONE;
-        }
-    } else if (t->op) {
-        stats->type = VIR_DOMAIN_JOB_UNBOUNDED;
-        stats->operation = t->op_type;
-        stats->elapsed_ms =
-            (g_get_monotonic_time() - t->op_started) / G_TIME_SPAN_MILLISECOND;
-        /* Hyper-V's jobs say a percentage, not bytes */
-        stats->has_data = TRUE;
-        stats->data_total = 100;
-        stats->data_processed = MIN(t->op_percent, 100);
-        stats->data_remaining = 100 - stats->data_processed;
-    } else {
-        stats->type = VIR_DOMAIN_JOB_NONE;
-    }
-    g_mutex_unlock(&d->lock);
-    return TRUE;
 }

@@ -1,0 +1,186 @@
+/*
+ * hvd-domain-job.c: the one operation the driver runs on a VM at a time
+ * (a snapshot create, revert or delete; checkpoints and backups to come),
+ * as libvirt's domain job: what domjobinfo shows while it runs and after,
+ * and the one lock that refuses a second operation as busy.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hvd-driver-private.h"
+
+struct _HvdDomainJob {
+    /* running: the verb other clients are told (NULL: none runs) */
+    const char *verb;
+    int operation; /* virDomainJobOperation */
+    char *what;    /* the object it works on, for the busy message */
+    gint64 started;
+    guint percent; /* Hyper-V's PercentComplete */
+    /* the one that ended last */
+    gboolean done_valid;
+    int done_operation;
+    gint64 done_elapsed_ms;
+    gboolean done_ok;
+    char *done_error;
+};
+
+void
+hvd_domain_job_free(gpointer p)
+{
+    HvdDomainJob *j = p;
+    g_free(j->what);
+    g_free(j->done_error);
+    g_free(j);
+}
+
+/* The VM's job record (lock held), made when first asked for */
+static HvdDomainJob *
+job_of(HvdDriver *d, const guchar uuid[16])
+{
+    HvdDomainJob *j = g_hash_table_lookup(d->jobs, uuid);
+    if (!j) {
+        j = g_new0(HvdDomainJob, 1);
+        g_hash_table_insert(d->jobs, g_memdup2(uuid, 16), j);
+    }
+    return j;
+}
+
+static guint64
+elapsed_ms(const HvdDomainJob *j)
+{
+    return (g_get_monotonic_time() - j->started) / G_TIME_SPAN_MILLISECOND;
+}
+
+gboolean
+hvd_domain_job_begin(HvdDriver *d, const VmEntry *vm, int operation,
+                     const char *verb, const char *what, GError **error)
+{
+    HvdDomainJob *j;
+
+    g_mutex_lock(&d->lock);
+    j = job_of(d, vm->uuid);
+    if (j->verb) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
+                      _("domain '%s' is busy: another client is %s its "
+                        "snapshot '%s'"),
+                      vm->name, j->verb, j->what);
+        g_mutex_unlock(&d->lock);
+        return FALSE;
+    }
+    j->verb = verb;
+    j->operation = operation;
+    g_free(j->what);
+    j->what = g_strdup(what);
+    j->started = g_get_monotonic_time();
+    j->percent = 0;
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+void
+hvd_domain_job_progress(guint percent, gpointer data)
+{
+    HvdJobProgress *p = data;
+
+    g_mutex_lock(&p->driver->lock);
+    job_of(p->driver, p->uuid)->percent = percent;
+    g_mutex_unlock(&p->driver->lock);
+}
+
+void
+hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error)
+{
+    HvdDomainJob *j;
+
+    g_mutex_lock(&d->lock);
+    j = job_of(d, vm->uuid);
+    j->verb = NULL;
+    j->done_valid = TRUE;
+    j->done_operation = j->operation;
+    j->done_elapsed_ms = elapsed_ms(j);
+    j->done_ok = !error || !*error;
+    g_free(j->done_error);
+    j->done_error = j->done_ok ? NULL : g_strdup((*error)->message);
+    g_mutex_unlock(&d->lock);
+}
+
+/* GET_JOB_INFO: the job running, with Hyper-V's PercentComplete as data
+ * processed out of 100. */
+gboolean
+hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
+                        virDomainJobInfo *info, GError **error)
+{
+    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
+    HvdDomainJob *j;
+
+    if (!vm)
+        return FALSE;
+    memset(info, 0, sizeof(*info));
+    g_mutex_lock(&d->lock);
+    j = job_of(d, uuid);
+    if (j->verb) {
+        info->type = VIR_DOMAIN_JOB_UNBOUNDED;
+        info->timeElapsed = elapsed_ms(j);
+        info->dataTotal = 100;
+        info->dataProcessed = MIN(j->percent, 100);
+        info->dataRemaining = 100 - info->dataProcessed;
+    } else {
+        info->type = VIR_DOMAIN_JOB_NONE;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+gboolean
+hvd_domain_get_job_stats(HvdDriver *d, const guchar uuid[16], guint flags,
+                         HvdJobStats *stats, GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    HvdDomainJob *j;
+
+    if (!hvd_check_flags(flags,
+                         VIR_DOMAIN_JOB_STATS_COMPLETED |
+                             VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED,
+                         "hvdDomainGetJobStats", error))
+        return FALSE;
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm)
+        return FALSE;
+    memset(stats, 0, sizeof(*stats));
+    g_mutex_lock(&d->lock);
+    j = job_of(d, uuid);
+    if (flags & VIR_DOMAIN_JOB_STATS_COMPLETED) {
+        if (j->done_valid) {
+            stats->type =
+                j->done_ok ? VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED;
+            stats->operation = j->done_operation;
+            stats->elapsed_ms = j->done_elapsed_ms;
+            stats->completed = TRUE;
+            stats->success = j->done_ok;
+            stats->error = g_strdup(j->done_error);
+            /* read once, as libvirt's drivers do, unless asked to keep */
+            if (!(flags & VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED))
+                j->done_valid = FALSE;
+        } else {
+            stats->type = VIR_DOMAIN_JOB_NONE;
+        }
+    } else if (j->verb) {
+        stats->type = VIR_DOMAIN_JOB_UNBOUNDED;
+        stats->operation = j->operation;
+        stats->elapsed_ms = elapsed_ms(j);
+        /* Hyper-V's jobs say a percentage, not bytes */
+        stats->has_data = TRUE;
+        stats->data_total = 100;
+        stats->data_processed = MIN(j->percent, 100);
+        stats->data_remaining = 100 - stats->data_processed;
+    } else {
+        stats->type = VIR_DOMAIN_JOB_NONE;
+    }
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
