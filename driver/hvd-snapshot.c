@@ -716,12 +716,13 @@ format_snapshot(const SnapshotTree *t, const Snap *s)
 
     def->name = g_strdup(s->label);
     def->description = g_strdup(s->description);
-    def->state = g_strdup(s->saved  ? "running"
-                          : s->live ? "disk-snapshot"
-                                    : "shutoff");
+    def->state = s->saved  ? HVD_SNAPSHOT_STATE_RUNNING
+                 : s->live ? HVD_SNAPSHOT_STATE_DISK_SNAPSHOT
+                           : HVD_SNAPSHOT_STATE_SHUTOFF;
     def->creation_time = s->created;
     def->parent = p ? g_strdup(p->label) : NULL;
-    def->memory = g_strdup(s->saved ? "internal" : "no");
+    def->memory =
+        s->saved ? HVD_SNAPSHOT_MEMORY_INTERNAL : HVD_SNAPSHOT_MEMORY_NO;
     for (guint i = 0; s->domain && i < s->domain->disks->len; i++)
         hvd_snapshot_def_add_disk(
             def, ((HvdDiskDef *) s->domain->disks->pdata[i])->target,

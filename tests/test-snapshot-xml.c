@@ -79,10 +79,10 @@ test_full(void)
     HvdDiskDef *disk;
 
     def->name = g_strdup("before-upgrade");
-    def->state = g_strdup("running");
+    def->state = HVD_SNAPSHOT_STATE_RUNNING;
     def->creation_time = 1795000000;
     def->parent = g_strdup("base");
-    def->memory = g_strdup("internal");
+    def->memory = HVD_SNAPSHOT_MEMORY_INTERNAL;
     hvd_snapshot_def_add_disk(def, "sda", "internal");
     def->domain = hvd_domain_def_new();
     def->domain->name = g_strdup("web1");

@@ -39,9 +39,7 @@ hvd_snapshot_def_free(HvdSnapshotDef *def)
         return;
     g_free(def->name);
     g_free(def->description);
-    g_free(def->state);
     g_free(def->parent);
-    g_free(def->memory);
     g_ptr_array_unref(def->disks);
     hvd_domain_def_free(def->domain);
     g_free(def);
@@ -96,11 +94,23 @@ prop(xmlNode *n, const char *name)
     return out;
 }
 
+/* by HvdSnapshotState and HvdSnapshotMemory, NONE first */
 static const char *const states[] = {
-    "running", "blocked", "paused",        "shutdown",
-    "shutoff", "crashed", "disk-snapshot",
+    NULL,       "nostate", "running", "blocked",     "paused",
+    "shutdown", "shutoff", "crashed", "pmsuspended", "disk-snapshot",
 };
-static const char *const memory_kinds[] = { "no", "internal", "external" };
+static const char *const memory_kinds[] = { NULL, "no", "internal",
+                                            "external" };
+
+/* The index of v in set, from 1 (0 is NONE); -1 when it is not there */
+static int
+index_of(const char *v, const char *const *set, gsize n)
+{
+    for (gsize i = 1; v && i < n; i++)
+        if (g_str_equal(v, set[i]))
+            return i;
+    return -1;
+}
 static const char *const disk_kinds[] = { "no", "internal", "external",
                                           "manual" };
 
@@ -134,6 +144,7 @@ parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
 {
     xmlNode *n;
     g_autofree char *created = NULL;
+    g_autofree char *state = NULL;
 
     if (!is(root, "domainsnapshot"))
         return invalid(error,
@@ -144,9 +155,13 @@ parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
     if (def->name && !*def->name)
         return invalid(error, _("the snapshot name is empty"));
     def->description = text_of(child(root, "description"));
-    def->state = text_of(child(root, "state"));
-    if (def->state && !one_of(def->state, states, G_N_ELEMENTS(states)))
-        return invalid(error, _("unknown snapshot state '%s'"), def->state);
+    state = text_of(child(root, "state"));
+    if (state) {
+        int i = index_of(state, states, G_N_ELEMENTS(states));
+        if (i < 0)
+            return invalid(error, _("unknown snapshot state '%s'"), state);
+        def->state = i;
+    }
     created = text_of(child(root, "creationTime"));
     if (created) {
         guint64 v;
@@ -159,10 +174,12 @@ parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
     }
     def->parent = text_of(child(child(root, "parent"), "name"));
     if ((n = child(root, "memory"))) {
-        def->memory = prop(n, "snapshot");
-        if (!one_of(def->memory, memory_kinds, G_N_ELEMENTS(memory_kinds)))
+        g_autofree char *mode = prop(n, "snapshot");
+        int i = index_of(mode, memory_kinds, G_N_ELEMENTS(memory_kinds));
+        if (i < 0)
             return invalid(error, _("unknown memory snapshot mode '%s'"),
-                           def->memory ? def->memory : "");
+                           mode ? mode : "");
+        def->memory = i;
     }
     for (n = child(root, "disks") ? child(root, "disks")->children : NULL; n;
          n = n->next) {
@@ -238,14 +255,15 @@ hvd_snapshot_def_format(const HvdSnapshotDef *def)
         hvd_xml_add(root, "name", def->name);
     if (def->description && *def->description)
         hvd_xml_add(root, "description", def->description);
-    hvd_xml_add(root, "state", def->state ? def->state : "shutoff");
+    hvd_xml_add(root, "state",
+                states[def->state ? def->state : HVD_SNAPSHOT_STATE_SHUTOFF]);
     if (def->parent)
         hvd_xml_add(hvd_xml_add(root, "parent", NULL), "name", def->parent);
     created = g_strdup_printf("%" G_GINT64_FORMAT, def->creation_time);
     hvd_xml_add(root, "creationTime", created);
     if (def->memory)
         hvd_xml_attr(hvd_xml_add(root, "memory", NULL), "snapshot",
-                     def->memory);
+                     memory_kinds[def->memory]);
     if (def->disks->len) {
         xmlNode *disks = hvd_xml_add(root, "disks", NULL);
         for (guint i = 0; i < def->disks->len; i++) {

@@ -22,6 +22,28 @@ typedef enum {
 /* the largest document accepted: libvirt's largest RPC string */
 #define HVD_XML_MAX_SIZE (4 * 1024 * 1024)
 
+/* <state>, as libvirt's domainsnapshot schema names them */
+typedef enum {
+    HVD_SNAPSHOT_STATE_NONE, /* not given */
+    HVD_SNAPSHOT_STATE_NOSTATE,
+    HVD_SNAPSHOT_STATE_RUNNING,
+    HVD_SNAPSHOT_STATE_BLOCKED,
+    HVD_SNAPSHOT_STATE_PAUSED,
+    HVD_SNAPSHOT_STATE_SHUTDOWN,
+    HVD_SNAPSHOT_STATE_SHUTOFF,
+    HVD_SNAPSHOT_STATE_CRASHED,
+    HVD_SNAPSHOT_STATE_PMSUSPENDED,
+    HVD_SNAPSHOT_STATE_DISK_SNAPSHOT,
+} HvdSnapshotState;
+
+/* <memory snapshot=...> */
+typedef enum {
+    HVD_SNAPSHOT_MEMORY_NONE, /* not given */
+    HVD_SNAPSHOT_MEMORY_NO,
+    HVD_SNAPSHOT_MEMORY_INTERNAL,
+    HVD_SNAPSHOT_MEMORY_EXTERNAL,
+} HvdSnapshotMemory;
+
 typedef struct {
     char *name;     /* a target (sda) or a file */
     char *snapshot; /* no, internal, external, manual */
@@ -30,10 +52,10 @@ typedef struct {
 typedef struct {
     char *name;
     char *description;
-    char *state;          /* running, paused, shutoff, disk-snapshot ... */
-    gint64 creation_time; /* seconds since 1970; 0: not given */
+    HvdSnapshotState state; /* NONE is formatted as shutoff */
+    gint64 creation_time;   /* seconds since 1970; 0: not given */
     char *parent;
-    char *memory;     /* no, internal, external; NULL: not given */
+    HvdSnapshotMemory memory;
     GPtrArray *disks; /* HvdSnapshotDiskDef */
     /* the domain as it was: formatted from a full definition; a parsed
      * document gives its name and UUID only (domain_is_reference), and is
