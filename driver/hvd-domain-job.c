@@ -38,16 +38,17 @@ hvd_domain_job_free(gpointer p)
     g_free(j);
 }
 
+static gpointer
+job_new(void)
+{
+    return g_new0(HvdDomainJob, 1);
+}
+
 /* The VM's job record (lock held), made when first asked for */
 static HvdDomainJob *
 job_of(HvdDriver *d, const guchar uuid[16])
 {
-    HvdDomainJob *j = g_hash_table_lookup(d->jobs, uuid);
-    if (!j) {
-        j = g_new0(HvdDomainJob, 1);
-        g_hash_table_insert(d->jobs, g_memdup2(uuid, 16), j);
-    }
-    return j;
+    return hvd_driver_per_vm(d->jobs, uuid, job_new);
 }
 
 static guint64
@@ -109,30 +110,22 @@ hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error)
     g_mutex_unlock(&d->lock);
 }
 
-/* GET_JOB_INFO: the job running, with Hyper-V's PercentComplete as data
- * processed out of 100. */
+/* GET_JOB_INFO: what GET_JOB_STATS says of the job running */
 gboolean
 hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
                         virDomainJobInfo *info, GError **error)
 {
-    g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
-    HvdDomainJob *j;
+    HvdJobStats st;
 
-    if (!vm)
+    if (!hvd_domain_get_job_stats(d, uuid, 0, &st, error))
         return FALSE;
     memset(info, 0, sizeof(*info));
-    g_mutex_lock(&d->lock);
-    j = job_of(d, uuid);
-    if (j->verb) {
-        info->type = VIR_DOMAIN_JOB_UNBOUNDED;
-        info->timeElapsed = elapsed_ms(j);
-        info->dataTotal = 100;
-        info->dataProcessed = MIN(j->percent, 100);
-        info->dataRemaining = 100 - info->dataProcessed;
-    } else {
-        info->type = VIR_DOMAIN_JOB_NONE;
-    }
-    g_mutex_unlock(&d->lock);
+    info->type = st.type;
+    info->timeElapsed = st.elapsed_ms;
+    info->dataTotal = st.data_total;
+    info->dataProcessed = st.data_processed;
+    info->dataRemaining = st.data_remaining;
+    g_free(st.error);
     return TRUE;
 }
 

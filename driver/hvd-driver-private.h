@@ -92,6 +92,11 @@ char *hvd_format_mac(const char *hyperv);
 gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                                 HvdDomainDef *def, GError **error);
 
+/* What table (keyed by UUID bytes) keeps for a VM, made with make when
+ * first asked for (lock held) */
+gpointer hvd_driver_per_vm(GHashTable *table, const guchar uuid[16],
+                           gpointer (*make)(void));
+
 /* hvd-domain-job.c: the one operation of the driver running on a VM */
 typedef struct _HvdDomainJob HvdDomainJob;
 void hvd_domain_job_free(gpointer job);

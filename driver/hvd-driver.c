@@ -570,6 +570,18 @@ hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     return TRUE;
 }
 
+gpointer
+hvd_driver_per_vm(GHashTable *table, const guchar uuid[16],
+                  gpointer (*make)(void))
+{
+    gpointer v = g_hash_table_lookup(table, uuid);
+    if (!v) {
+        v = make();
+        g_hash_table_insert(table, g_memdup2(uuid, 16), v);
+    }
+    return v;
+}
+
 gboolean
 hvd_driver_is_recent(HvdDriver *d, gint64 read_at)
 {

@@ -78,16 +78,18 @@ hvd_snapshot_tree_free(gpointer p)
 }
 
 /* The VM's tree (lock held), made when first asked for */
+static gpointer
+tree_new(void)
+{
+    SnapshotTree *t = g_new0(SnapshotTree, 1);
+    t->snaps = g_ptr_array_new_with_free_func(snap_free);
+    return t;
+}
+
 static SnapshotTree *
 tree_of(HvdDriver *d, const guchar uuid[16])
 {
-    SnapshotTree *t = g_hash_table_lookup(d->snapshots, uuid);
-    if (!t) {
-        t = g_new0(SnapshotTree, 1);
-        t->snaps = g_ptr_array_new_with_free_func(snap_free);
-        g_hash_table_insert(d->snapshots, g_memdup2(uuid, 16), t);
-    }
-    return t;
+    return hvd_driver_per_vm(d->snapshots, uuid, tree_new);
 }
 
 /* InstanceIDs compare without regard to case, as Windows does. */
