@@ -827,39 +827,42 @@ read_node(HvdDriver *d, GError **error)
     return TRUE;
 }
 
+/* The host's facts, read once: any of name, version and info may be NULL */
+static gboolean
+node_facts(HvdDriver *d, char **name, guint64 *version, virNodeInfo *info,
+           GError **error)
+{
+    if (!read_node(d, error))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    if (name)
+        *name = g_strdup(d->hostname);
+    if (version)
+        *version = d->version;
+    if (info)
+        *info = d->node;
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
 char *
 hvd_driver_hostname(HvdDriver *d, GError **error)
 {
-    char *name;
+    char *name = NULL;
 
-    if (!read_node(d, error))
-        return NULL;
-    g_mutex_lock(&d->lock);
-    name = g_strdup(d->hostname);
-    g_mutex_unlock(&d->lock);
-    return name;
+    return node_facts(d, &name, NULL, NULL, error) ? name : NULL;
 }
 
 gboolean
 hvd_driver_version(HvdDriver *d, guint64 *version, GError **error)
 {
-    if (!read_node(d, error))
-        return FALSE;
-    g_mutex_lock(&d->lock);
-    *version = d->version;
-    g_mutex_unlock(&d->lock);
-    return TRUE;
+    return node_facts(d, NULL, version, NULL, error);
 }
 
 gboolean
 hvd_driver_node_info(HvdDriver *d, virNodeInfo *info, GError **error)
 {
-    if (!read_node(d, error))
-        return FALSE;
-    g_mutex_lock(&d->lock);
-    *info = d->node;
-    g_mutex_unlock(&d->lock);
-    return TRUE;
+    return node_facts(d, NULL, NULL, info, error);
 }
 
 char *
