@@ -10,7 +10,9 @@ function, or with another signature, does not build.
 
 Procedures whose handler has the uniform shape (decode the handle, call
 the driver, encode the reply or the error) say so with @call, and their
-handler is written here too.
+handler is written here too: "-> bool" and "-> int" return the driver's
+out value in an hvd_int_ret, "-> string(FIELD)" the string the driver
+returns in the reply's FIELD.
 
 Imported, procedures(path) gives the parsed annotations (tests use it)."""
 
@@ -90,29 +92,39 @@ def handler_body(p):
     """A handler of the uniform shape: the driver's function FN takes the
     driver, the arguments named in @call, [an out value,] and a GError;
     "-> bool" or "-> int" puts the out value in the hvd_int_ret reply."""
-    m = re.fullmatch(r"(\w+)\(([\w,]*)\)(?:->(bool|int))?", p["call"])
+    m = re.fullmatch(r"(\w+)\(([\w,]*)\)(?:->(bool|int|string\((\w+)\)))?",
+                     p["call"])
     if not m:
-        raise Error(f"{p['name']}: @call {p['call']} is not FN(ARGS) [-> bool|int]")
-    fn, words, out = m.group(1), [w for w in m.group(2).split(",") if w], \
-        m.group(3)
+        raise Error(f"{p['name']}: @call {p['call']} is not FN(ARGS) "
+                    "[-> bool|int|string(FIELD)]")
+    fn, words, out, field = m.group(1), \
+        [w for w in m.group(2).split(",") if w], m.group(3), m.group(4)
     try:
         args = [CALL_ARGS.get(w) or str(int(w)) for w in words]
     except ValueError:
         raise Error(f"{p['name']}: @call argument not one of "
                     f"{', '.join(CALL_ARGS)} or a number")
-    if out and p["ret"] != "hvd_int_ret":
+    if out in ("bool", "int") and p["ret"] != "hvd_int_ret":
         raise Error(f"{p['name']}: -> {out} needs @ret hvd_int_ret")
+    if field and not p["ret"]:
+        raise Error(f"{p['name']}: -> {out} needs a @ret")
     if not out and p["ret"]:
         raise Error(f"{p['name']}: a @call without -> has no reply")
     typ = p["args"]
     lines = [f"static gboolean",
              f"{p['handler']}(HvdCall *call, gpointer a, gpointer r)",
              "{"]
-    if typ:
+    if typ and any(w in CALL_ARGS for w in words):
         lines.append(f"    {typ} *args = a;")
     lines.append("    GError *err = NULL;")
     call = ", ".join(["driver_of(call)"] + args)
-    if out:
+    if field:
+        # the driver's string, copied into rpcgen's malloc'd reply
+        lines += [f"    g_autofree char *value = {fn}({call}, &err);", "",
+                  "    if (!value)", "        return fail(call, err);",
+                  f"    (({p['ret']} *) r)->{field} = strdup(value);",
+                  "    return TRUE;", "}", ""]
+    elif out:
         ctype = "gboolean" if out == "bool" else "int"
         lines += [f"    {ctype} value;", "",
                   f"    if (!{fn}({call}, &value, &err))",

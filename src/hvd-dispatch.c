@@ -266,32 +266,6 @@ get_lib_version(HvdCall *call, gpointer a, gpointer r)
 }
 
 static gboolean
-get_hostname(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_connect_get_hostname_ret *ret = r;
-    GError *err = NULL;
-    g_autofree char *name = hvd_driver_hostname(driver_of(call), &err);
-
-    if (!name)
-        return fail(call, err);
-    ret->hostname = strdup(name);
-    return TRUE;
-}
-
-static gboolean
-get_capabilities(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_connect_get_capabilities_ret *ret = r;
-    GError *err = NULL;
-    g_autofree char *caps = hvd_driver_capabilities(driver_of(call), &err);
-
-    if (!caps)
-        return fail(call, err);
-    ret->capabilities = strdup(caps);
-    return TRUE;
-}
-
-static gboolean
 get_max_vcpus(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_connect_get_max_vcpus_args *args = a;
@@ -448,21 +422,6 @@ domain_get_os_type(HvdCall *call, gpointer a, gpointer r)
     if (!hvd_domain_is_active(driver_of(call), UUID(args), &active, &err))
         return fail(call, err);
     ret->value = strdup("hvm");
-    return TRUE;
-}
-
-static gboolean
-domain_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_domain_flags_args *args = a;
-    hvd_domain_get_xml_desc_ret *ret = r;
-    GError *err = NULL;
-    g_autofree char *xml =
-        hvd_domain_get_xml_desc(driver_of(call), UUID(args), args->flags, &err);
-
-    if (!xml)
-        return fail(call, err);
-    ret->xml = strdup(xml);
     return TRUE;
 }
 
@@ -646,49 +605,47 @@ other_register(HvdCall *call, EventKind kind, int event_id, int last,
     return TRUE;
 }
 
+/* The three kinds by procedure: register, deregister, and the number of
+ * event IDs libvirt defines for the kind */
+static const struct {
+    int register_proc, deregister_proc;
+    EventKind kind;
+    int last;
+} object_events[] = {
+    { HVD_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY,
+      HVD_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY, EVENTS_NETWORK,
+      VIR_NETWORK_EVENT_ID_LAST },
+    { HVD_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY,
+      HVD_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY, EVENTS_STORAGE_POOL,
+      VIR_STORAGE_POOL_EVENT_ID_LAST },
+    { HVD_PROC_CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY,
+      HVD_PROC_CONNECT_NODE_DEVICE_EVENT_DEREGISTER_ANY, EVENTS_NODE_DEVICE,
+      VIR_NODE_DEVICE_EVENT_ID_LAST },
+};
+
 static gboolean
-network_event_register(HvdCall *call, gpointer a, gpointer r)
+object_event_register(HvdCall *call, gpointer a, gpointer r)
 {
-    hvd_connect_network_event_register_any_args *args = a;
-    return other_register(call, EVENTS_NETWORK, args->event_id,
-                          VIR_NETWORK_EVENT_ID_LAST, r);
+    /* the arguments of each kind begin with the event ID */
+    int event_id =
+        ((hvd_connect_network_event_register_any_args *) a)->event_id;
+
+    for (guint i = 0; i < G_N_ELEMENTS(object_events); i++)
+        if (object_events[i].register_proc == call->header.proc)
+            return other_register(call, object_events[i].kind, event_id,
+                                  object_events[i].last, r);
+    g_return_val_if_reached(FALSE);
 }
 
 static gboolean
-network_event_deregister(HvdCall *call, gpointer a, gpointer r)
+object_event_deregister(HvdCall *call, gpointer a, gpointer r)
 {
-    return remove_callback(call, EVENTS_NETWORK,
-                           ((hvd_callback_id_args *) a)->callback_id);
-}
+    int id = ((hvd_callback_id_args *) a)->callback_id;
 
-static gboolean
-pool_event_register(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_connect_storage_pool_event_register_any_args *args = a;
-    return other_register(call, EVENTS_STORAGE_POOL, args->event_id,
-                          VIR_STORAGE_POOL_EVENT_ID_LAST, r);
-}
-
-static gboolean
-pool_event_deregister(HvdCall *call, gpointer a, gpointer r)
-{
-    return remove_callback(call, EVENTS_STORAGE_POOL,
-                           ((hvd_callback_id_args *) a)->callback_id);
-}
-
-static gboolean
-node_device_event_register(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_connect_node_device_event_register_any_args *args = a;
-    return other_register(call, EVENTS_NODE_DEVICE, args->event_id,
-                          VIR_NODE_DEVICE_EVENT_ID_LAST, r);
-}
-
-static gboolean
-node_device_event_deregister(HvdCall *call, gpointer a, gpointer r)
-{
-    return remove_callback(call, EVENTS_NODE_DEVICE,
-                           ((hvd_callback_id_args *) a)->callback_id);
+    for (guint i = 0; i < G_N_ELEMENTS(object_events); i++)
+        if (object_events[i].deregister_proc == call->header.proc)
+            return remove_callback(call, object_events[i].kind, id);
+    g_return_val_if_reached(FALSE);
 }
 
 /* The close callback: told with CONNECT_EVENT_CONNECTION_CLOSED when the
@@ -768,21 +725,6 @@ snapshot_create_xml(HvdCall *call, gpointer a, gpointer r)
     char *name = hvd_snapshot_create_xml(driver_of(call), UUID(args),
                                          args->xml_desc, args->flags, &err);
     return snapshot_reply(call, &args->dom, name, err, r);
-}
-
-static gboolean
-snapshot_get_xml_desc(HvdCall *call, gpointer a, gpointer r)
-{
-    hvd_snapshot_flags_args *args = a;
-    hvd_string_ret *ret = r;
-    GError *err = NULL;
-    g_autofree char *xml = hvd_snapshot_get_xml_desc(
-        driver_of(call), SNAP_UUID(args), args->snap.name, args->flags, &err);
-
-    if (!xml)
-        return fail(call, err);
-    ret->value = strdup(xml);
-    return TRUE;
 }
 
 static gboolean
