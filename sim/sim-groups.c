@@ -126,7 +126,8 @@ run_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-convert_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
+convert_snapshot(SimHost *host, const WmiObject *target, const char *method,
+                 const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *id = sim_param_selector(in, "AffectedSnapshot", "InstanceID");
     SimSnapshot *s = id ? sim_host_find_snapshot(host, id, NULL) : NULL;
@@ -168,7 +169,8 @@ run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-create_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
+create_refpoint(SimHost *host, const WmiObject *target, const char *method,
+                const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *name = sim_param_selector(in, "AffectedSystem", "Name");
     SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
@@ -218,7 +220,8 @@ run_destroy_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-destroy_refpoint(SimHost *host, const WmiObject *in, WmiObject *out)
+destroy_refpoint(SimHost *host, const WmiObject *target, const char *method,
+                 const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *id =
         sim_param_selector(in, "AffectedReferencePoint", "InstanceID");
@@ -263,7 +266,8 @@ member_index(SimGroup *g, const char *vm_id)
 }
 
 static guint32
-define_group(SimHost *host, const WmiObject *in, WmiObject *out)
+define_group(SimHost *host, const WmiObject *target, const char *method,
+             const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *name = sim_param_text(in, "Name");
     const char *id = sim_param_text(in, "Id");
@@ -299,8 +303,8 @@ define_group(SimHost *host, const WmiObject *in, WmiObject *out)
 }
 
 static guint32
-edit_group(SimHost *host, const char *method, const WmiObject *in,
-           WmiObject *out)
+edit_group(SimHost *host, const WmiObject *target, const char *method,
+           const WmiObject *in, WmiObject *out, GError **error)
 {
     SimGroup *g = group_of_param(host, in);
     SimVm *vm = NULL;
@@ -478,7 +482,8 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-group_create(SimHost *host, const WmiObject *in, WmiObject *out)
+group_create(SimHost *host, const WmiObject *target, const char *method,
+             const WmiObject *in, WmiObject *out, GError **error)
 {
     SimGroup *g = group_of_param(host, in);
     const char *settings = sim_param_text(in, "SnapshotSettings");
@@ -992,8 +997,9 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
 }
 
 static guint32
-group_snapshot_method(SimHost *host, const char *method, const WmiObject *in,
-                      WmiObject *out)
+group_snapshot_method(SimHost *host, const WmiObject *target,
+                      const char *method, const WmiObject *in, WmiObject *out,
+                      GError **error)
 {
     const char *param = g_str_equal(method, "ApplySnapshot") ||
                                 g_str_equal(method, "ExportSnapshot")
@@ -1035,42 +1041,26 @@ group_snapshot_method(SimHost *host, const char *method, const WmiObject *in,
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
-gboolean
-sim_invoke_groups(SimHost *host, const WmiObject *target, const char *method,
-                  const WmiObject *in, WmiObject *out, guint32 *ret,
-                  GError **error)
-{
-    const char *cls = target->class_name;
-
-    if (g_str_equal(cls, "Msvm_VirtualSystemSnapshotService") &&
-        g_str_equal(method, "ConvertToReferencePoint")) {
-        *ret = convert_snapshot(host, in, out);
-    } else if (g_str_equal(cls, "Msvm_VirtualSystemReferencePointService") &&
-               g_str_equal(method, "CreateReferencePoint")) {
-        *ret = create_refpoint(host, in, out);
-    } else if (g_str_equal(cls, "Msvm_VirtualSystemReferencePointService") &&
-               g_str_equal(method, "DestroyReferencePoint")) {
-        *ret = destroy_refpoint(host, in, out);
-    } else if (g_str_equal(cls, "Msvm_CollectionManagementService") &&
-               g_str_equal(method, "DefineCollection")) {
-        *ret = define_group(host, in, out);
-    } else if (g_str_equal(cls, "Msvm_CollectionManagementService") &&
-               (g_str_equal(method, "DestroyCollection") ||
-                g_str_equal(method, "RenameCollection") ||
-                g_str_equal(method, "AddMember") ||
-                g_str_equal(method, "RemoveMember"))) {
-        *ret = edit_group(host, method, in, out);
-    } else if (g_str_equal(cls, "Msvm_CollectionSnapshotService") &&
-               g_str_equal(method, "CreateSnapshot")) {
-        *ret = group_create(host, in, out);
-    } else if (g_str_equal(cls, "Msvm_CollectionSnapshotService") &&
-               (g_str_equal(method, "DestroySnapshot") ||
-                g_str_equal(method, "ApplySnapshot") ||
-                g_str_equal(method, "ExportSnapshot") ||
-                g_str_equal(method, "ConvertToReferencePoint"))) {
-        *ret = group_snapshot_method(host, method, in, out);
-    } else {
-        return FALSE;
-    }
-    return TRUE;
-}
+const SimMethod sim_groups_methods[] = {
+    { "Msvm_VirtualSystemSnapshotService", "ConvertToReferencePoint",
+      convert_snapshot },
+    { "Msvm_VirtualSystemReferencePointService", "CreateReferencePoint",
+      create_refpoint },
+    { "Msvm_VirtualSystemReferencePointService", "DestroyReferencePoint",
+      destroy_refpoint },
+    { "Msvm_CollectionManagementService", "DefineCollection", define_group },
+    { "Msvm_CollectionManagementService", "DestroyCollection", edit_group },
+    { "Msvm_CollectionManagementService", "RenameCollection", edit_group },
+    { "Msvm_CollectionManagementService", "AddMember", edit_group },
+    { "Msvm_CollectionManagementService", "RemoveMember", edit_group },
+    { "Msvm_CollectionSnapshotService", "CreateSnapshot", group_create },
+    { "Msvm_CollectionSnapshotService", "DestroySnapshot",
+      group_snapshot_method },
+    { "Msvm_CollectionSnapshotService", "ApplySnapshot",
+      group_snapshot_method },
+    { "Msvm_CollectionSnapshotService", "ExportSnapshot",
+      group_snapshot_method },
+    { "Msvm_CollectionSnapshotService", "ConvertToReferencePoint",
+      group_snapshot_method },
+    { NULL, NULL, NULL },
+};

@@ -572,7 +572,8 @@ sim_settings_consistency(const char *settings, guint8 *out)
 }
 
 static guint32
-create_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
+create_snapshot(SimHost *host, const WmiObject *target, const char *method,
+                const WmiObject *in, WmiObject *out, GError **error)
 {
     SimVm *vm = vm_of_epr(host, sim_param_epr(in, "AffectedSystem"));
     const char *type_text = sim_param_text(in, "SnapshotType");
@@ -900,7 +901,8 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-apply_snapshot(SimHost *host, const WmiObject *in, WmiObject *out)
+apply_snapshot(SimHost *host, const WmiObject *target, const char *method,
+               const WmiObject *in, WmiObject *out, GError **error)
 {
     SimVm *vm = NULL;
     SimSnapshot *s = snapshot_of_epr(host, sim_param_epr(in, "Snapshot"), &vm);
@@ -955,15 +957,20 @@ run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
-                     WmiObject *out)
+request_state_change(SimHost *host, const WmiObject *target, const char *method,
+                     const WmiObject *in, WmiObject *out, GError **error)
 {
+    SimVm *vm = sim_host_find_vm(host, wmi_object_text(target, "Name"));
     const char *req = sim_param_text(in, "RequestedState");
     guint64 r;
-    guint16 from = vm->state, to;
-    gboolean on = from == MSVM_ENABLED_STATE_ENABLED;
+    guint16 from, to;
+    gboolean on;
     guint16 type;
 
+    if (!vm)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    from = vm->state;
+    on = from == MSVM_ENABLED_STATE_ENABLED;
     if (!req || !wmi_parse_unsigned(req, G_MAXUINT16, &r))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     switch (r) {
@@ -1014,7 +1021,8 @@ request_state_change(SimHost *host, SimVm *vm, const WmiObject *in,
 /* Msvm_VirtualSystemManagementService.ModifySystemSettings */
 
 static guint32
-modify_system_settings(SimHost *host, const WmiObject *in, WmiObject *out,
+modify_system_settings(SimHost *host, const WmiObject *target,
+                       const char *method, const WmiObject *in, WmiObject *out,
                        GError **error)
 {
     const char *text = sim_param_text(in, "SystemSettings");
@@ -1074,8 +1082,14 @@ modify_system_settings(SimHost *host, const WmiObject *in, WmiObject *out,
 /* Jobs' own methods */
 
 static guint32
-job_get_error_ex(SimHost *host, SimJob *job, WmiObject *out)
+job_get_error_ex(SimHost *host, const WmiObject *target, const char *method,
+                 const WmiObject *in, WmiObject *out, GError **error)
 {
+    SimJob *job =
+        sim_host_find_job(host, wmi_object_text(target, "InstanceID"));
+
+    if (!job)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     for (guint i = 0; i < job->error_messages->len; i++) {
         g_autoptr(WmiObject) e = wmi_object_new("Msvm_Error");
         g_autofree char *xml = NULL;
@@ -1092,58 +1106,64 @@ job_get_error_ex(SimHost *host, SimJob *job, WmiObject *out)
     return MSVM_RETURN_VALUE_COMPLETED;
 }
 
-guint32
-sim_invoke(SimHost *host, const WmiObject *target, const char *method,
-           const WmiObject *in, WmiObject *out, GError **error)
+static guint32
+destroy_one(SimHost *host, const WmiObject *target, const char *method,
+            const WmiObject *in, WmiObject *out, GError **error)
 {
-    const char *cls = target->class_name;
-    guint32 ret;
-
-    if (g_str_equal(cls, "Msvm_VirtualSystemSnapshotService")) {
-        if (g_str_equal(method, "CreateSnapshot"))
-            return create_snapshot(host, in, out);
-        if (g_str_equal(method, "DestroySnapshot"))
-            return destroy_snapshot(host, in, out, "AffectedSnapshot", FALSE);
-        if (g_str_equal(method, "DestroySnapshotTree"))
-            return destroy_snapshot(host, in, out, "SnapshotSettingData", TRUE);
-        if (g_str_equal(method, "ApplySnapshot"))
-            return apply_snapshot(host, in, out);
-        if (g_str_equal(method, "ClearSnapshotState")) {
-            SimSnapshot *s = snapshot_of_epr(
-                host, sim_param_epr(in, "SnapshotSettingData"), NULL);
-            if (!s)
-                return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-            sim_out_job(out,
-                        sim_job_start(host, MSVM_JOB_TYPE_CLEAR_SNAPSHOT_STATE,
-                                      FALSE, run_clear_state, g_strdup(s->id),
-                                      g_free));
-            return MSVM_RETURN_VALUE_JOB_STARTED;
-        }
-    } else if (g_str_equal(cls, "Msvm_ComputerSystem")) {
-        SimVm *vm = sim_host_find_vm(host, wmi_object_text(target, "Name"));
-        if (vm && g_str_equal(method, "RequestStateChange"))
-            return request_state_change(host, vm, in, out);
-    } else if (g_str_equal(cls, "Msvm_VirtualSystemManagementService")) {
-        if (g_str_equal(method, "ModifySystemSettings"))
-            return modify_system_settings(host, in, out, error);
-    } else if (g_str_equal(cls, "Msvm_ConcreteJob") ||
-               g_str_equal(cls, "Msvm_StorageJob")) {
-        SimJob *job =
-            sim_host_find_job(host, wmi_object_text(target, "InstanceID"));
-        if (job && g_str_equal(method, "GetErrorEx"))
-            return job_get_error_ex(host, job, out);
-        if (job && g_str_equal(method, "RequestStateChange")) {
-            if (!job->cancellable)
-                return MSVM_RETURN_VALUE_NOT_SUPPORTED;
-            job->cancel_requested = TRUE;
-            return MSVM_RETURN_VALUE_COMPLETED;
-        }
-    }
-    if (sim_invoke_groups(host, target, method, in, out, &ret, error) ||
-        sim_invoke_vhd(host, target, method, in, out, &ret, error))
-        return ret;
-    g_set_error(error, SIM_ERROR, SIM_ERROR_INVALID,
-                _("The method %s of %s is not implemented by this host"),
-                method, cls);
-    return 0;
+    return destroy_snapshot(host, in, out, "AffectedSnapshot", FALSE);
 }
+
+static guint32
+destroy_tree(SimHost *host, const WmiObject *target, const char *method,
+             const WmiObject *in, WmiObject *out, GError **error)
+{
+    return destroy_snapshot(host, in, out, "SnapshotSettingData", TRUE);
+}
+
+static guint32
+clear_snapshot_state(SimHost *host, const WmiObject *target, const char *method,
+                     const WmiObject *in, WmiObject *out, GError **error)
+{
+    SimSnapshot *s =
+        snapshot_of_epr(host, sim_param_epr(in, "SnapshotSettingData"), NULL);
+
+    if (!s)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    sim_out_job(out,
+                sim_job_start(host, MSVM_JOB_TYPE_CLEAR_SNAPSHOT_STATE, FALSE,
+                              run_clear_state, g_strdup(s->id), g_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+/* Msvm_ConcreteJob.RequestStateChange: a cancel, where the job allows it */
+static guint32
+job_request_state_change(SimHost *host, const WmiObject *target,
+                         const char *method, const WmiObject *in,
+                         WmiObject *out, GError **error)
+{
+    SimJob *job =
+        sim_host_find_job(host, wmi_object_text(target, "InstanceID"));
+
+    if (!job)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    if (!job->cancellable)
+        return MSVM_RETURN_VALUE_NOT_SUPPORTED;
+    job->cancel_requested = TRUE;
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
+const SimMethod sim_ops_methods[] = {
+    { "Msvm_VirtualSystemSnapshotService", "CreateSnapshot", create_snapshot },
+    { "Msvm_VirtualSystemSnapshotService", "DestroySnapshot", destroy_one },
+    { "Msvm_VirtualSystemSnapshotService", "DestroySnapshotTree",
+      destroy_tree },
+    { "Msvm_VirtualSystemSnapshotService", "ApplySnapshot", apply_snapshot },
+    { "Msvm_VirtualSystemSnapshotService", "ClearSnapshotState",
+      clear_snapshot_state },
+    { "Msvm_ComputerSystem", "RequestStateChange", request_state_change },
+    { "Msvm_VirtualSystemManagementService", "ModifySystemSettings",
+      modify_system_settings },
+    { "Msvm_ConcreteJob", "GetErrorEx", job_get_error_ex },
+    { "Msvm_ConcreteJob", "RequestStateChange", job_request_state_change },
+    { NULL, NULL, NULL },
+};

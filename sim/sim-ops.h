@@ -74,13 +74,29 @@ char *sim_disk_parent(const char *path);
 gboolean sim_merge_file(SimHost *host, SimJob *job, const char *child,
                         GError **error);
 
-/* The other method families (sim-groups.c, sim-vhd.c); FALSE when the
- * method is not theirs. */
-gboolean sim_invoke_groups(SimHost *host, const WmiObject *target,
-                           const char *method, const WmiObject *in,
-                           WmiObject *out, guint32 *ret, GError **error);
-gboolean sim_invoke_vhd(SimHost *host, const WmiObject *target,
-                        const char *method, const WmiObject *in, WmiObject *out,
-                        guint32 *ret, GError **error);
+/* A method of a class, as hypervsim serves it: the ReturnValue, out
+ * filled in; a GError is a SOAP fault. Called with the host's lock held. */
+typedef guint32 (*SimMethodFunc)(SimHost *host, const WmiObject *target,
+                                 const char *method, const WmiObject *in,
+                                 WmiObject *out, GError **error);
+
+typedef struct {
+    const char *class_name; /* a subclass's instances are served too */
+    const char *method;
+    SimMethodFunc func;
+} SimMethod;
+
+/* Each service's methods, ended by a NULL class (sim-ops.c: checkpoints,
+ * VM state, settings and jobs; sim-groups.c: reference points and VM
+ * groups; sim-vhd.c: the image service) */
+extern const SimMethod sim_ops_methods[];
+extern const SimMethod sim_groups_methods[];
+extern const SimMethod sim_vhd_methods[];
+
+/* The function serving method on an instance of class_name, or NULL */
+SimMethodFunc sim_method_find(const char *class_name, const char *method);
+/* Why hypervsim does not serve a method the schema declares, or NULL
+ * when it serves it (or the schema does not declare it) */
+const char *sim_method_not_served(const char *class_name, const char *method);
 
 G_END_DECLS

@@ -26,7 +26,8 @@ enum {
 };
 
 static guint32
-get_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out)
+get_vhd_setting_data(SimHost *host, const WmiObject *target, const char *method,
+                     const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
     g_autoptr(VhdxImage) img = NULL;
@@ -109,7 +110,8 @@ in_use(SimHost *host, const char *path)
  * is here the end of the last payload block the file itself holds, the
  * least a shrink could keep without losing data */
 static guint32
-get_vhd_state(SimHost *host, const WmiObject *in, WmiObject *out)
+get_vhd_state(SimHost *host, const WmiObject *target, const char *method,
+              const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
     g_autoptr(VhdxImage) img = NULL;
@@ -173,7 +175,8 @@ run_validate(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-validate_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+validate_vhd(SimHost *host, const WmiObject *target, const char *method,
+             const WmiObject *in, WmiObject *out, GError **error)
 {
     char *path = sim_path_from_windows(sim_param_text(in, "Path"));
 
@@ -304,7 +307,8 @@ run_create_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 }
 
 static guint32
-create_vhd(SimHost *host, const WmiObject *in, WmiObject *out, GError **error)
+create_vhd(SimHost *host, const WmiObject *target, const char *method,
+           const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autoptr(WmiObject) sd = NULL;
     DiskTask *c;
@@ -432,8 +436,8 @@ start_two_file_job(SimHost *host, guint16 type, SimJobRun run, char *path,
 }
 
 static guint32
-set_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out,
-                     GError **error)
+set_vhd_setting_data(SimHost *host, const WmiObject *target, const char *method,
+                     const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autoptr(WmiObject) sd = NULL;
     g_autoptr(VhdxImage) img = NULL;
@@ -486,7 +490,8 @@ set_vhd_setting_data(SimHost *host, const WmiObject *in, WmiObject *out,
 }
 
 static guint32
-set_parent_vhd(SimHost *host, const WmiObject *in, WmiObject *out)
+set_parent_vhd(SimHost *host, const WmiObject *target, const char *method,
+               const WmiObject *in, WmiObject *out, GError **error)
 {
     const char *ignore = sim_param_text(in, "IgnoreIDMismatch");
     return start_two_file_job(
@@ -548,32 +553,27 @@ run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
     return ok;
 }
 
-gboolean
-sim_invoke_vhd(SimHost *host, const WmiObject *target, const char *method,
-               const WmiObject *in, WmiObject *out, guint32 *ret,
-               GError **error)
+static guint32
+merge_vhd(SimHost *host, const WmiObject *target, const char *method,
+          const WmiObject *in, WmiObject *out, GError **error)
 {
-    if (!g_str_equal(target->class_name, "Msvm_ImageManagementService"))
-        return FALSE;
-    if (g_str_equal(method, "GetVirtualHardDiskSettingData"))
-        *ret = get_vhd_setting_data(host, in, out);
-    else if (g_str_equal(method, "GetVirtualHardDiskState"))
-        *ret = get_vhd_state(host, in, out);
-    else if (g_str_equal(method, "ValidateVirtualHardDisk"))
-        *ret = validate_vhd(host, in, out);
-    else if (g_str_equal(method, "CreateVirtualHardDisk"))
-        *ret = create_vhd(host, in, out, error);
-    else if (g_str_equal(method, "SetVirtualHardDiskSettingData"))
-        *ret = set_vhd_setting_data(host, in, out, error);
-    else if (g_str_equal(method, "SetParentVirtualHardDisk"))
-        *ret = set_parent_vhd(host, in, out);
-    else if (g_str_equal(method, "MergeVirtualHardDisk"))
-        *ret = start_two_file_job(
-            host, STORAGE_JOB_MERGE, run_merge_vhd,
-            sim_path_from_windows(sim_param_text(in, "SourcePath")),
-            sim_path_from_windows(sim_param_text(in, "DestinationPath")), FALSE,
-            out);
-    else
-        return FALSE;
-    return TRUE;
+    return start_two_file_job(
+        host, STORAGE_JOB_MERGE, run_merge_vhd,
+        sim_path_from_windows(sim_param_text(in, "SourcePath")),
+        sim_path_from_windows(sim_param_text(in, "DestinationPath")), FALSE,
+        out);
 }
+
+const SimMethod sim_vhd_methods[] = {
+    { "Msvm_ImageManagementService", "GetVirtualHardDiskSettingData",
+      get_vhd_setting_data },
+    { "Msvm_ImageManagementService", "GetVirtualHardDiskState", get_vhd_state },
+    { "Msvm_ImageManagementService", "ValidateVirtualHardDisk", validate_vhd },
+    { "Msvm_ImageManagementService", "CreateVirtualHardDisk", create_vhd },
+    { "Msvm_ImageManagementService", "SetVirtualHardDiskSettingData",
+      set_vhd_setting_data },
+    { "Msvm_ImageManagementService", "SetParentVirtualHardDisk",
+      set_parent_vhd },
+    { "Msvm_ImageManagementService", "MergeVirtualHardDisk", merge_vhd },
+    { NULL, NULL, NULL },
+};
