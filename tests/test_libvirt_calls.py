@@ -72,6 +72,24 @@ class Calls(DaemonSession):
                          libvirt.VIR_ERR_INVALID_ARG)
         self.assertIn("no disk 'sdz'", str(e.exception))
 
+    def test_avhdx_names(self):
+        """Each checkpoint's AVHDX is named <root disk>_<GUID>.avhdx, as
+        Hyper-V names them, also for a root disk with an underscore of its
+        own (web1's second disk, web1_1.vhdx)."""
+        dom = self.conn.lookupByName("web1")
+        for n in range(8):
+            dom.snapshotCreateXML(f"<domainsnapshot><name>n{n}</name>"
+                                  "</domainsnapshot>")
+        files = re.findall(r"<source file=[\"']([^\"']+)",
+                           dom.XMLDesc())
+        guid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        tops = [f.split("\\")[-1] for f in files
+                if f.lower().endswith(".avhdx")]
+        self.assertRegex(" ".join(tops), rf"(?i)\bweb1_{guid}\.avhdx\b")
+        self.assertRegex(" ".join(tops), rf"(?i)\bweb1_1_{guid}\.avhdx\b")
+        for f in tops:
+            self.assertRegex(f, rf"(?i)^web1(_1)?_{guid}\.avhdx$")
+
     def test_memory_stats(self):
         web1 = self.conn.lookupByName("web1")
         kib = web1.info()[2]  # the memory Hyper-V gives it
