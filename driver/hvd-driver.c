@@ -1510,21 +1510,20 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
     if (!c)
         return NULL;
     /* a revert or a merge on the host replaces the VM's files between the
-     * read of its settings and the read of a chain: when the settings
-     * name other files by then, they are read again */
+     * read of its settings and the read of a chain: when the settings,
+     * read again, name other files by then, those are read */
+    if (!read_settings(d, c, e, &vssd, &rasds, error)) {
+        hvd_driver_client_put(d, c);
+        return NULL;
+    }
     for (guint attempt = 0;; attempt++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(GPtrArray) old = NULL;
+        g_autoptr(Msvm_VirtualSystemSettingData) vssd2 = NULL;
+        g_autoptr(GPtrArray) rasds2 = NULL;
         g_autoptr(GPtrArray) before = NULL;
         g_autoptr(GPtrArray) now = NULL;
 
-        g_clear_pointer(&vssd, wmi_typed_free);
-        g_clear_pointer(&rasds, g_ptr_array_unref);
         g_clear_pointer(&def, hvd_domain_def_free);
-        if (!read_settings(d, c, e, &vssd, &rasds, error)) {
-            hvd_driver_client_put(d, c);
-            return NULL;
-        }
         def = hvd_domain_def_new();
         def->name = g_strdup(e->name);
         memcpy(def->uuid, e->uuid, 16);
@@ -1537,15 +1536,20 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
                 g_propagate_error(error, g_steal_pointer(&local));
             break;
         }
-        old = g_steal_pointer(&rasds);
-        before = disk_paths(old);
-        if (!read_settings(d, c, e, NULL, &rasds, NULL) ||
-            same_paths(before, now = disk_paths(rasds))) {
+        before = disk_paths(rasds);
+        if (!read_settings(d, c, e, &vssd2, &rasds2, NULL) ||
+            same_paths(before, now = disk_paths(rasds2))) {
             g_propagate_error(error, g_steal_pointer(&local));
             break;
         }
         g_debug("%s: the disks of '%s' changed while read: %s",
                 hvd_driver_name(d), e->name, local->message);
+        g_clear_pointer(&before, g_ptr_array_unref);
+        g_clear_pointer(&now, g_ptr_array_unref);
+        g_clear_pointer(&vssd, wmi_typed_free);
+        g_clear_pointer(&rasds, g_ptr_array_unref);
+        vssd = g_steal_pointer(&vssd2);
+        rasds = g_steal_pointer(&rasds2);
     }
     hvd_driver_client_put(d, c);
     return ok ? hvd_domain_def_format(def) : NULL;
