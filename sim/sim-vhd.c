@@ -25,23 +25,44 @@ enum {
     STORAGE_JOB_VALIDATE = 9,
 };
 
+/* The image a query's Path names, opened to read: 0, or the ReturnValue
+ * for a file that is not there or not a virtual hard disk */
+static guint32
+open_path(const WmiObject *in, char **path, VhdxImage **img)
+{
+    *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    if (!*path || !g_file_test(*path, G_FILE_TEST_EXISTS))
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    *img = vhdx_open(*path, VHDX_OPEN_READ_ONLY, NULL);
+    return *img ? 0 : MSVM_RETURN_VALUE_MSVM_FAILED;
+}
+
+/* A query's answer: one embedded instance in param, no job */
+static guint32
+answer(WmiObject *out, const char *param, const WmiObject *instance)
+{
+    g_autofree char *xml = wmi_object_to_cimxml(instance);
+
+    wmi_object_add_text(out, param, xml);
+    wmi_object_set_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
 static guint32
 get_vhd_setting_data(SimHost *host, const WmiObject *target, const char *method,
                      const WmiObject *in, WmiObject *out, GError **error)
 {
-    g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    g_autofree char *path = NULL;
     g_autoptr(VhdxImage) img = NULL;
     g_autoptr(WmiObject) sd = wmi_object_new("Msvm_VirtualHardDiskSettingData");
-    g_autofree char *win = NULL, *parent_win = NULL, *xml = NULL;
+    g_autofree char *win = NULL, *parent_win = NULL;
     g_autofree char *parent = NULL, *disk_id = NULL;
     const VhdxInfo *info;
     char num[32];
+    guint32 ret = open_path(in, &path, &img);
 
-    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
-        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
-    if (!img)
-        return MSVM_RETURN_VALUE_MSVM_FAILED;
+    if (ret)
+        return ret;
     info = vhdx_get_info(img);
     win = sim_path_to_windows(path);
     parent = sim_disk_parent(path);
@@ -72,10 +93,7 @@ get_vhd_setting_data(SimHost *host, const WmiObject *target, const char *method,
                         : info->type == VHDX_DISK_DYNAMIC ? "3"
                                                           : "4");
     wmi_object_add_text(sd, "VirtualDiskId", disk_id);
-    xml = wmi_object_to_cimxml(sd);
-    wmi_object_add_text(out, "SettingData", xml);
-    wmi_object_set_nil(out, "Job");
-    return MSVM_RETURN_VALUE_COMPLETED;
+    return answer(out, "SettingData", sd);
 }
 
 /* A running or paused VM holds its disks and their parents open (the
@@ -113,20 +131,19 @@ static guint32
 get_vhd_state(SimHost *host, const WmiObject *target, const char *method,
               const WmiObject *in, WmiObject *out, GError **error)
 {
-    g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    g_autofree char *path = NULL;
     g_autoptr(VhdxImage) img = NULL;
     g_autoptr(WmiObject) st = wmi_object_new("Msvm_VirtualHardDiskState");
-    g_autofree char *xml = NULL;
     const VhdxInfo *info;
     guint64 min = 0;
     GStatBuf sb;
     char num[32];
+    guint32 ret = open_path(in, &path, &img);
 
-    if (!path || g_stat(path, &sb) != 0)
+    if (ret)
+        return ret;
+    if (g_stat(path, &sb) != 0)
         return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
-    img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
-    if (!img)
-        return MSVM_RETURN_VALUE_MSVM_FAILED;
     info = vhdx_get_info(img);
     for (guint64 b = info->payload_blocks; b > 0; b--) {
         VhdxBlockState state = vhdx_get_block_state(img, b - 1);
@@ -145,10 +162,7 @@ get_vhd_state(SimHost *host, const WmiObject *target, const char *method,
     wmi_object_add_text(st, "MinInternalSize", num);
     g_snprintf(num, sizeof(num), "%u", info->physical_sector_size);
     wmi_object_add_text(st, "PhysicalSectorSize", num);
-    xml = wmi_object_to_cimxml(st);
-    wmi_object_add_text(out, "State", xml);
-    wmi_object_set_nil(out, "Job");
-    return MSVM_RETURN_VALUE_COMPLETED;
+    return answer(out, "State", st);
 }
 
 static gboolean
