@@ -19,6 +19,7 @@
 
 #include "hv-snapshot.h"
 #include "hvd-driver-private.h"
+#include "hvd-moment.h"
 #include "hvd-snapshot-xml.h"
 
 #define HVD_SNAPSHOT_NAME_MAX 100 /* ElementName's limit on Hyper-V */
@@ -27,21 +28,14 @@
 #define HVD_SNAPSHOT_DESCRIPTION_MAX (64 * 1024)
 
 typedef struct {
-    char *id;    /* InstanceID */
-    char *name;  /* ElementName */
-    char *label; /* the name clients see: name, or name@GUID */
-    char *description;
-    gint64 created;
-    gint64 created_us;    /* the same, in microseconds */
-    char *parent_id;      /* NULL for a root */
+    HvdMoment m;          /* id, name, label, description, parent */
     gboolean saved;       /* memory captured */
     gboolean live;        /* taken of a running VM, without memory */
-    gboolean hidden;      /* made by a create that has not finished */
     HvdDomainDef *domain; /* NULL until read */
 } Snap;
 
 typedef struct {
-    GPtrArray *snaps; /* Snap, each parent before its children */
+    HvdMomentTree *moments; /* Snap */
     char *current_id;
     char *settings_id; /* the VM's own settings */
     gint64 read_at;    /* monotonic; 0: never */
@@ -54,22 +48,28 @@ static void
 snap_free(gpointer p)
 {
     Snap *s = p;
-    g_free(s->id);
-    g_free(s->name);
-    g_free(s->label);
-    g_free(s->description);
-    g_free(s->parent_id);
+    g_free(s->m.id);
+    g_free(s->m.name);
+    g_free(s->m.label);
+    g_free(s->m.description);
+    g_free(s->m.parent_id);
     if (s->domain)
         hvd_domain_def_free(s->domain);
     g_free(s);
+}
+
+static HvdMomentTree *
+moments_new(GPtrArray *snaps)
+{
+    return hvd_moment_tree_new(
+        snaps ? snaps : g_ptr_array_new_with_free_func(snap_free));
 }
 
 void
 hvd_snapshot_tree_free(gpointer p)
 {
     SnapshotTree *t = p;
-    if (t->snaps)
-        g_ptr_array_unref(t->snaps);
+    hvd_moment_tree_free(t->moments);
     g_free(t->current_id);
     g_free(t->settings_id);
     if (t->known)
@@ -82,7 +82,7 @@ static gpointer
 tree_new(void)
 {
     SnapshotTree *t = g_new0(SnapshotTree, 1);
-    t->snaps = g_ptr_array_new_with_free_func(snap_free);
+    t->moments = moments_new(NULL);
     return t;
 }
 
@@ -99,112 +99,41 @@ same_id(const char *a, const char *b)
     return a && b && g_ascii_strcasecmp(a, b) == 0;
 }
 
-static Snap *
-find_id(GPtrArray *snaps, const char *id)
+/* Every snapshot, each after its parent */
+static GPtrArray *
+all_snaps(const SnapshotTree *t)
 {
-    for (guint i = 0; id && i < snaps->len; i++) {
-        Snap *s = snaps->pdata[i];
-        if (s && same_id(s->id, id))
-            return s;
-    }
-    return NULL;
+    return hvd_moment_tree_all(t->moments);
 }
 
 static Snap *
 snap_by_id(const SnapshotTree *t, const char *id)
 {
-    return find_id(t->snaps, id);
-}
-
-/* A name as clients give it: the label, NAME@GUID, or the bare GUID */
-static Snap *
-snap_by_name(const SnapshotTree *t, const char *name)
-{
-    const char *at = strrchr(name, '@');
-
-    for (guint i = 0; i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        if (!s->hidden && g_str_equal(s->label, name))
-            return s;
-    }
-    for (guint i = 0; i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        const char *guid;
-        if (s->hidden)
-            continue;
-        guid = hv_instance_guid(s->id);
-        if (g_ascii_strcasecmp(guid, name) == 0 ||
-            g_ascii_strcasecmp(s->id, name) == 0 ||
-            (at && g_ascii_strcasecmp(guid, at + 1) == 0 &&
-             strncmp(s->name, name, at - name) == 0 &&
-             s->name[at - name] == '\0'))
-            return s;
-    }
-    return NULL;
+    return (Snap *) hvd_moment_tree_find_id(t->moments, id);
 }
 
 static Snap *
-parent_of(const SnapshotTree *t, const Snap *s)
+parent_of(const Snap *s)
 {
-    return snap_by_id(t, s->parent_id);
-}
-
-static gboolean
-is_leaf(const SnapshotTree *t, const Snap *s)
-{
-    for (guint i = 0; i < t->snaps->len; i++)
-        if (parent_of(t, t->snaps->pdata[i]) == s)
-            return FALSE;
-    return TRUE;
-}
-
-static gint
-by_creation(gconstpointer a, gconstpointer b)
-{
-    const Snap *x = *(Snap *const *) a, *y = *(Snap *const *) b;
-    if (x->created != y->created)
-        return x->created < y->created ? -1 : 1;
-    return g_strcmp0(x->id, y->id);
-}
-
-/* Each snapshot after its parent, siblings by creation time */
-static void
-order_tree(GPtrArray *in, GPtrArray *out, const char *parent_id)
-{
-    g_autoptr(GPtrArray) level = g_ptr_array_new();
-
-    for (guint i = 0; i < in->len; i++) {
-        Snap *s = in->pdata[i];
-        if (!s)
-            continue;
-        if (parent_id ? same_id(s->parent_id, parent_id)
-                      : s->parent_id == NULL) {
-            g_ptr_array_add(level, s);
-            in->pdata[i] = NULL;
-        }
-    }
-    g_ptr_array_sort(level, by_creation);
-    for (guint i = 0; i < level->len; i++) {
-        Snap *s = level->pdata[i];
-        g_ptr_array_add(out, s);
-        order_tree(in, out, s->id);
-    }
+    return (Snap *) s->m.parent;
 }
 
 static Snap *
 snap_new(const Msvm_VirtualSystemSettingData *v)
 {
     Snap *s = g_new0(Snap, 1);
-    s->id = g_strdup(v->InstanceID);
-    s->name = g_strdup(v->ElementName ? v->ElementName : "");
+    s->m.id = g_strdup(v->InstanceID);
+    s->m.name = g_strdup(v->ElementName ? v->ElementName : "");
     if (v->Notes && v->Notes[0])
-        s->description = g_strjoinv("\n", v->Notes);
-    s->created = v->CreationTime ? g_date_time_to_unix(v->CreationTime) : 0;
-    s->created_us = v->CreationTime
-                        ? s->created * G_USEC_PER_SEC +
-                              g_date_time_get_microsecond(v->CreationTime)
-                        : 0;
-    s->parent_id = hv_settings_path_instance_id(v->Parent);
+        s->m.description = g_strjoinv("\n", v->Notes);
+    s->m.created = v->CreationTime ? g_date_time_to_unix(v->CreationTime) : 0;
+    s->m.created_us = v->CreationTime
+                          ? s->m.created * G_USEC_PER_SEC +
+                                g_date_time_get_microsecond(v->CreationTime)
+                          : 0;
+    s->m.parent_id = hv_settings_path_instance_id(v->Parent);
+    /* Hyper-V keeps every checkpoint's metadata */
+    s->m.has_metadata = TRUE;
     s->saved = v->IsSaved;
     return s;
 }
@@ -284,13 +213,13 @@ taken_apply(HvdDriver *d, const VmEntry *vm, GPtrArray *snaps)
 
     for (guint i = 0; i < snaps->len; i++) {
         Snap *s = snaps->pdata[i];
-        const char *guid = hv_instance_guid(s->id);
+        const char *guid = hv_instance_guid(s->m.id);
         g_autofree char *v = g_key_file_get_string(kf, TAKEN_GROUP, guid, NULL);
 
         if (v) {
             s->live = !s->saved && g_str_equal(v, "running");
         } else if (!s->saved && hvd_state_active(vm->enabled_state) &&
-                   vm->state_since > 0 && s->created_us >= vm->state_since) {
+                   vm->state_since > 0 && s->m.created_us >= vm->state_since) {
             s->live = TRUE;
             g_key_file_set_string(kf, TAKEN_GROUP, guid, "running");
             learnt = TRUE;
@@ -318,19 +247,18 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) all = hv_vm_all_settings(c, vm->guid, &local);
-    g_autoptr(GPtrArray) found = g_ptr_array_new();
     g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(snap_free);
-    g_autoptr(GHashTable) names = NULL;
+    g_autoptr(HvdMomentTree) moments = NULL;
     g_autofree char *current = NULL;
     g_autofree char *settings_id = NULL;
     SnapshotTree *t;
+    GPtrArray *all_new, *all_old;
     gboolean vanished = FALSE;
 
     if (!all) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    names = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < all->len; i++) {
         Msvm_VirtualSystemSettingData *v = all->pdata[i];
         if (!v->InstanceID || !v->VirtualSystemType)
@@ -344,55 +272,34 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
             continue;
         }
         if (g_str_equal(v->VirtualSystemType,
-                        MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED)) {
-            Snap *s = snap_new(v);
-            g_hash_table_insert(
-                names, s->name,
-                GUINT_TO_POINTER(
-                    GPOINTER_TO_UINT(g_hash_table_lookup(names, s->name)) + 1));
-            g_ptr_array_add(found, s);
-        }
+                        MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED))
+            g_ptr_array_add(snaps, snap_new(v));
     }
     /* a parent that is not listed (a recovery checkpoint) makes a root */
-    for (guint i = 0; i < found->len; i++) {
-        Snap *s = found->pdata[i];
-        if (!find_id(found, s->parent_id))
-            g_clear_pointer(&s->parent_id, g_free);
-        s->label =
-            GPOINTER_TO_UINT(g_hash_table_lookup(names, s->name)) > 1
-                ? g_strdup_printf("%s@%s", s->name, hv_instance_guid(s->id))
-                : g_strdup(s->name);
-    }
-    order_tree(found, snaps, NULL);
-    /* parents that form a loop (a host never sends one): roots, so that
-     * nothing is lost and every walk up a tree ends */
-    for (guint i = 0; i < found->len; i++) {
-        Snap *s = found->pdata[i];
-        if (s) {
-            g_clear_pointer(&s->parent_id, g_free);
-            g_ptr_array_add(snaps, s);
-        }
-    }
+    moments = moments_new(g_steal_pointer(&snaps));
+    all_new = hvd_moment_tree_all(moments);
+    taken_apply(d, vm, all_new);
 
-    taken_apply(d, vm, snaps);
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
+    all_old = all_snaps(t);
     /* details stay while no snapshot went away */
-    for (guint i = 0; i < t->snaps->len; i++)
-        vanished |= !find_id(snaps, ((Snap *) t->snaps->pdata[i])->id);
-    for (guint i = 0; !vanished && i < snaps->len; i++) {
-        Snap *s = snaps->pdata[i];
-        Snap *old = snap_by_id(t, s->id);
+    for (guint i = 0; i < all_old->len; i++)
+        vanished |= !hvd_moment_tree_find_id(
+            moments, ((HvdMoment *) all_old->pdata[i])->id);
+    for (guint i = 0; !vanished && i < all_new->len; i++) {
+        Snap *s = all_new->pdata[i];
+        Snap *old = snap_by_id(t, s->m.id);
         if (old)
             s->domain = g_steal_pointer(&old->domain);
     }
-    for (guint i = 0; t->known && i < snaps->len; i++) {
-        Snap *s = snaps->pdata[i];
-        g_autofree char *key = g_ascii_strdown(s->id, -1);
-        s->hidden = !g_hash_table_contains(t->known, key);
+    for (guint i = 0; t->known && i < all_new->len; i++) {
+        Snap *s = all_new->pdata[i];
+        g_autofree char *key = g_ascii_strdown(s->m.id, -1);
+        s->m.hidden = !g_hash_table_contains(t->known, key);
     }
-    g_ptr_array_unref(t->snaps);
-    t->snaps = g_steal_pointer(&snaps);
+    hvd_moment_tree_free(t->moments);
+    t->moments = g_steal_pointer(&moments);
     g_free(t->current_id);
     t->current_id = g_steal_pointer(&current);
     g_free(t->settings_id);
@@ -445,17 +352,17 @@ resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
             return NULL;
         g_mutex_lock(&d->lock);
         *tree = tree_of(d, vm->uuid);
-        s = snap_by_name(*tree, name);
+        s = (Snap *) hvd_moment_tree_find_name((*tree)->moments, name);
         if (s)
             return s;
         if (pass > 0) {
             g_autoptr(GString) labels = g_string_new(NULL);
-            for (guint i = 0; i < (*tree)->snaps->len; i++) {
-                Snap *o = (*tree)->snaps->pdata[i];
-                if (!o->hidden && g_str_equal(o->name, name))
-                    g_string_append_printf(labels, "%s'%s'",
-                                           labels->len ? ", " : "", o->label);
-            }
+            g_autoptr(GPtrArray) same =
+                hvd_moment_tree_sharing((*tree)->moments, name);
+            for (guint i = 0; same && i < same->len; i++)
+                g_string_append_printf(labels, "%s'%s'",
+                                       labels->len ? ", " : "",
+                                       ((HvdMoment *) same->pdata[i])->label);
             g_mutex_unlock(&d->lock);
             if (labels->len) {
                 hvd_error_set(error, HVD_ERROR_SNAPSHOT,
@@ -476,28 +383,18 @@ resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
 
 /* Snapshot handles and list filters */
 
+/* What only snapshots filter on */
 static gboolean
-matches(const SnapshotTree *t, const Snap *s, guint flags)
+snapshot_matches(const HvdMoment *m, gpointer data)
 {
-    guint leaves = flags & (VIR_DOMAIN_SNAPSHOT_LIST_LEAVES |
-                            VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES);
-    guint meta = flags & (VIR_DOMAIN_SNAPSHOT_LIST_METADATA |
-                          VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA);
+    const Snap *s = (const Snap *) m;
+    guint flags = GPOINTER_TO_UINT(data);
     guint states = flags & (VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE |
                             VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |
                             VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY);
     guint where = flags & (VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL |
                            VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL);
 
-    if (s->hidden)
-        return FALSE;
-    if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_LEAVES && !is_leaf(t, s))
-        return FALSE;
-    if (leaves == VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES && is_leaf(t, s))
-        return FALSE;
-    /* Hyper-V keeps every checkpoint's metadata */
-    if (meta == VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA)
-        return FALSE;
     if (states && !(states & (s->saved  ? VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE
                               : s->live ? VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY
                                         : VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE)))
@@ -508,13 +405,24 @@ matches(const SnapshotTree *t, const Snap *s, guint flags)
     return TRUE;
 }
 
-static gboolean
-descends_from(const SnapshotTree *t, const Snap *s, const Snap *ancestor)
+/* libvirt's snapshot list flags as the moment tree's */
+static guint
+moment_flags(guint flags)
 {
-    for (const Snap *p = parent_of(t, s); p; p = parent_of(t, p))
-        if (p == ancestor)
-            return TRUE;
-    return FALSE;
+    static const guint map[][2] = {
+        { VIR_DOMAIN_SNAPSHOT_LIST_ROOTS, HVD_MOMENT_LIST_ROOTS },
+        { VIR_DOMAIN_SNAPSHOT_LIST_LEAVES, HVD_MOMENT_LIST_LEAVES },
+        { VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES, HVD_MOMENT_LIST_NO_LEAVES },
+        { VIR_DOMAIN_SNAPSHOT_LIST_METADATA, HVD_MOMENT_LIST_METADATA },
+        { VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA, HVD_MOMENT_LIST_NO_METADATA },
+        { VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL, HVD_MOMENT_LIST_TOPOLOGICAL },
+    };
+    guint out = 0;
+
+    for (guint i = 0; i < G_N_ELEMENTS(map); i++)
+        if (flags & map[i][0])
+            out |= map[i][1];
+    return out;
 }
 
 #define LIST_FLAGS                                                             \
@@ -531,6 +439,7 @@ hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
 {
     g_autoptr(VmEntry) vm = NULL;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) found = NULL;
     SnapshotTree *t;
     Snap *top = NULL;
 
@@ -553,19 +462,12 @@ hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
         g_mutex_lock(&d->lock);
         t = tree_of(d, vm->uuid);
     }
-    for (guint i = 0; i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        gboolean in;
-        /* ROOTS and DESCENDANTS are one bit */
-        if (top)
-            in = flags & VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS
-                     ? descends_from(t, s, top)
-                     : parent_of(t, s) == top;
-        else
-            in = !(flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) || !s->parent_id;
-        if (in && matches(t, s, flags))
-            g_ptr_array_add(names, g_strdup(s->label));
-    }
+    found = hvd_moment_tree_list(t->moments, top ? &top->m : NULL,
+                                 moment_flags(flags), snapshot_matches,
+                                 GUINT_TO_POINTER(flags));
+    for (guint i = 0; i < found->len; i++)
+        g_ptr_array_add(names,
+                        g_strdup(((HvdMoment *) found->pdata[i])->label));
     g_mutex_unlock(&d->lock);
     return g_steal_pointer(&names);
 }
@@ -584,7 +486,7 @@ hvd_snapshot_lookup(HvdDriver *d, const guchar uuid[16], const char *name,
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return NULL;
-    label = g_strdup(s->label);
+    label = g_strdup(s->m.label);
     g_mutex_unlock(&d->lock);
     return label;
 }
@@ -608,10 +510,10 @@ hvd_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
     g_mutex_lock(&d->lock);
     s = snap_by_id(tree_of(d, uuid), tree_of(d, uuid)->current_id);
     /* a create still running: current is what it was before */
-    while (s && s->hidden)
-        s = parent_of(tree_of(d, uuid), s);
+    while (s && s->m.hidden)
+        s = parent_of(s);
     if (s)
-        label = g_strdup(s->label);
+        label = g_strdup(s->m.label);
     g_mutex_unlock(&d->lock);
     if (!label && must)
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
@@ -639,16 +541,17 @@ snapshot_fact(HvdDriver *d, const guchar uuid[16], const char *name,
         return FALSE;
     switch (fact) {
     case FACT_PARENT:
-        p = parent_of(t, s);
+        p = parent_of(s);
         if (p)
-            *parent = g_strdup(p->label);
+            *parent = g_strdup(p->m.label);
         else
             hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                          _("snapshot '%s' does not have a parent"), s->label);
+                          _("snapshot '%s' does not have a parent"),
+                          s->m.label);
         g_mutex_unlock(&d->lock);
         return p != NULL;
     case FACT_IS_CURRENT:
-        *yes = same_id(s->id, t->current_id);
+        *yes = same_id(s->m.id, t->current_id);
         break;
     case FACT_HAS_METADATA:
         *yes = TRUE;
@@ -713,16 +616,16 @@ static char *
 format_snapshot(const SnapshotTree *t, const Snap *s)
 {
     g_autoptr(HvdSnapshotDef) def = hvd_snapshot_def_new();
-    const Snap *p = parent_of(t, s);
+    const Snap *p = parent_of(s);
     char *xml;
 
-    def->name = g_strdup(s->label);
-    def->description = g_strdup(s->description);
+    def->name = g_strdup(s->m.label);
+    def->description = g_strdup(s->m.description);
     def->state = s->saved  ? HVD_SNAPSHOT_STATE_RUNNING
                  : s->live ? HVD_SNAPSHOT_STATE_DISK_SNAPSHOT
                            : HVD_SNAPSHOT_STATE_SHUTOFF;
-    def->creation_time = s->created;
-    def->parent = p ? g_strdup(p->label) : NULL;
+    def->creation_time = s->m.created;
+    def->parent = p ? g_strdup(p->m.label) : NULL;
     def->memory =
         s->saved ? HVD_SNAPSHOT_MEMORY_INTERNAL : HVD_SNAPSHOT_MEMORY_NO;
     for (guint i = 0; s->domain && i < s->domain->disks->len; i++)
@@ -759,7 +662,7 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
         g_mutex_unlock(&d->lock);
         return xml;
     }
-    id = g_strdup(s->id);
+    id = g_strdup(s->m.id);
     g_mutex_unlock(&d->lock);
 
     c = hvd_driver_client_get(d, error);
@@ -922,29 +825,29 @@ redefine(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
                       def->name, vm->name);
         return NULL;
     }
-    p = parent_of(t, s);
-    if (def->parent && (!p || !g_str_equal(p->label, def->parent))) {
+    p = parent_of(s);
+    if (def->parent && (!p || !g_str_equal(p->m.label, def->parent))) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
                       _("cannot redefine snapshot '%s': its parent on "
                         "Hyper-V is %s%s%s, not '%s'"),
-                      s->label, p ? "'" : "", p ? p->label : _("none"),
+                      s->m.label, p ? "'" : "", p ? p->m.label : _("none"),
                       p ? "'" : "", def->parent);
         g_mutex_unlock(&d->lock);
         return NULL;
     }
     if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
-        !same_id(t->current_id, s->id)) {
+        !same_id(t->current_id, s->m.id)) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,
                       _("cannot make snapshot '%s' current: Hyper-V makes a "
                         "checkpoint current only by applying it (use "
                         "snapshot-revert)"),
-                      s->label);
+                      s->m.label);
         g_mutex_unlock(&d->lock);
         return NULL;
     }
-    id = g_strdup(s->id);
-    label = g_strdup(s->label);
-    old_description = g_strdup(s->description ? s->description : "");
+    id = g_strdup(s->m.id);
+    label = g_strdup(s->m.label);
+    old_description = g_strdup(s->m.description ? s->m.description : "");
     g_mutex_unlock(&d->lock);
     if (g_str_equal(old_description, description))
         return g_steal_pointer(&label);
@@ -1065,8 +968,7 @@ check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
         return FALSE;
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
-    for (guint i = 0; i < t->snaps->len; i++)
-        taken |= g_str_equal(((Snap *) t->snaps->pdata[i])->name, name);
+    taken = hvd_moment_tree_name_taken(t->moments, name);
     g_mutex_unlock(&d->lock);
     if (taken)
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
@@ -1086,9 +988,10 @@ create_begin(HvdDriver *d, const VmEntry *vm)
     if (t->known)
         g_hash_table_unref(t->known);
     t->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (guint i = 0; i < t->snaps->len; i++)
+    for (guint i = 0; i < all_snaps(t)->len; i++)
         g_hash_table_add(
-            t->known, g_ascii_strdown(((Snap *) t->snaps->pdata[i])->id, -1));
+            t->known,
+            g_ascii_strdown(((HvdMoment *) all_snaps(t)->pdata[i])->id, -1));
     g_mutex_unlock(&d->lock);
 }
 
@@ -1100,8 +1003,8 @@ create_end(HvdDriver *d, const VmEntry *vm)
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
     g_clear_pointer(&t->known, g_hash_table_unref);
-    for (guint i = 0; i < t->snaps->len; i++)
-        ((Snap *) t->snaps->pdata[i])->hidden = FALSE;
+    for (guint i = 0; i < all_snaps(t)->len; i++)
+        ((HvdMoment *) all_snaps(t)->pdata[i])->hidden = FALSE;
     g_mutex_unlock(&d->lock);
 }
 
@@ -1211,16 +1114,16 @@ recover_create(HvdDriver *d, WsmanClient *c, const char *path, const char *guid)
     }
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
-    for (guint i = 0; i < t->snaps->len; i++) {
-        Snap *s = t->snaps->pdata[i];
-        g_autofree char *id = g_ascii_strdown(s->id, -1);
+    for (guint i = 0; i < all_snaps(t)->len; i++) {
+        Snap *s = all_snaps(t)->pdata[i];
+        g_autofree char *id = g_ascii_strdown(s->m.id, -1);
         if (g_strv_contains((const char *const *) known, id))
             continue;
-        if (g_str_equal(s->name, name))
+        if (g_str_equal(s->m.name, name))
             g_info("%s: the create of snapshot '%s' of '%s' had finished",
                    hvd_driver_name(d), name, vm->name);
-        else if (default_name(vm, s->name))
-            g_ptr_array_add(undo, g_strdup(s->id));
+        else if (default_name(vm, s->m.name))
+            g_ptr_array_add(undo, g_strdup(s->m.id));
     }
     g_mutex_unlock(&d->lock);
     for (guint i = 0; i < undo->len; i++) {
@@ -1313,15 +1216,15 @@ one_new(const SnapshotTree *t, gpointer data)
     char **id = data;
     const Snap *found = NULL;
 
-    for (guint i = 0; i < t->snaps->len; i++) {
-        const Snap *s = t->snaps->pdata[i];
-        if (s->hidden && found)
+    for (guint i = 0; i < all_snaps(t)->len; i++) {
+        const Snap *s = all_snaps(t)->pdata[i];
+        if (s->m.hidden && found)
             return FALSE;
-        if (s->hidden)
+        if (s->m.hidden)
             found = s;
     }
     if (found)
-        *id = g_strdup(found->id);
+        *id = g_strdup(found->m.id);
     return found != NULL;
 }
 
@@ -1355,8 +1258,9 @@ name_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *id,
     }
     g_mutex_lock(&d->lock);
     s = snap_by_id(tree_of(d, vm->uuid), id);
-    named = s && g_str_equal(s->name, name) &&
-            g_strcmp0(s->description ? s->description : "", description) == 0;
+    named =
+        s && g_str_equal(s->m.name, name) &&
+        g_strcmp0(s->m.description ? s->m.description : "", description) == 0;
     g_mutex_unlock(&d->lock);
     if (!named)
         hvd_driver_map_error(error, g_steal_pointer(&local));
@@ -1506,7 +1410,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     g_mutex_lock(&d->lock);
     {
         Snap *s = snap_by_id(tree_of(d, uuid), made_id);
-        label = g_strdup(s ? s->label : name);
+        label = g_strdup(s ? s->m.label : name);
     }
     g_mutex_unlock(&d->lock);
     return g_steal_pointer(&label);
@@ -1563,8 +1467,8 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
-    id = g_strdup(s->id);
-    label = g_strdup(s->label);
+    id = g_strdup(s->m.id);
+    label = g_strdup(s->m.label);
     saved = s->saved;
     g_mutex_unlock(&d->lock);
 
@@ -1676,14 +1580,12 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
-    label = g_strdup(s->label);
+    label = g_strdup(s->m.label);
     if (flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY) {
-        for (guint i = 0; i < t->snaps->len; i++)
-            if (parent_of(t, t->snaps->pdata[i]) == s)
-                g_ptr_array_add(targets,
-                                g_strdup(((Snap *) t->snaps->pdata[i])->id));
+        for (HvdMoment *k = s->m.first_child; k; k = k->sibling)
+            g_ptr_array_add(targets, g_strdup(k->id));
     } else {
-        g_ptr_array_add(targets, g_strdup(s->id));
+        g_ptr_array_add(targets, g_strdup(s->m.id));
     }
     g_mutex_unlock(&d->lock);
 
