@@ -6,7 +6,9 @@ usage: gen-msvm.py SCHEMA OUT.h OUT.c
 Each class becomes a struct (inherited properties first, as WMI lists them)
 and a WmiClassDef whose property table, with each field's offset, drives
 the generic parse and free functions of wmi-schema.c; hypervsim serves the
-same tables. Each value map becomes constants and a name table."""
+same tables. Each value map becomes constants and a name table; each association a
+WmiAssocDef naming its two ends, for the client's ASSOCIATORS OF queries
+and hypervsim's answers to them."""
 
 import re
 import sys
@@ -38,7 +40,14 @@ def parse(path):
             continue
         if not line[0].isspace():
             words = line.split()
-            if words[0] == "class":
+            if words[0] == "association":
+                if len(words) != 2:
+                    fail(lineno, "bad association line")
+                cur = {"kind": "class", "name": words[1], "parent": None,
+                       "props": [], "methods": [], "ends": []}
+                classes[words[1]] = cur
+                order.append(words[1])
+            elif words[0] == "class":
                 m = re.match(r"class (\w+)(?: : (\w+))?$", line)
                 if not m:
                     fail(lineno, "bad class line")
@@ -46,7 +55,7 @@ def parse(path):
                 if parent and parent not in classes:
                     fail(lineno, f"unknown parent {parent}")
                 cur = {"kind": "class", "name": name, "parent": parent,
-                       "props": [], "methods": []}
+                       "props": [], "methods": [], "ends": None}
                 classes[name] = cur
                 order.append(name)
             elif words[0] == "valuemap":
@@ -76,12 +85,25 @@ def parse(path):
                 params.append((pm.group(1), pm.group(2), bool(pm.group(3)),
                                pm.group(4)))
             cur["methods"].append((m.group(1), params))
+        elif cur["ends"] is not None and len(cur["props"]) < 2:
+            m = re.match(r"ref (\w+) (\w+)$", body)
+            if not m:
+                fail(lineno, "an association starts with its two ends: "
+                     "ref ROLE CLASS")
+            cur["ends"].append((m.group(1), m.group(2), lineno))
+            cur["props"].append((False, "ref", False, m.group(1)))
         else:
             m = re.match(r"(key )?(\w+)(\[\])? (\w+)$", body)
             if not m or m.group(2) not in C_TYPES:
                 fail(lineno, f"bad property '{body}'")
             cur["props"].append((bool(m.group(1)), m.group(2),
                                  bool(m.group(3)), m.group(4)))
+    for name in order:
+        for role, end, lineno in classes[name]["ends"] or []:
+            if end not in classes:
+                fail(lineno, f"unknown class {end} at end {role}")
+        if classes[name]["ends"] is not None and len(classes[name]["ends"]) != 2:
+            sys.exit(f"msvm.schema: association {name} needs two ends")
     return classes, order, maps
 
 
@@ -118,6 +140,9 @@ def main():
         h.append("typedef struct {")
         h.append("    const WmiClassDef *klass;")
         h.append("    WmiObject *object; /* what the host sent */")
+        h.append("    guint64 given; /* to send: bit i for property i */")
+        if len(props) > 64:
+            sys.exit(f"msvm.schema: {name} has more than 64 properties")
         for key, typ, arr, pname in props:
             ctype = C_TYPES[typ][1 if arr else 0]
             h.append(f"    {ctype}{pname};")
@@ -157,6 +182,23 @@ def main():
                  f"{len(methods)}, sizeof({name}),")
         c.append("};")
         c.append("")
+
+    assocs = [n for n in order if classes[n]["ends"] is not None]
+    for name in assocs:
+        (r1, c1, _), (r2, c2, _) = classes[name]["ends"]
+        h.append(f"extern const WmiAssocDef {name}_assoc;")
+        c.append(f"const WmiAssocDef {name}_assoc = {{")
+        c.append(f'    &{name}_class, {{ {{ "{r1}", &{c1}_class }}, '
+                 f'{{ "{r2}", &{c2}_class }} }},')
+        c.append("};")
+    h.append("extern const WmiAssocDef *const msvm_associations[];")
+    h.append("")
+    c.append("const WmiAssocDef *const msvm_associations[] = {")
+    for name in assocs:
+        c.append(f"    &{name}_assoc,")
+    c.append("    NULL,")
+    c.append("};")
+    c.append("")
 
     c.append("const WmiClassDef *const msvm_classes[] = {")
     for name in order:

@@ -253,12 +253,14 @@ hv_method_result(WsmanClient *c, const char *what, WmiObject *output,
 
 GPtrArray *
 hv_job_affected(WsmanClient *c, const Msvm_ConcreteJob *job,
-                const char *result_class, GError **error)
+                const WmiClassDef *result_class, GError **error)
 {
-    g_autofree char *id = wmi_wql_quote(job->InstanceID ? job->InstanceID : "");
-    g_autofree char *wql =
-        g_strdup_printf("ASSOCIATORS OF {%s.InstanceID=%s} WHERE AssocClass = "
-                        "Msvm_AffectedJobElement ResultClass = %s",
-                        job->klass->name, id, result_class);
+    g_autoptr(WmiEpr) source = wmi_epr_new(job->klass->name);
+    g_autofree char *wql = NULL;
+
+    wmi_epr_add_selector(source, "InstanceID",
+                         job->InstanceID ? job->InstanceID : "");
+    wql = wmi_associators_wql(&Msvm_AffectedJobElement_assoc, source,
+                              result_class, NULL);
     return wsman_enumerate(c, wql, FALSE, error);
 }

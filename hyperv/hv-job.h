@@ -47,6 +47,6 @@ gboolean hv_method_result(WsmanClient *client, const char *what,
 
 /* The objects of result_class a job affected (Msvm_AffectedJobElement). */
 GPtrArray *hv_job_affected(WsmanClient *client, const Msvm_ConcreteJob *job,
-                           const char *result_class, GError **error);
+                           const WmiClassDef *result_class, GError **error);
 
 G_END_DECLS

@@ -86,12 +86,11 @@ hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
 
     wsman_params_add_epr(p, "AffectedSystem", vm);
     if (consistency) {
-        g_autoptr(WmiObject) s =
-            wmi_object_new("Msvm_VirtualSystemSnapshotSettingData");
-        g_autofree char *level = g_strdup_printf("%u", consistency);
-        wmi_object_add_text(s, "ConsistencyLevel", level);
-        wmi_object_add_text(s, "IgnoreNonSnapshottableDisks", "true");
-        wsman_params_add_instance(p, "SnapshotSettings", s);
+        g_autoptr(Msvm_VirtualSystemSnapshotSettingData) s =
+            wmi_typed_alloc(&Msvm_VirtualSystemSnapshotSettingData_class);
+        WMI_TYPED_SET(s, ConsistencyLevel, consistency);
+        WMI_TYPED_SET(s, IgnoreNonSnapshottableDisks, TRUE);
+        wsman_params_add_typed(p, "SnapshotSettings", s);
     } else {
         wsman_params_add_text(p, "SnapshotSettings", "");
     }
@@ -105,7 +104,7 @@ hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
                     wsman_client_host(c));
         return NULL;
     }
-    made = hv_job_affected(c, job, "Msvm_VirtualSystemSettingData", error);
+    made = hv_job_affected(c, job, &Msvm_VirtualSystemSettingData_class, error);
     if (!made)
         return NULL;
     if (made->len != 1) {
@@ -127,26 +126,23 @@ hv_settings_modify(WsmanClient *c, const char *instance_id, const char *name,
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) svc =
         hv_service_epr(c, "Msvm_VirtualSystemManagementService", error);
-    g_autoptr(WmiObject) s = wmi_object_new("Msvm_VirtualSystemSettingData");
+    g_autoptr(Msvm_VirtualSystemSettingData) s =
+        wmi_typed_alloc(&Msvm_VirtualSystemSettingData_class);
     g_autoptr(WmiObject) out = NULL;
 
     if (!svc)
         return FALSE;
-    wmi_object_add_text(s, "InstanceID", instance_id);
+    WMI_TYPED_SET(s, InstanceID, g_strdup(instance_id));
     if (name)
-        wmi_object_add_text(s, "ElementName", name);
-    if (description) {
-        g_auto(GStrv) lines = g_strsplit(description, "\n", -1);
-        for (guint i = 0; lines[i]; i++)
-            wmi_object_add_text(s, "Notes", lines[i]);
-        if (!lines[0])
-            wmi_object_add_text(s, "Notes", "");
-    }
-    if (user_snapshot_type) {
-        g_autofree char *t = g_strdup_printf("%u", user_snapshot_type);
-        wmi_object_add_text(s, "UserSnapshotType", t);
-    }
-    wsman_params_add_instance(p, "SystemSettings", s);
+        WMI_TYPED_SET(s, ElementName, g_strdup(name));
+    /* an empty description is one empty line, not none */
+    if (description)
+        WMI_TYPED_SET(s, Notes,
+                      description[0] ? g_strsplit(description, "\n", -1)
+                                     : g_strdupv((char *[]){ "", NULL }));
+    if (user_snapshot_type)
+        WMI_TYPED_SET(s, UserSnapshotType, user_snapshot_type);
+    wsman_params_add_typed(p, "SystemSettings", s);
     out = wsman_invoke(c, svc, "ModifySystemSettings", p, error);
     return out &&
            hv_method_result(c, "ModifySystemSettings", out, wait, NULL, error);

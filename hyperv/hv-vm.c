@@ -8,6 +8,7 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "hv-snapshot.h"
 #include "hv-vm.h"
 
 GPtrArray *
@@ -116,12 +117,10 @@ hv_vm_request_state(WsmanClient *c, const char *guid, guint16 state,
 Msvm_VirtualSystemSettingData *
 hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
 {
-    g_autofree char *q = wmi_wql_quote(guid);
-    g_autofree char *wql = g_strdup_printf(
-        "ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
-        "'Msvm_ComputerSystem',Name=%s} WHERE AssocClass = "
-        "Msvm_SettingsDefineState ResultClass = Msvm_VirtualSystemSettingData",
-        q);
+    g_autoptr(WmiEpr) vm = hv_vm_epr(guid);
+    g_autofree char *wql =
+        wmi_associators_wql(&Msvm_SettingsDefineState_assoc, vm,
+                            &Msvm_VirtualSystemSettingData_class, NULL);
     g_autoptr(GPtrArray) r =
         hv_typed_list(&Msvm_VirtualSystemSettingData_class,
                       wsman_enumerate(c, wql, FALSE, error), error);
@@ -140,11 +139,9 @@ hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
 GPtrArray *
 hv_settings_resources(WsmanClient *c, const char *instance_id, GError **error)
 {
-    g_autofree char *q = wmi_wql_quote(instance_id);
-    g_autofree char *wql = g_strdup_printf(
-        "ASSOCIATORS OF {Msvm_VirtualSystemSettingData.InstanceID=%s} WHERE "
-        "AssocClass = Msvm_VirtualSystemSettingDataComponent",
-        q);
+    g_autoptr(WmiEpr) settings = hv_settings_epr(instance_id);
+    g_autofree char *wql = wmi_associators_wql(
+        &Msvm_VirtualSystemSettingDataComponent_assoc, settings, NULL, NULL);
     return wsman_enumerate(c, wql, FALSE, error);
 }
 

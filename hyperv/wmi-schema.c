@@ -41,6 +41,62 @@ wmi_class_lookup(const char *name)
     return NULL;
 }
 
+gboolean
+wmi_class_is_a(const WmiClassDef *klass, const WmiClassDef *wanted)
+{
+    for (; klass; klass = klass->parent)
+        if (klass == wanted)
+            return TRUE;
+    return FALSE;
+}
+
+int
+wmi_assoc_end_of(const WmiAssocDef *assoc, const char *class_name,
+                 const char *role)
+{
+    const WmiClassDef *klass = wmi_class_lookup(class_name);
+
+    for (int i = 0; klass && i < 2; i++)
+        if (wmi_class_is_a(klass, assoc->ends[i].klass) &&
+            (!role || g_ascii_strcasecmp(role, assoc->ends[i].role) == 0))
+            return i;
+    return -1;
+}
+
+char *
+wmi_associators_wql(const WmiAssocDef *assoc, const WmiEpr *source,
+                    const WmiClassDef *result_class, const char *result_role)
+{
+    const WmiClassDef *src = wmi_class_lookup(source->class_name);
+    GString *q;
+    int from = -1;
+
+    /* the end the source fits; of two, the one of the narrower class */
+    for (int i = 0; i < 2; i++) {
+        const WmiAssocEnd *end = &assoc->ends[i], *other = &assoc->ends[1 - i];
+        if (!src || !wmi_class_is_a(src, end->klass) ||
+            (result_role && g_ascii_strcasecmp(result_role, other->role)) ||
+            (result_class && !wmi_class_is_a(result_class, other->klass)))
+            continue;
+        if (from < 0 || wmi_class_is_a(end->klass, assoc->ends[from].klass))
+            from = i;
+    }
+    g_return_val_if_fail(from >= 0, NULL);
+    q = g_string_new(NULL);
+    g_string_append_printf(q, "ASSOCIATORS OF {%s.", source->class_name);
+    for (guint i = 0; i < source->selector_names->len; i++) {
+        g_autofree char *v = wmi_wql_quote(source->selector_values->pdata[i]);
+        g_string_append_printf(q, "%s%s=%s", i ? "," : "",
+                               (char *) source->selector_names->pdata[i], v);
+    }
+    g_string_append_printf(q, "} WHERE AssocClass = %s", assoc->klass->name);
+    if (result_class)
+        g_string_append_printf(q, " ResultClass = %s", result_class->name);
+    if (result_role)
+        g_string_append_printf(q, " ResultRole = %s", result_role);
+    return g_string_free(q, FALSE);
+}
+
 const WmiPropertyDef *
 wmi_class_property(const WmiClassDef *klass, const char *name)
 {
@@ -570,11 +626,9 @@ convert_property(const WmiClassDef *klass, const WmiPropertyDef *p,
 gpointer
 wmi_typed_new(const WmiClassDef *klass, WmiObject *obj, GError **error)
 {
-    guint8 *typed = g_malloc0(klass->struct_size);
-    const WmiClassDef **k = (const WmiClassDef **) typed;
+    guint8 *typed = wmi_typed_alloc(klass);
 
-    *k = klass;
-    *(WmiObject **) (typed + sizeof(gpointer)) = obj;
+    ((WmiTypedHead *) typed)->object = obj;
     for (guint i = 0; i < klass->n_props; i++) {
         const WmiPropertyDef *p = &klass->props[i];
         GPtrArray *values = wmi_object_values(obj, p->name);
@@ -586,6 +640,103 @@ wmi_typed_new(const WmiClassDef *klass, WmiObject *obj, GError **error)
         }
     }
     return typed;
+}
+
+gpointer
+wmi_typed_alloc(const WmiClassDef *klass)
+{
+    WmiTypedHead *head = g_malloc0(klass->struct_size);
+
+    head->klass = klass;
+    return head;
+}
+
+void
+wmi_typed_give(gpointer typed, gsize offset)
+{
+    WmiTypedHead *head = typed;
+
+    for (guint i = 0; i < head->klass->n_props; i++) {
+        if (head->klass->props[i].offset == offset) {
+            head->given |= G_GUINT64_CONSTANT(1) << i;
+            return;
+        }
+    }
+    g_return_if_reached();
+}
+
+/* One value of a property of a typed struct, as text */
+static char *
+typed_scalar_text(WmiType type, gconstpointer field)
+{
+    switch (type) {
+    case WMI_TYPE_STRING:
+        return g_strdup(*(char *const *) field);
+    case WMI_TYPE_BOOLEAN:
+        return g_strdup(*(const gboolean *) field ? "true" : "false");
+    case WMI_TYPE_UINT8:
+        return g_strdup_printf("%u", *(const guint8 *) field);
+    case WMI_TYPE_UINT16:
+        return g_strdup_printf("%u", *(const guint16 *) field);
+    case WMI_TYPE_UINT32:
+        return g_strdup_printf("%u", *(const guint32 *) field);
+    case WMI_TYPE_UINT64:
+        return g_strdup_printf("%" G_GUINT64_FORMAT, *(const guint64 *) field);
+    case WMI_TYPE_SINT32:
+        return g_strdup_printf("%d", *(const gint32 *) field);
+    case WMI_TYPE_DATETIME:
+        return *(GDateTime *const *) field
+                   ? wmi_format_datetime_dmtf(*(GDateTime *const *) field)
+                   : NULL;
+    case WMI_TYPE_INTERVAL:
+        return wmi_format_interval_dmtf(*(const GTimeSpan *) field);
+    case WMI_TYPE_REF:
+        break;
+    }
+    g_return_val_if_reached(NULL);
+}
+
+WmiObject *
+wmi_typed_to_object(gconstpointer typed)
+{
+    const WmiTypedHead *head = typed;
+    const WmiClassDef *klass = head->klass;
+    WmiObject *obj = wmi_object_new(klass->name);
+
+    for (guint i = 0; i < klass->n_props; i++) {
+        const WmiPropertyDef *p = &klass->props[i];
+        const guint8 *field = (const guint8 *) typed + p->offset;
+        g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func(g_free);
+
+        if (!(head->given & (G_GUINT64_CONSTANT(1) << i)))
+            continue;
+        if (!p->array) {
+            g_ptr_array_add(texts, typed_scalar_text(p->type, field));
+        } else if (p->type == WMI_TYPE_STRING) {
+            char *const *v = *(char *const *const *) field;
+            for (guint k = 0; v && v[k]; k++)
+                g_ptr_array_add(texts, g_strdup(v[k]));
+        } else if (p->type == WMI_TYPE_DATETIME) {
+            GPtrArray *v = *(GPtrArray *const *) field;
+            for (guint k = 0; v && k < v->len; k++)
+                g_ptr_array_add(texts,
+                                typed_scalar_text(p->type, &v->pdata[k]));
+        } else if (p->type != WMI_TYPE_REF) {
+            GArray *v = *(GArray *const *) field;
+            for (guint k = 0; v && k < v->len; k++)
+                g_ptr_array_add(
+                    texts, typed_scalar_text(
+                               p->type, v->data + k * scalar_size(p->type)));
+        }
+        g_return_val_if_fail(p->type != WMI_TYPE_REF, obj);
+        if (!texts->len || !texts->pdata[0]) {
+            wmi_object_set_nil(obj, p->name);
+            continue;
+        }
+        for (guint k = 0; k < texts->len; k++)
+            wmi_object_add_text(obj, p->name, texts->pdata[k]);
+    }
+    return obj;
 }
 
 void
@@ -615,7 +766,7 @@ wmi_typed_free(gpointer ptr)
             wmi_epr_free(*(WmiEpr **) field);
         }
     }
-    wmi_object_free(*(WmiObject **) (typed + sizeof(gpointer)));
+    wmi_object_free(((WmiTypedHead *) typed)->object);
     g_free(typed);
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <glib.h>
+#include <glib/glib-typeof.h>
 
 G_BEGIN_DECLS
 
@@ -84,6 +85,32 @@ struct _WmiClassDef {
     gsize struct_size;
 };
 
+/* An association class and its two ends */
+typedef struct {
+    const char *role;
+    const WmiClassDef *klass;
+} WmiAssocEnd;
+
+typedef struct {
+    const WmiClassDef *klass;
+    WmiAssocEnd ends[2];
+} WmiAssocDef;
+
+/* Whether klass is wanted or one of its subclasses */
+gboolean wmi_class_is_a(const WmiClassDef *klass, const WmiClassDef *wanted);
+/* The end of assoc a class of name class_name stands at, or -1; with
+ * role, only that end */
+int wmi_assoc_end_of(const WmiAssocDef *assoc, const char *class_name,
+                     const char *role);
+/* ASSOCIATORS OF {source} WHERE AssocClass = assoc [ResultClass = ...]
+ * [ResultRole = ...]: the query from one end of assoc to the other (or,
+ * for an association of one class with itself, the end result_role
+ * names). The source must stand at an end; result_class may be NULL. */
+typedef struct _WmiEpr WmiEpr;
+char *wmi_associators_wql(const WmiAssocDef *assoc, const WmiEpr *source,
+                          const WmiClassDef *result_class,
+                          const char *result_role);
+
 typedef struct {
     guint64 value;
     const char *string_value; /* for string value maps */
@@ -106,13 +133,13 @@ const WmiMethodDef *wmi_class_method(const WmiClassDef *klass,
 const char *wmi_valuemap_text(const WmiValueMap *map, guint64 value);
 
 /* An endpoint reference: how WS-Management names one object. */
-typedef struct {
+struct _WmiEpr {
     char *address;
     char *resource_uri;
     char *class_name; /* the last segment of the resource URI */
     GPtrArray *selector_names;
     GPtrArray *selector_values;
-} WmiEpr;
+};
 
 WmiEpr *wmi_epr_new(const char *class_name);
 WmiEpr *wmi_epr_copy(const WmiEpr *epr);
@@ -156,6 +183,30 @@ GPtrArray *wmi_object_values(const WmiObject *obj, const char *name);
 const char *wmi_object_text(const WmiObject *obj, const char *name);
 gboolean wmi_object_is_nil(const WmiObject *obj, const char *name);
 const WmiEpr *wmi_object_epr(const WmiObject *obj, const char *name);
+
+/* What every typed struct starts with */
+typedef struct {
+    const WmiClassDef *klass;
+    WmiObject *object;
+    guint64 given;
+} WmiTypedHead;
+
+/* An empty typed struct, to be given values and sent */
+gpointer wmi_typed_alloc(const WmiClassDef *klass);
+/* Marks the field at offset as given a value to send */
+void wmi_typed_give(gpointer typed, gsize offset);
+/* Sets a field of a typed struct and marks it to be sent: a property its
+ * class does not have is a build error. The struct owns value. */
+#define WMI_TYPED_SET(typed, field, value)                                     \
+    G_STMT_START                                                               \
+    {                                                                          \
+        (typed)->field = (value);                                              \
+        wmi_typed_give((typed),                                                \
+                       G_STRUCT_OFFSET(glib_typeof(*(typed)), field));         \
+    }                                                                          \
+    G_STMT_END
+/* The properties given values, as an instance to send */
+WmiObject *wmi_typed_to_object(gconstpointer typed);
 
 /* Converts a generic object to its typed struct, checking every value
  * against the class table. The struct keeps obj (it takes ownership). */

@@ -914,6 +914,15 @@ wsman_params_add_instance(WsmanParams *params, const char *name,
                NULL);
 }
 
+void
+wsman_params_add_typed(WsmanParams *params, const char *name,
+                       gconstpointer typed)
+{
+    g_autoptr(WmiObject) obj = wmi_typed_to_object(typed);
+
+    wsman_params_add_instance(params, name, obj);
+}
+
 static gboolean
 check_params(WsmanClient *c, const WmiEpr *target, const char *method,
              WsmanParams *params, GError **error)

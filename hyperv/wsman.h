@@ -96,6 +96,9 @@ void wsman_params_add_uint(WsmanParams *params, const char *name,
                            guint64 value);
 void wsman_params_add_epr(WsmanParams *params, const char *name,
                           const WmiEpr *epr);
+/* A typed struct's given properties as an embedded instance */
+void wsman_params_add_typed(WsmanParams *params, const char *name,
+                            gconstpointer typed);
 /* An embedded instance, sent as CIM-XML in CDATA. */
 void wsman_params_add_instance(WsmanParams *params, const char *name,
                                const WmiObject *instance);

@@ -198,7 +198,7 @@ guint32 sim_invoke(SimHost *host, const WmiObject *target, const char *method,
 /* Starts the worker that runs jobs. */
 void sim_host_start(SimHost *host);
 
-/* Rendering and queries (caller holds the lock) */
+/* Rendering and queries (sim-view.c; caller holds the lock) */
 GPtrArray *sim_host_instances(SimHost *host, const char *class_name);
 GPtrArray *sim_host_query(SimHost *host, const WqlQuery *q, GError **error);
 WmiObject *sim_host_get(SimHost *host, const char *class_name,
@@ -210,5 +210,7 @@ gboolean sim_host_save(SimHost *host, GError **error);
 gboolean sim_host_load(SimHost *host, GError **error);
 
 char *sim_guid_new(void);
+/* An InstanceID without its "Microsoft:" prefix */
+const char *sim_strip_microsoft(const char *instance_id);
 
 G_END_DECLS

@@ -337,8 +337,8 @@ test_snapshot_lifecycle(Sim *s, gconstpointer data)
 
     /* create: the disk is frozen, the VM moves to a new AVHDX */
     job = create_snapshot(s, db1);
-    affected =
-        hv_job_affected(s->client, job, "Msvm_VirtualSystemSettingData", &err);
+    affected = hv_job_affected(s->client, job,
+                               &Msvm_VirtualSystemSettingData_class, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(affected->len, ==, 1);
     snap = wmi_typed_new(&Msvm_VirtualSystemSettingData_class,
@@ -420,8 +420,8 @@ test_snapshot_tree_and_merge_middle(Sim *s, gconstpointer data)
         g_autoptr(GPtrArray) aff = NULL;
         write_guest(cur->pdata[0], text);
         job = create_snapshot(s, web1);
-        aff = hv_job_affected(s->client, job, "Msvm_VirtualSystemSettingData",
-                              &err);
+        aff = hv_job_affected(s->client, job,
+                              &Msvm_VirtualSystemSettingData_class, &err);
         g_assert_no_error(err);
         ids[i] = g_strdup(wmi_object_text(aff->pdata[0], "InstanceID"));
         wmi_typed_free(job);

@@ -310,6 +310,53 @@ test_cimxml_roundtrip(void)
     g_assert_cmpuint(notes->len, ==, 2);
 }
 
+/* A typed struct sends what was given a value, in the schema's types */
+static void
+test_typed_to_instance(void)
+{
+    g_autoptr(Msvm_VirtualSystemSettingData) s =
+        wmi_typed_alloc(&Msvm_VirtualSystemSettingData_class);
+    g_autoptr(Msvm_VirtualSystemSnapshotSettingData) snap =
+        wmi_typed_alloc(&Msvm_VirtualSystemSnapshotSettingData_class);
+    g_autoptr(WmiObject) obj = NULL, back = NULL;
+    g_autofree char *xml = NULL, *xml2 = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) typed = NULL;
+    GError *err = NULL;
+
+    WMI_TYPED_SET(s, InstanceID, g_strdup("Microsoft:ABC"));
+    WMI_TYPED_SET(s, Notes, g_strsplit("one\ntwo", "\n", -1));
+    WMI_TYPED_SET(s, UserSnapshotType, 3);
+    WMI_TYPED_SET(s, IsSaved, FALSE);
+    WMI_TYPED_SET(s, Parent, NULL);
+    s->ElementName = g_strdup("not given"); /* set, never marked */
+    obj = wmi_typed_to_object(s);
+    g_assert_cmpstr(obj->class_name, ==, "Msvm_VirtualSystemSettingData");
+    g_assert_cmpuint(obj->names->len, ==, 5);
+    g_assert_null(wmi_object_values(obj, "ElementName"));
+    g_assert_true(wmi_object_is_nil(obj, "Parent"));
+    g_assert_cmpstr(wmi_object_text(obj, "IsSaved"), ==, "false");
+    xml = wmi_object_to_cimxml(obj);
+    g_test_message("%s", xml);
+    g_assert_nonnull(strstr(xml, "NAME=\"UserSnapshotType\" TYPE=\"uint16\""));
+    back = wmi_object_from_cimxml(xml, &err);
+    g_assert_no_error(err);
+    typed = wmi_typed_new(&Msvm_VirtualSystemSettingData_class,
+                          g_steal_pointer(&back), &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(typed->InstanceID, ==, "Microsoft:ABC");
+    g_assert_cmpstr(typed->Notes[1], ==, "two");
+    g_assert_cmpuint(typed->UserSnapshotType, ==, 3);
+
+    WMI_TYPED_SET(snap, ConsistencyLevel, 2);
+    WMI_TYPED_SET(snap, IgnoreNonSnapshottableDisks, TRUE);
+    g_clear_pointer(&obj, wmi_object_free);
+    obj = wmi_typed_to_object(snap);
+    xml2 = wmi_object_to_cimxml(obj);
+    g_assert_nonnull(strstr(xml2, "NAME=\"ConsistencyLevel\" TYPE=\"uint8\">"
+                                  "<VALUE>2</VALUE>"));
+    g_assert_nonnull(strstr(xml2, "<VALUE>true</VALUE>"));
+}
+
 static void
 test_wql_quote(void)
 {
@@ -771,7 +818,8 @@ test_invoke_and_job(void)
     g_assert_cmpuint(g_array_index(progress, guint, 0), ==, 30);
     g_assert_cmpuint(g_array_index(progress, guint, 2), ==, 100);
 
-    affected = hv_job_affected(c, job, "Msvm_VirtualSystemSettingData", &err);
+    affected =
+        hv_job_affected(c, job, &Msvm_VirtualSystemSettingData_class, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(affected->len, ==, 2);
     wmi_typed_free(job);
@@ -992,6 +1040,7 @@ main(int argc, char **argv)
     }
     g_test_add_func("/wsman/parse/bad-values", test_bad_values);
     g_test_add_func("/wsman/cimxml/roundtrip", test_cimxml_roundtrip);
+    g_test_add_func("/wsman/cimxml/typed", test_typed_to_instance);
     g_test_add_func("/wsman/wql/quote", test_wql_quote);
     g_test_add_func("/wsman/datetime/forms", test_datetime_forms);
     g_test_add_func("/wsman/http/enumerate-and-pull", test_http_enumerate_pull);
