@@ -1,11 +1,9 @@
 /*
- * sim-groups.c: reference points and VM groups in hypervsim
+ * sim-groups.c: VM groups in hypervsim
  *
- * An RCT reference point is what a recovery checkpoint becomes once
- * converted: its files are merged away and only the change-tracking
- * position stays. A VM group (Msvm_VirtualSystemCollection) takes its
- * snapshots and reference points one per member, grouped under one
- * CollectionID; ExportSnapshot writes a group snapshot's disks to a folder,
+ * A VM group (Msvm_VirtualSystemCollection) takes its snapshots and
+ * reference points one per member, grouped under one CollectionID;
+ * ExportSnapshot writes a group snapshot's disks to a folder (sim-export.c),
  * whole or only what changed since an earlier point.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -20,220 +18,6 @@
 
 #include "sim-ops.h"
 #include "vhdx.h"
-
-#define COPY_CHUNK (1u << 20)
-
-/* Reference points of a VM */
-
-static char *
-rct_id_new(guint64 seq)
-{
-    g_autofree char *guid = g_uuid_string_random();
-    g_strdelimit(guid, "-", ':');
-    return g_strdup_printf("rctX:%s:%08" G_GINT64_MODIFIER "x", guid, seq);
-}
-
-static SimRefPoint *
-refpoint_new(SimVm *vm, GPtrArray *disks, guint8 consistency, guint64 seq)
-{
-    SimRefPoint *r = g_new0(SimRefPoint, 1);
-
-    r->id = sim_guid_new();
-    r->created = g_date_time_new_now_utc();
-    r->consistency = consistency;
-    r->change_seq = seq;
-    r->slots = g_ptr_array_new_with_free_func(g_free);
-    r->rct_ids = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < disks->len; i++) {
-        g_ptr_array_add(r->slots,
-                        g_strdup(((SimDiskRef *) disks->pdata[i])->slot_id));
-        g_ptr_array_add(r->rct_ids, rct_id_new(seq + i));
-    }
-    return r;
-}
-
-static gboolean
-is_recovery(SimSnapshot *s)
-{
-    return g_str_equal(s->type, MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY);
-}
-
-/* Changes older than every point that can still be asked about go. */
-static void
-trim_changes(SimVm *vm)
-{
-    guint64 oldest = G_MAXUINT64;
-
-    for (guint i = 0; i < vm->refpoints->len; i++)
-        oldest =
-            MIN(oldest, ((SimRefPoint *) vm->refpoints->pdata[i])->change_seq);
-    for (guint i = 0; i < vm->snapshots->len; i++) {
-        SimSnapshot *s = vm->snapshots->pdata[i];
-        if (is_recovery(s))
-            oldest = MIN(oldest, s->change_seq);
-    }
-    for (guint i = vm->changes->len; i > 0; i--)
-        if (((SimChange *) vm->changes->pdata[i - 1])->seq <= oldest)
-            g_ptr_array_remove_index(vm->changes, i - 1);
-}
-
-SimRefPoint *
-sim_convert_snapshot(SimHost *host, SimJob *job, SimVm *vm, SimSnapshot *s,
-                     GError **error)
-{
-    SimRefPoint *r = refpoint_new(vm, s->disks, s->consistency, s->change_seq);
-
-    if (!sim_destroy_snapshot(host, job, vm, s, error)) {
-        sim_refpoint_free(r);
-        return NULL;
-    }
-    g_ptr_array_add(vm->refpoints, r);
-    return r;
-}
-
-void
-sim_destroy_refpoint(SimHost *host, SimVm *vm, SimRefPoint *r)
-{
-    sim_leave_group_points(host, r->id, TRUE);
-    g_ptr_array_remove(vm->refpoints, r);
-    trim_changes(vm);
-}
-
-static gboolean
-run_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
-{
-    SimVm *vm = NULL;
-    SimSnapshot *s;
-    SimRefPoint *r = NULL;
-    g_autofree char *key = NULL;
-
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    s = sim_host_find_snapshot(host, data, &vm);
-    if (!s)
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The checkpoint was deleted."));
-    else
-        r = sim_convert_snapshot(host, job, vm, s, error);
-    if (r) {
-        key = g_strdup_printf("Microsoft:%s", r->id);
-        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", key);
-    }
-    if (vm)
-        vm->busy_status = 0;
-    g_mutex_unlock(&host->lock);
-    return r != NULL;
-}
-
-static guint32
-convert_snapshot(SimHost *host, const WmiObject *target, const char *method,
-                 const WmiObject *in, WmiObject *out, GError **error)
-{
-    const char *id = sim_param_selector(in, "AffectedSnapshot", "InstanceID");
-    SimSnapshot *s = id ? sim_host_find_snapshot(host, id, NULL) : NULL;
-
-    if (!s)
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    /* only a recovery checkpoint turns into a reference point */
-    if (!is_recovery(s))
-        return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
-    sim_out_job(out,
-                sim_job_start(host, MSVM_JOB_TYPE_CONVERT_TO_REFERENCE_POINT,
-                              FALSE, run_convert, g_strdup(s->id), g_free));
-    wmi_object_set_nil(out, "ResultingReferencePoint");
-    return MSVM_RETURN_VALUE_JOB_STARTED;
-}
-
-static gboolean
-run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
-{
-    SimVmTask *d = data;
-    SimVm *vm;
-    SimRefPoint *r = NULL;
-    g_autofree char *key = NULL;
-
-    sim_job_progress(host, job, 30);
-    g_mutex_lock(&host->lock);
-    vm = sim_host_find_vm(host, d->vm_id);
-    if (!vm) {
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The virtual machine was deleted."));
-    } else {
-        r = refpoint_new(vm, vm->disks, d->consistency, vm->change_seq);
-        g_ptr_array_add(vm->refpoints, r);
-        key = g_strdup_printf("Microsoft:%s", r->id);
-        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", key);
-    }
-    g_mutex_unlock(&host->lock);
-    return r != NULL;
-}
-
-static guint32
-create_refpoint(SimHost *host, const WmiObject *target, const char *method,
-                const WmiObject *in, WmiObject *out, GError **error)
-{
-    const char *name = sim_param_selector(in, "AffectedSystem", "Name");
-    SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
-    const char *settings = sim_param_text(in, "ReferencePointSettings");
-    guint64 type, level = MSVM_CONSISTENCY_LEVEL_CRASH;
-
-    if (!vm || !sim_param_uint(in, "ReferencePointType", G_MAXUINT16, &type))
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    /* the method documents 0 log / 1 RCT, the class 1 log / 2 RCT: both
-     * RCT spellings are taken; log-based points need Hyper-V Replica */
-    if (type == 0)
-        return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED;
-    if (type > 2)
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    if (settings && *settings) {
-        g_autoptr(WmiObject) o = wmi_object_from_cimxml(settings, NULL);
-        const char *t = o ? wmi_object_text(o, "ConsistencyLevel") : NULL;
-        if (!o || (t && (!wmi_parse_unsigned(t, 2, &level) || level == 0)))
-            return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    }
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_CREATE_REFERENCE_POINT,
-                                   FALSE, run_create_refpoint,
-                                   sim_vm_task_new(vm, type, level),
-                                   (GDestroyNotify) sim_vm_task_free));
-    wmi_object_set_nil(out, "ResultingReferencePoint");
-    return MSVM_RETURN_VALUE_JOB_STARTED;
-}
-
-static gboolean
-run_destroy_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
-{
-    SimVm *vm = NULL;
-    SimRefPoint *r;
-
-    sim_job_progress(host, job, 50);
-    g_mutex_lock(&host->lock);
-    r = sim_host_find_refpoint(host, data, &vm);
-    if (r) {
-        sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
-        sim_destroy_refpoint(host, vm, r);
-    } else {
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The reference point was deleted."));
-    }
-    g_mutex_unlock(&host->lock);
-    return r != NULL;
-}
-
-static guint32
-destroy_refpoint(SimHost *host, const WmiObject *target, const char *method,
-                 const WmiObject *in, WmiObject *out, GError **error)
-{
-    const char *id =
-        sim_param_selector(in, "AffectedReferencePoint", "InstanceID");
-    SimRefPoint *r = id ? sim_host_find_refpoint(host, id, NULL) : NULL;
-
-    if (!r)
-        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    sim_out_job(out,
-                sim_job_start(host, MSVM_JOB_TYPE_DELETE_REFERENCE_POINT, FALSE,
-                              run_destroy_refpoint, g_strdup(r->id), g_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
-}
 
 /* Msvm_CollectionManagementService: synchronous, as group edits touch
  * no files */
@@ -626,186 +410,6 @@ run_group_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
     return ok;
 }
 
-/* ExportSnapshot: per member, "<dir>/<VM name>/Virtual Hard Disks/" holds
- * one VHDX per disk with the snapshot's content (or, differential, only
- * the ranges changed since the base point), and "Virtual Machines/"
- * a JSON description of what was exported. */
-
-typedef struct {
-    char *source; /* the snapshot's frozen file */
-    char *target;
-    char *slot_id;
-    GArray *ranges; /* Range; NULL: everything */
-} ExportDisk;
-
-static void
-export_disk_free(ExportDisk *d)
-{
-    g_free(d->source);
-    g_free(d->target);
-    g_free(d->slot_id);
-    if (d->ranges)
-        g_array_unref(d->ranges);
-    g_free(d);
-}
-
-/* A range of a disk, in bytes */
-typedef struct {
-    guint64 offset;
-    guint64 length;
-} Range;
-
-static gint
-range_cmp(gconstpointer a, gconstpointer b)
-{
-    guint64 x = ((const Range *) a)->offset, y = ((const Range *) b)->offset;
-    return x < y ? -1 : x > y;
-}
-
-/* The ranges of slot changed after seq and up to until, in order, with
- * overlapping ones joined. */
-static GArray *
-changed_ranges(SimVm *vm, const char *slot, guint64 after, guint64 until)
-{
-    GArray *r = g_array_new(FALSE, FALSE, sizeof(Range));
-    g_autoptr(GArray) raw = g_array_new(FALSE, FALSE, sizeof(Range));
-
-    for (guint i = 0; i < vm->changes->len; i++) {
-        SimChange *c = vm->changes->pdata[i];
-        if (c->seq > after && c->seq <= until &&
-            g_str_equal(c->slot_id, slot)) {
-            Range one = { c->offset, MIN(c->length, G_MAXUINT64 - c->offset) };
-            g_array_append_val(raw, one);
-        }
-    }
-    g_array_sort(raw, range_cmp);
-    for (guint i = 0; i < raw->len; i++) {
-        Range *one = &g_array_index(raw, Range, i);
-        Range *last = r->len ? &g_array_index(r, Range, r->len - 1) : NULL;
-        if (last && one->offset <= last->offset + last->length)
-            last->length =
-                MAX(last->offset + last->length, one->offset + one->length) -
-                last->offset;
-        else
-            g_array_append_val(r, *one);
-    }
-    return r;
-}
-
-static gboolean
-is_zero(const guint8 *buf, gsize len)
-{
-    return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
-}
-
-static gboolean
-copy_disk(ExportDisk *d, GError **error)
-{
-    g_autoptr(VhdxImage) src = NULL;
-    g_autoptr(VhdxImage) dst = NULL;
-    g_autofree guint8 *buf = g_malloc(COPY_CHUNK);
-    VhdxCreateOptions opts = { 0 };
-    const VhdxInfo *info;
-    guint64 size;
-
-    src = vhdx_open(d->source, VHDX_OPEN_READ_ONLY | VHDX_OPEN_CHAIN, error);
-    if (!src)
-        return FALSE;
-    info = vhdx_get_info(src);
-    size = info->virtual_size;
-    opts.virtual_size = size;
-    opts.logical_sector_size = info->logical_sector_size;
-    opts.physical_sector_size = info->physical_sector_size;
-    if (!vhdx_create(d->target, &opts, error))
-        return FALSE;
-    dst = vhdx_open(d->target, VHDX_OPEN_READ_WRITE, error);
-    if (!dst)
-        return FALSE;
-    for (guint r = 0; r < (d->ranges ? d->ranges->len : 1); r++) {
-        Range all = { 0, size };
-        const Range *one =
-            d->ranges ? &g_array_index(d->ranges, Range, r) : &all;
-        guint64 off = one->offset;
-        guint64 end = MIN(off + one->length, size);
-        while (off < end) {
-            gsize n = MIN(end - off, COPY_CHUNK);
-            if (!vhdx_read(src, buf, n, off, error))
-                return FALSE;
-            /* a whole export skips zeros; a differential one keeps them,
-             * as they are changes */
-            if ((d->ranges || !is_zero(buf, n)) &&
-                !vhdx_write(dst, buf, n, off, error))
-                return FALSE;
-            off += n;
-        }
-    }
-    return vhdx_close(g_steal_pointer(&dst), error);
-}
-
-static void
-put_ranges(JsonBuilder *b, GArray *ranges)
-{
-    json_builder_set_member_name(b, "changed_ranges");
-    if (!ranges) {
-        json_builder_add_null_value(b);
-        return;
-    }
-    json_builder_begin_array(b);
-    for (guint i = 0; i < ranges->len; i++) {
-        const Range *one = &g_array_index(ranges, Range, i);
-        json_builder_begin_array(b);
-        json_builder_add_int_value(b, one->offset);
-        json_builder_add_int_value(b, MIN(one->length, (guint64) G_MAXINT64));
-        json_builder_end_array(b);
-    }
-    json_builder_end_array(b);
-}
-
-static gboolean
-write_description(const char *path, SimVm *vm, SimSnapshot *s, const char *base,
-                  GPtrArray *disks, GError **error)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *data = NULL;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "virtual_machine");
-    json_builder_add_string_value(b, vm->id);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, vm->name);
-    json_builder_set_member_name(b, "snapshot");
-    json_builder_add_string_value(b, s->id);
-    json_builder_set_member_name(b, "differential_base");
-    if (base)
-        json_builder_add_string_value(b, base);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "disks");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < disks->len; i++) {
-        ExportDisk *d = disks->pdata[i];
-        g_autofree char *file = g_path_get_basename(d->target);
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "slot");
-        json_builder_add_string_value(b, d->slot_id);
-        json_builder_set_member_name(b, "file");
-        json_builder_add_string_value(b, file);
-        put_ranges(b, d->ranges);
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    data = json_generator_to_data(gen, NULL);
-    return g_file_set_contents(path, data, -1, error);
-}
-
-/* The change counter of the base point for a member, or FALSE when the
- * base does not cover that member. */
 static gboolean
 base_seq(SimHost *host, SimGroup *g, const char *base_id, SimVm *vm,
          guint64 *seq)
@@ -842,9 +446,7 @@ run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     GroupTask *t = data;
     SimGroup *g;
     SimGroupPoint *p;
-    g_autoptr(GPtrArray) disks =
-        g_ptr_array_new_with_free_func((GDestroyNotify) export_disk_free);
-    g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(SimExport) e = sim_export_new();
 
     sim_job_progress(host, job, 5);
     g_mutex_lock(&host->lock);
@@ -858,87 +460,25 @@ run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     for (guint i = 0; i < p->items->len; i++) {
         SimVm *vm = NULL;
         SimSnapshot *s = sim_host_find_snapshot(host, p->items->pdata[i], &vm);
-        g_autofree char *vm_dir = NULL, *vhd_dir = NULL, *cfg_dir = NULL;
-        g_autofree char *cfg = NULL, *cfg_name = NULL;
-        g_autoptr(GPtrArray) vm_disks = g_ptr_array_new();
         guint64 since = 0;
-        gboolean differential = FALSE;
 
         if (!s)
             continue;
-        if (t->base_id) {
-            differential = base_seq(host, g, t->base_id, vm, &since);
-            if (!differential) {
-                g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                            _("The differential base does not cover '%s'."),
-                            vm->name);
-                g_mutex_unlock(&host->lock);
-                return FALSE;
-            }
-        }
-        vm_dir = g_build_filename(t->directory, vm->name, NULL);
-        vhd_dir = g_build_filename(vm_dir, "Virtual Hard Disks", NULL);
-        cfg_dir = g_build_filename(vm_dir, "Virtual Machines", NULL);
-        if (g_mkdir_with_parents(vhd_dir, 0755) < 0 ||
-            g_mkdir_with_parents(cfg_dir, 0755) < 0) {
+        if (t->base_id && !base_seq(host, g, t->base_id, vm, &since)) {
             g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                        _("Failed to create the export folder '%s'."), vm_dir);
+                        _("The differential base does not cover '%s'."),
+                        vm->name);
             g_mutex_unlock(&host->lock);
             return FALSE;
         }
-        for (guint k = 0; t->copy_storage && k < s->disks->len; k++) {
-            SimDiskRef *ref = s->disks->pdata[k];
-            g_autofree char *base = g_path_get_basename(ref->path);
-            g_autofree char *file = NULL;
-            ExportDisk *d = g_new0(ExportDisk, 1);
-            char *under = strchr(base, '_'), *dot = strrchr(base, '.');
-
-            /* the root disk's name, without a checkpoint's suffix */
-            if (under && dot && dot - under == 37)
-                *under = '\0';
-            else if (dot)
-                *dot = '\0';
-            file = g_strdup_printf("%s.vhdx", base);
-            d->source = g_strdup(ref->path);
-            d->target = g_build_filename(vhd_dir, file, NULL);
-            d->slot_id = g_strdup(ref->slot_id);
-            if (differential)
-                d->ranges =
-                    changed_ranges(vm, ref->slot_id, since, s->change_seq);
-            if (g_file_test(d->target, G_FILE_TEST_EXISTS)) {
-                g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                            _("Failed to export: '%s' exists."), d->target);
-                export_disk_free(d);
-                g_mutex_unlock(&host->lock);
-                return FALSE;
-            }
-            g_ptr_array_add(disks, d);
-            g_ptr_array_add(vm_disks, d);
-        }
-        cfg_name = g_strdup_printf("%s.vmcx", s->id);
-        cfg = g_build_filename(cfg_dir, cfg_name, NULL);
-        if (!write_description(cfg, vm, s, differential ? t->base_id : NULL,
-                               vm_disks, error)) {
+        if (!sim_export_plan(e, t->directory, vm, s, t->copy_storage,
+                             t->base_id ? &since : NULL, t->base_id, error)) {
             g_mutex_unlock(&host->lock);
             return FALSE;
         }
-        g_ptr_array_add(folders, g_steal_pointer(&vm_dir));
     }
     g_mutex_unlock(&host->lock);
-
-    for (guint i = 0; i < disks->len; i++) {
-        ExportDisk *d = disks->pdata[i];
-        GError *local = NULL;
-        if (!copy_disk(d, &local)) {
-            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                        _("Failed to export '%s': %s"), d->source,
-                        local->message);
-            g_error_free(local);
-            return FALSE;
-        }
-        sim_job_progress(host, job, 10 + 85 * (i + 1) / disks->len);
-    }
-    return TRUE;
+    return sim_export_run(e, host, job, 10, 95, error);
 }
 
 /* The CollectionID in a WMI object path, or the bare id. */
@@ -1042,12 +582,6 @@ group_snapshot_method(SimHost *host, const WmiObject *target,
 }
 
 const SimMethod sim_groups_methods[] = {
-    { "Msvm_VirtualSystemSnapshotService", "ConvertToReferencePoint",
-      convert_snapshot },
-    { "Msvm_VirtualSystemReferencePointService", "CreateReferencePoint",
-      create_refpoint },
-    { "Msvm_VirtualSystemReferencePointService", "DestroyReferencePoint",
-      destroy_refpoint },
     { "Msvm_CollectionManagementService", "DefineCollection", define_group },
     { "Msvm_CollectionManagementService", "DestroyCollection", edit_group },
     { "Msvm_CollectionManagementService", "RenameCollection", edit_group },

@@ -64,11 +64,11 @@ sim_snapshot_free(SimSnapshot *s)
 {
     g_free(s->id);
     g_free(s->name);
-    g_ptr_array_unref(s->notes);
+    g_clear_pointer(&s->notes, g_ptr_array_unref);
     g_clear_pointer(&s->created, g_date_time_unref);
     g_free(s->parent_id);
     g_free(s->type);
-    g_ptr_array_unref(s->disks);
+    g_clear_pointer(&s->disks, g_ptr_array_unref);
     g_free(s->state_file);
     g_free(s);
 }
@@ -78,8 +78,8 @@ sim_refpoint_free(SimRefPoint *r)
 {
     g_free(r->id);
     g_clear_pointer(&r->created, g_date_time_unref);
-    g_ptr_array_unref(r->slots);
-    g_ptr_array_unref(r->rct_ids);
+    g_clear_pointer(&r->slots, g_ptr_array_unref);
+    g_clear_pointer(&r->rct_ids, g_ptr_array_unref);
     g_free(r);
 }
 
@@ -96,7 +96,7 @@ sim_group_point_free(SimGroupPoint *p)
     g_free(p->id);
     g_free(p->name);
     g_clear_pointer(&p->created, g_date_time_unref);
-    g_ptr_array_unref(p->items);
+    g_clear_pointer(&p->items, g_ptr_array_unref);
     g_free(p);
 }
 
@@ -120,11 +120,11 @@ sim_group_free(SimGroup *g)
 {
     g_free(g->id);
     g_free(g->name);
-    g_ptr_array_unref(g->members);
-    g_ptr_array_unref(g->snapshots);
-    g_ptr_array_unref(g->refpoints);
+    g_clear_pointer(&g->members, g_ptr_array_unref);
+    g_clear_pointer(&g->snapshots, g_ptr_array_unref);
+    g_clear_pointer(&g->refpoints, g_ptr_array_unref);
     g_clear_pointer(&g->last_apply_time, g_date_time_unref);
-    g_ptr_array_unref(g->last_apply_vms);
+    g_clear_pointer(&g->last_apply_vms, g_ptr_array_unref);
     g_free(g);
 }
 
@@ -142,22 +142,22 @@ sim_vm_track_write(SimVm *vm, const char *slot_id, guint64 offset,
     g_ptr_array_add(vm->changes, c);
 }
 
-static void
-vm_free(SimVm *vm)
+void
+sim_vm_free(SimVm *vm)
 {
     g_free(vm->id);
     g_free(vm->name);
-    g_ptr_array_unref(vm->notes);
+    g_clear_pointer(&vm->notes, g_ptr_array_unref);
     g_clear_pointer(&vm->created, g_date_time_unref);
     g_clear_pointer(&vm->state_changed, g_date_time_unref);
-    g_ptr_array_unref(vm->disks);
-    g_ptr_array_unref(vm->macs);
+    g_clear_pointer(&vm->disks, g_ptr_array_unref);
+    g_clear_pointer(&vm->macs, g_ptr_array_unref);
     g_free(vm->current_id);
-    g_ptr_array_unref(vm->snapshots);
+    g_clear_pointer(&vm->snapshots, g_ptr_array_unref);
     g_free(vm->dir);
     g_free(vm->last_applied_id);
-    g_ptr_array_unref(vm->refpoints);
-    g_ptr_array_unref(vm->changes);
+    g_clear_pointer(&vm->refpoints, g_ptr_array_unref);
+    g_clear_pointer(&vm->changes, g_ptr_array_unref);
     g_free(vm);
 }
 
@@ -192,7 +192,7 @@ sim_host_new(const char *name, const char *state_dir)
     g_mutex_init(&host->lock);
     host->name = g_strdup(name);
     host->state_dir = g_canonicalize_filename(state_dir, NULL);
-    host->vms = g_ptr_array_new_with_free_func((GDestroyNotify) vm_free);
+    host->vms = g_ptr_array_new_with_free_func((GDestroyNotify) sim_vm_free);
     host->jobs = g_ptr_array_new_with_free_func((GDestroyNotify) job_free);
     host->job_faults =
         g_ptr_array_new_with_free_func((GDestroyNotify) job_fault_free);
@@ -391,7 +391,7 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
     if (g_mkdir_with_parents(vm->dir, 0755) < 0) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                     _("cannot create %s: %s"), vm->dir, g_strerror(errno));
-        vm_free(vm);
+        sim_vm_free(vm);
         return NULL;
     }
     for (guint i = 0; i < n_disks; i++) {
@@ -405,7 +405,7 @@ sim_host_add_vm(SimHost *host, const char *name, guint n_disks, guint64 disk_mb,
             g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED, "%s",
                         local->message);
             g_error_free(local);
-            vm_free(vm);
+            sim_vm_free(vm);
             return NULL;
         }
         g_ptr_array_add(vm->disks, sim_disk_ref_new(slot, path));

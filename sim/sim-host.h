@@ -182,6 +182,7 @@ gboolean sim_host_remove_vm(SimHost *host, const char *id_or_name,
 SimDiskRef *sim_disk_ref_new(const char *slot_id, const char *path);
 void sim_disk_ref_free(SimDiskRef *d);
 void sim_snapshot_free(SimSnapshot *s);
+void sim_vm_free(SimVm *vm);
 void sim_refpoint_free(SimRefPoint *r);
 void sim_change_free(SimChange *c);
 void sim_group_point_free(SimGroupPoint *p);
@@ -205,7 +206,10 @@ WmiObject *sim_host_get(SimHost *host, const char *class_name,
                         const WmiEpr *selectors, GError **error);
 WmiEpr *sim_host_epr_of(SimHost *host, const WmiObject *instance);
 
-/* Persistence: the model as JSON in state_dir/host.json */
+/* Persistence (sim-state.c): the model as JSON in state_dir/host.json */
+typedef struct _JsonBuilder JsonBuilder;
+/* The builder's document, written to path */
+gboolean sim_json_write(JsonBuilder *b, const char *path, GError **error);
 gboolean sim_host_save(SimHost *host, GError **error);
 gboolean sim_host_load(SimHost *host, GError **error);
 

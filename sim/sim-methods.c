@@ -16,6 +16,7 @@
 static const SimMethod *const tables[] = {
     sim_ops_methods,
     sim_groups_methods,
+    sim_refpoints_methods,
     sim_vhd_methods,
 };
 

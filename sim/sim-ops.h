@@ -76,6 +76,35 @@ gboolean sim_merge_file(SimHost *host, SimJob *job, const char *child,
 
 /* A method of a class, as hypervsim serves it: the ReturnValue, out
  * filled in; a GError is a SOAP fault. Called with the host's lock held. */
+/* Reference points (sim-refpoints.c) */
+gboolean sim_is_recovery(SimSnapshot *s);
+
+/* Exports (sim-export.c) */
+typedef struct {
+    guint64 offset;
+    guint64 length;
+} SimRange;
+/* The ranges of slot the guest changed after change counter after and up
+ * to until, in order, overlapping ones joined */
+GArray *sim_changed_ranges(SimVm *vm, const char *slot, guint64 after,
+                           guint64 until);
+typedef struct _SimExport SimExport;
+SimExport *sim_export_new(void);
+void sim_export_free(SimExport *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SimExport, sim_export_free)
+/* Plans the export of checkpoint s of vm into dir/<VM name>/ (lock held):
+ * differential when since (the base's change counter) is given, base_id
+ * recorded in the description; the folders and description are written
+ * now, the disks by sim_export_run. */
+gboolean sim_export_plan(SimExport *e, const char *dir, SimVm *vm,
+                         SimSnapshot *s, gboolean copy_storage,
+                         const guint64 *since, const char *base_id,
+                         GError **error);
+/* Copies the planned disks (lock not held), the job's progress going from
+ * from to to; on failure or cancel, removes everything the export wrote */
+gboolean sim_export_run(SimExport *e, SimHost *host, SimJob *job, guint from,
+                        guint to, GError **error);
+
 typedef guint32 (*SimMethodFunc)(SimHost *host, const WmiObject *target,
                                  const char *method, const WmiObject *in,
                                  WmiObject *out, GError **error);
@@ -91,6 +120,7 @@ typedef struct {
  * groups; sim-vhd.c: the image service) */
 extern const SimMethod sim_ops_methods[];
 extern const SimMethod sim_groups_methods[];
+extern const SimMethod sim_refpoints_methods[];
 extern const SimMethod sim_vhd_methods[];
 
 /* The function serving method on an instance of class_name, or NULL */

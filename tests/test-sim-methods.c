@@ -53,6 +53,7 @@ static void
 test_tables_name_schema_methods(void)
 {
     const SimMethod *const tables[] = { sim_ops_methods, sim_groups_methods,
+                                        sim_refpoints_methods,
                                         sim_vhd_methods };
 
     for (guint t = 0; t < G_N_ELEMENTS(tables); t++)
