@@ -227,7 +227,93 @@ destroy_refpoint(SimHost *host, const WmiObject *target, const char *method,
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
+/* Msvm_ImageManagementService.GetVirtualDiskChanges: the ranges of the
+ * disk at Path the guest wrote since the reference point whose RCT
+ * identifier is LimitId, within ByteOffset and ByteLength; answered at
+ * once, for at most CHANGES_SPAN bytes a call (ProcessedByteLength says
+ * how far it got) */
+#define CHANGES_SPAN (G_GUINT64_CONSTANT(1) << 30)
+
+static void
+add_uint(WmiObject *out, const char *name, guint64 value)
+{
+    char num[32];
+
+    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, value);
+    wmi_object_add_text(out, name, num);
+}
+
+static guint32
+get_disk_changes(SimHost *host, const WmiObject *target, const char *method,
+                 const WmiObject *in, WmiObject *out, GError **error)
+{
+    g_autofree char *path = sim_path_from_windows(sim_param_text(in, "Path"));
+    const char *limit = sim_param_text(in, "LimitId");
+    guint64 offset, length, end;
+    g_autoptr(GArray) ranges = NULL;
+    SimRefPoint *point = NULL;
+    const char *slot = NULL;
+    SimVm *owner = NULL;
+    gboolean any = FALSE;
+
+    if (!path || !limit ||
+        !sim_param_uint(in, "ByteOffset", G_MAXUINT64, &offset) ||
+        !sim_param_uint(in, "ByteLength", G_MAXUINT64, &length))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    /* the VM that writes the disk now, and its point of that RCT id */
+    for (guint i = 0; !slot && i < host->vms->len; i++) {
+        SimVm *vm = host->vms->pdata[i];
+        for (guint k = 0; !slot && k < vm->disks->len; k++) {
+            SimDiskRef *d = vm->disks->pdata[k];
+            if (g_str_equal(d->path, path)) {
+                slot = d->slot_id;
+                owner = vm;
+            }
+        }
+    }
+    if (!slot)
+        return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
+    for (guint i = 0; !point && i < owner->refpoints->len; i++) {
+        SimRefPoint *r = owner->refpoints->pdata[i];
+        for (guint k = 0; k < r->rct_ids->len; k++)
+            if (g_str_equal(r->rct_ids->pdata[k], limit) &&
+                g_str_equal(r->slots->pdata[k], slot))
+                point = r;
+    }
+    if (!point)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    length = MIN(length, CHANGES_SPAN);
+    end = offset + MIN(length, G_MAXUINT64 - offset);
+    ranges =
+        sim_changed_ranges(owner, slot, point->change_seq, owner->change_seq);
+    for (guint i = 0; i < ranges->len; i++) {
+        const SimRange *r = &g_array_index(ranges, SimRange, i);
+        guint64 from = MAX(r->offset, offset);
+        guint64 to = MIN(r->offset + r->length, end);
+        if (from >= to)
+            continue;
+        add_uint(out, "ChangedByteOffsets", from);
+        any = TRUE;
+    }
+    if (!any) {
+        wmi_object_set_nil(out, "ChangedByteOffsets");
+        wmi_object_set_nil(out, "ChangedByteLengths");
+    }
+    for (guint i = 0; any && i < ranges->len; i++) {
+        const SimRange *r = &g_array_index(ranges, SimRange, i);
+        guint64 from = MAX(r->offset, offset);
+        guint64 to = MIN(r->offset + r->length, end);
+        if (from < to)
+            add_uint(out, "ChangedByteLengths", to - from);
+    }
+    add_uint(out, "ProcessedByteLength", end - offset);
+    wmi_object_set_nil(out, "Job");
+    return MSVM_RETURN_VALUE_COMPLETED;
+}
+
 const SimMethod sim_refpoints_methods[] = {
+    { "Msvm_ImageManagementService", "GetVirtualDiskChanges",
+      get_disk_changes },
     { "Msvm_VirtualSystemSnapshotService", "ConvertToReferencePoint",
       convert_snapshot },
     { "Msvm_VirtualSystemReferencePointService", "CreateReferencePoint",

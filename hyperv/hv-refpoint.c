@@ -1,0 +1,168 @@
+/*
+ * hv-refpoint.c: a VM's RCT reference points on a Hyper-V host
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "hv-refpoint.h"
+
+GPtrArray *
+hv_refpoint_list(WsmanClient *c, const char *vm_guid, GError **error)
+{
+    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
+    g_autofree char *wql =
+        wmi_associators_wql(&Msvm_ReferencePointOfVirtualSystem_assoc, vm,
+                            &Msvm_VirtualSystemReferencePoint_class, NULL);
+
+    return hv_typed_list(&Msvm_VirtualSystemReferencePoint_class,
+                         wsman_enumerate(c, wql, FALSE, error), error);
+}
+
+Msvm_VirtualSystemReferencePoint *
+hv_refpoint_convert(WsmanClient *c, const char *snapshot_id,
+                    const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) snap = hv_settings_epr(snapshot_id);
+    g_autoptr(WmiEpr) svc =
+        hv_service_epr(c, "Msvm_VirtualSystemSnapshotService", error);
+    g_autoptr(WmiObject) out = NULL;
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+    g_autoptr(GPtrArray) made = NULL;
+
+    if (!svc)
+        return NULL;
+    wsman_params_add_epr(p, "AffectedSnapshot", snap);
+    out = wsman_invoke(c, svc, "ConvertToReferencePoint", p, error);
+    if (!out ||
+        !hv_method_result(c, "ConvertToReferencePoint", out, wait, &job, error))
+        return NULL;
+    if (!job) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: ConvertToReferencePoint finished without a job to "
+                      "name the reference point"),
+                    wsman_client_host(c));
+        return NULL;
+    }
+    made =
+        hv_job_affected(c, job, &Msvm_VirtualSystemReferencePoint_class, error);
+    if (!made)
+        return NULL;
+    if (made->len != 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: the ConvertToReferencePoint job affected %u "
+                      "reference points, one was expected"),
+                    wsman_client_host(c), made->len);
+        return NULL;
+    }
+    return wmi_typed_new(&Msvm_VirtualSystemReferencePoint_class,
+                         g_ptr_array_steal_index(made, 0), error);
+}
+
+gboolean
+hv_refpoint_destroy(WsmanClient *c, const char *instance_id,
+                    const char *vm_guid, const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) point = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
+    g_autoptr(WmiEpr) svc =
+        hv_service_epr(c, "Msvm_VirtualSystemReferencePointService", error);
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!svc)
+        return FALSE;
+    wmi_epr_add_selector(point, "InstanceID", instance_id);
+    wmi_epr_add_selector(point, "VirtualSystemIdentifier", vm_guid);
+    wsman_params_add_epr(p, "AffectedReferencePoint", point);
+    out = wsman_invoke(c, svc, "DestroyReferencePoint", p, error);
+    return out &&
+           hv_method_result(c, "DestroyReferencePoint", out, wait, NULL, error);
+}
+
+/* One call, from offset on: what the host processed, and the ranges */
+static gboolean
+disk_changes_from(WsmanClient *c, const WmiEpr *img, const char *path,
+                  const char *rct_id, guint64 offset, guint64 length,
+                  guint64 *processed, GArray *ranges, guint64 *changed,
+                  const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiObject) out = NULL;
+    const char *done;
+    GPtrArray *offsets, *lengths;
+    guint n, m;
+
+    wsman_params_add_text(p, "Path", path);
+    wsman_params_add_text(p, "LimitId", rct_id);
+    wsman_params_add_uint(p, "ByteOffset", offset);
+    wsman_params_add_uint(p, "ByteLength", length);
+    out = wsman_invoke(c, img, "GetVirtualDiskChanges", p, error);
+    if (!out ||
+        !hv_method_result(c, "GetVirtualDiskChanges", out, wait, NULL, error))
+        return FALSE;
+    done = wmi_object_text(out, "ProcessedByteLength");
+    offsets = wmi_object_is_nil(out, "ChangedByteOffsets")
+                  ? NULL
+                  : wmi_object_values(out, "ChangedByteOffsets");
+    lengths = wmi_object_is_nil(out, "ChangedByteLengths")
+                  ? NULL
+                  : wmi_object_values(out, "ChangedByteLengths");
+    n = offsets ? offsets->len : 0;
+    m = lengths ? lengths->len : 0;
+    if (!done || !wmi_parse_unsigned(done, length, processed) || n != m) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: GetVirtualDiskChanges of '%s' answered %u offsets "
+                      "and %u lengths for %s bytes processed"),
+                    wsman_client_host(c), path, n, m, done ? done : "no");
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        guint64 pair[2];
+        if (!wmi_parse_unsigned(((WmiValue *) offsets->pdata[i])->text,
+                                G_MAXUINT64, &pair[0]) ||
+            !wmi_parse_unsigned(((WmiValue *) lengths->pdata[i])->text,
+                                G_MAXUINT64, &pair[1])) {
+            g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                        _("%s: GetVirtualDiskChanges of '%s' answered a "
+                          "range that is not a number"),
+                        wsman_client_host(c), path);
+            return FALSE;
+        }
+        if (ranges)
+            g_array_append_vals(ranges, pair, 2);
+        *changed += pair[1];
+    }
+    return TRUE;
+}
+
+gboolean
+hv_disk_changes(WsmanClient *c, const char *path, const char *rct_id,
+                guint64 size, GArray *ranges, guint64 *changed,
+                const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WmiEpr) img =
+        hv_service_epr(c, "Msvm_ImageManagementService", error);
+
+    if (!img)
+        return FALSE;
+    *changed = 0;
+    /* the host may answer for a part of the disk at a time */
+    for (guint64 offset = 0, processed; offset < size; offset += processed) {
+        if (!disk_changes_from(c, img, path, rct_id, offset, size - offset,
+                               &processed, ranges, changed, wait, error))
+            return FALSE;
+        if (processed == 0) {
+            g_set_error(
+                error, HV_ERROR, HV_ERROR_PARSE,
+                _("%s: GetVirtualDiskChanges of '%s' stopped before the end "
+                  "of the disk"),
+                wsman_client_host(c), path);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
