@@ -13,8 +13,6 @@
 
 #include "hvd-snapshot-xml.h"
 
-G_DEFINE_QUARK(hvd - xml - error - quark, hvd_xml_error)
-
 static void
 disk_free(gpointer p)
 {
@@ -55,45 +53,6 @@ hvd_snapshot_def_add_disk(HvdSnapshotDef *def, const char *name,
     g_ptr_array_add(def->disks, d);
 }
 
-static gboolean
-is(xmlNode *n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE &&
-           g_strcmp0((const char *) n->name, name) == 0;
-}
-
-static xmlNode *
-child(xmlNode *parent, const char *name)
-{
-    for (xmlNode *n = parent ? parent->children : NULL; n; n = n->next)
-        if (is(n, name))
-            return n;
-    return NULL;
-}
-
-static char *
-text_of(xmlNode *n)
-{
-    xmlChar *t;
-    char *out;
-
-    if (!n)
-        return NULL;
-    t = xmlNodeGetContent(n);
-    out = g_strdup((const char *) t);
-    xmlFree(t);
-    return out;
-}
-
-static char *
-prop(xmlNode *n, const char *name)
-{
-    xmlChar *v = n ? xmlGetProp(n, (const xmlChar *) name) : NULL;
-    char *out = g_strdup((const char *) v);
-    xmlFree(v);
-    return out;
-}
-
 /* by HvdSnapshotState and HvdSnapshotMemory, NONE first */
 static const char *const states[] = {
     NULL,       "nostate", "running", "blocked",     "paused",
@@ -123,87 +82,62 @@ one_of(const char *v, const char *const *set, gsize n)
     return FALSE;
 }
 
-static gboolean invalid(GError **error, const char *fmt, ...)
-    G_GNUC_PRINTF(2, 3);
-
-static gboolean
-invalid(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, HVD_XML_ERROR, HVD_XML_ERROR_INVALID, msg);
-    return FALSE;
-}
-
 static gboolean
 parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
 {
     xmlNode *n;
-    g_autofree char *created = NULL;
     g_autofree char *state = NULL;
 
-    if (!is(root, "domainsnapshot"))
-        return invalid(error,
-                       _("the root element is <%s>, not "
-                         "<domainsnapshot>"),
-                       root->name);
-    def->name = text_of(child(root, "name"));
+    def->name = hvd_xml_text(hvd_xml_child(root, "name"));
     if (def->name && !*def->name)
-        return invalid(error, _("the snapshot name is empty"));
-    def->description = text_of(child(root, "description"));
-    state = text_of(child(root, "state"));
+        return hvd_xml_invalid(error, _("the snapshot name is empty"));
+    def->description = hvd_xml_text(hvd_xml_child(root, "description"));
+    state = hvd_xml_text(hvd_xml_child(root, "state"));
     if (state) {
         int i = index_of(state, states, G_N_ELEMENTS(states));
         if (i < 0)
-            return invalid(error, _("unknown snapshot state '%s'"), state);
+            return hvd_xml_invalid(error, _("unknown snapshot state '%s'"),
+                                   state);
         def->state = i;
     }
-    created = text_of(child(root, "creationTime"));
-    if (created) {
-        guint64 v;
-        if (!g_ascii_string_to_unsigned(created, 10, 0, G_MAXINT64, &v, NULL))
-            return invalid(error,
-                           _("creationTime '%s' is not a number of "
-                             "seconds"),
-                           created);
-        def->creation_time = v;
-    }
-    def->parent = text_of(child(child(root, "parent"), "name"));
-    if ((n = child(root, "memory"))) {
-        g_autofree char *mode = prop(n, "snapshot");
+    if (!hvd_xml_creation_time(root, &def->creation_time, error))
+        return FALSE;
+    def->parent =
+        hvd_xml_text(hvd_xml_child(hvd_xml_child(root, "parent"), "name"));
+    if ((n = hvd_xml_child(root, "memory"))) {
+        g_autofree char *mode = hvd_xml_prop(n, "snapshot");
         int i = index_of(mode, memory_kinds, G_N_ELEMENTS(memory_kinds));
         if (i < 0)
-            return invalid(error, _("unknown memory snapshot mode '%s'"),
-                           mode ? mode : "");
+            return hvd_xml_invalid(error,
+                                   _("unknown memory snapshot mode '%s'"),
+                                   mode ? mode : "");
         def->memory = i;
     }
-    for (n = child(root, "disks") ? child(root, "disks")->children : NULL; n;
-         n = n->next) {
+    for (n = hvd_xml_child(root, "disks")
+                 ? hvd_xml_child(root, "disks")->children
+                 : NULL;
+         n; n = n->next) {
         g_autofree char *name = NULL, *kind = NULL;
-        if (!is(n, "disk"))
+        if (!hvd_xml_is(n, "disk"))
             continue;
-        name = prop(n, "name");
-        kind = prop(n, "snapshot");
+        name = hvd_xml_prop(n, "name");
+        kind = hvd_xml_prop(n, "snapshot");
         if (!name || !*name)
-            return invalid(error, _("a snapshot disk has no name"));
+            return hvd_xml_invalid(error, _("a snapshot disk has no name"));
         if (kind && !one_of(kind, disk_kinds, G_N_ELEMENTS(disk_kinds)))
-            return invalid(error, _("unknown snapshot mode '%s' for disk %s"),
-                           kind, name);
+            return hvd_xml_invalid(
+                error, _("unknown snapshot mode '%s' for disk %s"), kind, name);
         hvd_snapshot_def_add_disk(def, name, kind);
     }
-    if ((n = child(root, "domain"))) {
-        g_autofree char *uuid = text_of(child(n, "uuid"));
+    if ((n = hvd_xml_child(root, "domain"))) {
+        g_autofree char *uuid = hvd_xml_text(hvd_xml_child(n, "uuid"));
         def->domain = hvd_domain_def_new();
         def->domain_is_reference = TRUE;
-        def->domain->name = text_of(child(n, "name"));
+        def->domain->name = hvd_xml_text(hvd_xml_child(n, "name"));
         if (uuid) {
             if (!hvd_uuid_parse(g_strstrip(uuid), def->domain->uuid))
-                return invalid(error, _("the domain UUID '%s' is not valid"),
-                               uuid);
+                return hvd_xml_invalid(
+                    error, _("the domain UUID '%s' is not valid"), uuid);
             def->has_domain_uuid = TRUE;
         }
     }
@@ -214,28 +148,12 @@ HvdSnapshotDef *
 hvd_snapshot_def_parse(const char *xml, GError **error)
 {
     g_autoptr(HvdSnapshotDef) def = NULL;
-    gsize len = xml ? strlen(xml) : 0;
-    xmlDoc *doc;
+    xmlDoc *doc =
+        hvd_xml_read(xml, "domainsnapshot", _("the snapshot XML"), error);
     gboolean ok;
 
-    if (len > HVD_XML_MAX_SIZE) {
-        g_set_error(error, HVD_XML_ERROR, HVD_XML_ERROR_TOO_LARGE,
-                    _("the snapshot XML is %zu bytes, more than %d"), len,
-                    HVD_XML_MAX_SIZE);
+    if (!doc)
         return NULL;
-    }
-    doc = xmlReadMemory(xml ? xml : "", len, "domainsnapshot.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR |
-                            XML_PARSE_NOWARNING);
-    if (!doc || !xmlDocGetRootElement(doc)) {
-        const xmlError *e = xmlGetLastError();
-        g_autofree char *what = g_strdup(e && e->message ? e->message : "?");
-        g_set_error(error, HVD_XML_ERROR, HVD_XML_ERROR_PARSE,
-                    _("the snapshot XML is not well-formed: line %d: %s"),
-                    e ? e->line : 0, g_strstrip(what));
-        xmlFreeDoc(doc);
-        return NULL;
-    }
     def = hvd_snapshot_def_new();
     ok = parse_root(xmlDocGetRootElement(doc), def, error);
     xmlFreeDoc(doc);

@@ -7,20 +7,9 @@
 #pragma once
 
 #include "hvd-domain-xml.h"
+#include "hvd-xml.h"
 
 G_BEGIN_DECLS
-
-#define HVD_XML_ERROR (hvd_xml_error_quark())
-GQuark hvd_xml_error_quark(void);
-
-typedef enum {
-    HVD_XML_ERROR_PARSE,   /* not well-formed */
-    HVD_XML_ERROR_INVALID, /* well-formed, but not a valid definition */
-    HVD_XML_ERROR_TOO_LARGE,
-} HvdXmlError;
-
-/* the largest document accepted: libvirt's largest RPC string */
-#define HVD_XML_MAX_SIZE (4 * 1024 * 1024)
 
 /* <state>, as libvirt's domainsnapshot schema names them */
 typedef enum {
