@@ -67,8 +67,7 @@ hvd_domain_job_begin(HvdDriver *d, const VmEntry *vm, int operation,
     j = job_of(d, vm->uuid);
     if (j->verb) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
-                      _("domain '%s' is busy: another client is %s its "
-                        "snapshot '%s'"),
+                      _("domain '%s' is busy: another client is %s '%s'"),
                       vm->name, j->verb, j->what);
         g_mutex_unlock(&d->lock);
         return FALSE;

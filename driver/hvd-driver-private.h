@@ -31,6 +31,7 @@ typedef struct {
 } VmEntry;
 
 void hvd_vm_entry_free(gpointer entry);
+VmEntry *hvd_vm_entry_copy(const VmEntry *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmEntry, hvd_vm_entry_free)
 
 struct _HvdDriver {
@@ -49,10 +50,11 @@ struct _HvdDriver {
     virNodeInfo node;
     guint64 version;
     gboolean have_node;
-    GHashTable *snapshots; /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
-    GHashTable *jobs;      /* uuid bytes -> HvdDomainJob (hvd-domain-job.c) */
-    GMutex refresh_lock;   /* one listing at a time, so events keep order */
-    gboolean recovered;    /* the state folder's operations looked at */
+    GHashTable *snapshots;   /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
+    GHashTable *jobs;        /* uuid bytes -> HvdDomainJob (hvd-domain-job.c) */
+    GHashTable *checkpoints; /* uuid bytes -> CheckpointTree */
+    GMutex refresh_lock;     /* one listing at a time, so events keep order */
+    gboolean recovered;      /* the state folder's operations looked at */
 };
 
 gboolean hvd_state_active(guint16 enabled_state);
@@ -88,6 +90,23 @@ gboolean hvd_driver_change_state(HvdDriver *d, const VmEntry *e,
 gboolean hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                               HvdDomainDef *def, GError **error);
 char *hvd_format_mac(const char *hyperv);
+
+/* A disk of a VM as it is now: its target, its resource's InstanceID,
+ * the file the VM writes */
+typedef struct {
+    char *target;
+    char *resource_id;
+    char *path;
+} HvdDiskSlot;
+void hvd_disk_slot_free(gpointer slot);
+GPtrArray *hvd_driver_disk_slots(HvdDriver *d, WsmanClient *c,
+                                 const VmEntry *vm, GError **error);
+
+/* The state folder: STATE/KIND/HOST/NAME, or NULL without one */
+char *hvd_state_path(HvdDriver *d, const char *kind, const char *name);
+/* Written whole or not at all: a temporary file, fsync, rename */
+gboolean hvd_state_write(const char *path, const char *data, gssize len,
+                         GError **error);
 /* Memory, processors, NICs and disks of a settings object's resources */
 gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                                 HvdDomainDef *def, GError **error);
@@ -101,7 +120,7 @@ gpointer hvd_driver_per_vm(GHashTable *table, const guchar uuid[16],
 typedef struct _HvdDomainJob HvdDomainJob;
 void hvd_domain_job_free(gpointer job);
 /* Starts the VM's job: operation is a virDomainJobOperation; verb and
- * what tell other clients what is busy ("deleting", the snapshot's name).
+ * what tell other clients what is busy ("deleting snapshot", its name).
  * FALSE, "domain is busy", while another job runs. */
 gboolean hvd_domain_job_begin(HvdDriver *d, const VmEntry *vm, int operation,
                               const char *verb, const char *what,
@@ -118,6 +137,8 @@ void hvd_domain_job_progress(guint percent, gpointer progress);
 
 /* hvd-snapshot.c */
 void hvd_snapshot_tree_free(gpointer tree);
+/* hvd-checkpoint.c */
+void hvd_checkpoint_tree_free(gpointer tree);
 /* Finishes or undoes the creates a stopped daemon recorded in the state
  * folder, saying what it did in the log. */
 void hvd_snapshot_recover(HvdDriver *d);

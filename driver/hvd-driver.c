@@ -12,6 +12,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -20,12 +21,15 @@
 
 G_DEFINE_QUARK(hvd - error - hyperv, hvd_error_hyperv)
 G_DEFINE_QUARK(hvd - error - snapshot, hvd_error_snapshot)
+G_DEFINE_QUARK(hvd - error - checkpoint, hvd_error_checkpoint)
 
 int
 hvd_error_vir_domain(const GError *error)
 {
     if (error->domain == HVD_ERROR_SNAPSHOT)
         return VIR_FROM_DOMAIN_SNAPSHOT;
+    if (error->domain == HVD_ERROR_CHECKPOINT)
+        return VIR_FROM_DOMAIN_CHECKPOINT;
     return VIR_FROM_HYPERV;
 }
 
@@ -66,6 +70,10 @@ code_prefix(int code)
         return _("Operation not supported");
     case VIR_ERR_INVALID_DOMAIN_SNAPSHOT:
         return _("Invalid snapshot");
+    case VIR_ERR_NO_DOMAIN_CHECKPOINT:
+        return _("Domain checkpoint not found");
+    case VIR_ERR_CHECKPOINT_INCONSISTENT:
+        return _("checkpoint inconsistent");
     default:
         return NULL;
     }
@@ -282,6 +290,8 @@ hvd_driver_new(const HvdHostConfig *config)
                                          hvd_snapshot_tree_free);
     d->jobs = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
                                     hvd_domain_job_free);
+    d->checkpoints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
+                                           hvd_checkpoint_tree_free);
     d->listeners = g_hash_table_new_full(NULL, NULL, NULL, listener_unref);
     return d;
 }
@@ -300,6 +310,7 @@ hvd_driver_free(HvdDriver *d)
     g_hash_table_unref(d->hints);
     g_hash_table_unref(d->snapshots);
     g_hash_table_unref(d->jobs);
+    g_hash_table_unref(d->checkpoints);
     g_hash_table_unref(d->listeners);
     g_mutex_clear(&d->lock);
     g_mutex_clear(&d->refresh_lock);
@@ -1076,9 +1087,7 @@ find(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
                 n++;
             }
         if (n == 1) {
-            VmEntry *copy = g_memdup2(found, sizeof(*found));
-            copy->guid = g_strdup(found->guid);
-            copy->name = g_strdup(found->name);
+            VmEntry *copy = hvd_vm_entry_copy(found);
             g_mutex_unlock(&d->lock);
             return copy;
         }
@@ -1446,6 +1455,82 @@ hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
         return FALSE;
     }
     return TRUE;
+}
+
+VmEntry *
+hvd_vm_entry_copy(const VmEntry *e)
+{
+    VmEntry *copy = g_memdup2(e, sizeof(*e));
+    copy->guid = g_strdup(e->guid);
+    copy->name = g_strdup(e->name);
+    return copy;
+}
+
+char *
+hvd_state_path(HvdDriver *d, const char *kind, const char *name)
+{
+    g_autofree char *host = g_ascii_strdown(hvd_driver_name(d), -1);
+
+    if (!d->config->state_dir)
+        return NULL;
+    return g_build_filename(d->config->state_dir, kind, host, name, NULL);
+}
+
+gboolean
+hvd_state_write(const char *path, const char *data, gssize len, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s",
+                    dir, g_strerror(e));
+        return FALSE;
+    }
+    return g_file_set_contents_full(path, data, len,
+                                    G_FILE_SET_CONTENTS_CONSISTENT |
+                                        G_FILE_SET_CONTENTS_DURABLE,
+                                    0600, error);
+}
+
+void
+hvd_disk_slot_free(gpointer p)
+{
+    HvdDiskSlot *s = p;
+    g_free(s->target);
+    g_free(s->resource_id);
+    g_free(s->path);
+    g_free(s);
+}
+
+GPtrArray *
+hvd_driver_disk_slots(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                      GError **error)
+{
+    g_autoptr(VmEntry) copy = hvd_vm_entry_copy(vm);
+    g_autoptr(GPtrArray) rasds = NULL;
+    GPtrArray *slots = g_ptr_array_new_with_free_func(hvd_disk_slot_free);
+    guint n = 0;
+
+    if (!read_settings(d, c, copy, NULL, &rasds, error)) {
+        g_ptr_array_unref(slots);
+        return NULL;
+    }
+    for (guint i = 0; i < rasds->len; i++) {
+        WmiObject *o = rasds->pdata[i];
+        const char *path = wmi_object_text(o, "HostResource");
+        HvdDiskSlot *s;
+
+        if (!g_str_equal(o->class_name, "Msvm_StorageAllocationSettingData") ||
+            !path)
+            continue;
+        s = g_new0(HvdDiskSlot, 1);
+        s->target = disk_target(n++);
+        s->resource_id = g_strdup(wmi_object_text(o, "InstanceID"));
+        s->path = g_strdup(path);
+        g_ptr_array_add(slots, s);
+    }
+    return slots;
 }
 
 char *

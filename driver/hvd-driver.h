@@ -19,10 +19,12 @@
 G_BEGIN_DECLS
 
 /* Error domains; codes are virErrorNumber values. */
-#define HVD_ERROR_HYPERV   (hvd_error_hyperv_quark())
-#define HVD_ERROR_SNAPSHOT (hvd_error_snapshot_quark())
+#define HVD_ERROR_HYPERV     (hvd_error_hyperv_quark())
+#define HVD_ERROR_SNAPSHOT   (hvd_error_snapshot_quark())
+#define HVD_ERROR_CHECKPOINT (hvd_error_checkpoint_quark())
 GQuark hvd_error_hyperv_quark(void);
 GQuark hvd_error_snapshot_quark(void);
+GQuark hvd_error_checkpoint_quark(void);
 int hvd_error_vir_domain(const GError *error);
 
 /* Sets error with libvirt's wording for code ("Domain not found: ..."). */
@@ -158,6 +160,31 @@ gboolean hvd_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
  * child's chain read back and checked (paths, the child first). */
 GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,
                                        const char *parent, GError **error);
+/* Checkpoints (hvd-checkpoint.c): RCT reference points, named by the
+ * daemon's metadata or, without it, by their GUID */
+char *hvd_domain_checkpoint_create_xml(HvdDriver *driver, const guchar uuid[16],
+                                       const char *xml, guint flags,
+                                       GError **error);
+char *hvd_domain_checkpoint_get_xml_desc(HvdDriver *driver,
+                                         const guchar uuid[16],
+                                         const char *name, guint flags,
+                                         GError **error);
+/* The names of the VM's checkpoints (from NULL), or of from's children */
+GPtrArray *hvd_domain_list_all_checkpoints(HvdDriver *driver,
+                                           const guchar uuid[16],
+                                           const char *from, guint flags,
+                                           GError **error);
+char *hvd_domain_checkpoint_lookup_by_name(HvdDriver *driver,
+                                           const guchar uuid[16],
+                                           const char *name, guint flags,
+                                           GError **error);
+char *hvd_domain_checkpoint_get_parent(HvdDriver *driver, const guchar uuid[16],
+                                       const char *name, guint flags,
+                                       GError **error);
+gboolean hvd_domain_checkpoint_delete(HvdDriver *driver, const guchar uuid[16],
+                                      const char *name, guint flags,
+                                      GError **error);
+
 /* The snapshot operation running on the VM, if any */
 gboolean hvd_domain_get_job_info(HvdDriver *driver, const guchar uuid[16],
                                  virDomainJobInfo *info, GError **error);

@@ -138,38 +138,12 @@ snap_new(const Msvm_VirtualSystemSettingData *v)
     return s;
 }
 
-/* STATE/KIND/HOST/GUID.SUFFIX, or NULL without a state folder */
+/* STATE/snapshots/HOST/GUID.taken, or NULL without a state folder */
 static char *
-state_path(HvdDriver *d, const char *kind, const VmEntry *vm,
-           const char *suffix)
+taken_path(HvdDriver *d, const VmEntry *vm)
 {
-    g_autofree char *host = g_ascii_strdown(hvd_driver_name(d), -1);
-    g_autofree char *file = g_strconcat(vm->guid, suffix, NULL);
-
-    if (!d->config->state_dir)
-        return NULL;
-    return g_build_filename(d->config->state_dir, kind, host, file, NULL);
-}
-
-/* Written whole or not at all: a temporary file, fsync, rename */
-static gboolean
-state_write(const char *path, GKeyFile *kf, GError **error)
-{
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autofree char *data = NULL;
-    gsize len;
-
-    data = g_key_file_to_data(kf, &len, NULL);
-    if (g_mkdir_with_parents(dir, 0700) < 0) {
-        int e = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s",
-                    dir, g_strerror(e));
-        return FALSE;
-    }
-    return g_file_set_contents_full(path, data, len,
-                                    G_FILE_SET_CONTENTS_CONSISTENT |
-                                        G_FILE_SET_CONTENTS_DURABLE,
-                                    0600, error);
+    g_autofree char *file = g_strconcat(vm->guid, ".taken", NULL);
+    return hvd_state_path(d, "snapshots", file);
 }
 
 /* Whether a checkpoint without memory was taken of a running VM: Hyper-V
@@ -183,7 +157,7 @@ state_write(const char *path, GKeyFile *kf, GError **error)
 static GKeyFile *
 taken_load(HvdDriver *d, const VmEntry *vm)
 {
-    g_autofree char *path = state_path(d, "snapshots", vm, ".taken");
+    g_autofree char *path = taken_path(d, vm);
     GKeyFile *kf = g_key_file_new();
 
     if (path)
@@ -194,10 +168,12 @@ taken_load(HvdDriver *d, const VmEntry *vm)
 static void
 taken_save(HvdDriver *d, const VmEntry *vm, GKeyFile *kf)
 {
-    g_autofree char *path = state_path(d, "snapshots", vm, ".taken");
+    g_autofree char *path = taken_path(d, vm);
     g_autoptr(GError) local = NULL;
+    gsize len;
+    g_autofree char *data = g_key_file_to_data(kf, &len, NULL);
 
-    if (path && !state_write(path, kf, &local))
+    if (path && !hvd_state_write(path, data, len, &local))
         g_warning("%s: cannot record the state domain '%s' was in when its "
                   "checkpoints were taken: %s",
                   hvd_driver_name(d), vm->name, local->message);
@@ -1016,17 +992,14 @@ create_end(HvdDriver *d, const VmEntry *vm)
 static char *
 journal_dir(HvdDriver *d)
 {
-    g_autofree char *host = g_ascii_strdown(hvd_driver_name(d), -1);
-
-    if (!d->config->state_dir)
-        return NULL;
-    return g_build_filename(d->config->state_dir, "ops", host, NULL);
+    return hvd_state_path(d, "ops", NULL);
 }
 
 static char *
 journal_path(HvdDriver *d, const VmEntry *vm)
 {
-    return state_path(d, "ops", vm, ".create");
+    g_autofree char *file = g_strconcat(vm->guid, ".create", NULL);
+    return hvd_state_path(d, "ops", file);
 }
 
 static gboolean
@@ -1036,8 +1009,10 @@ journal_begin(HvdDriver *d, const VmEntry *vm, const char *name, GError **error)
     g_autoptr(GKeyFile) kf = NULL;
     g_autoptr(GPtrArray) known = g_ptr_array_new();
     g_autoptr(GError) local = NULL;
+    g_autofree char *data = NULL;
     GHashTableIter it;
     gpointer key;
+    gsize len;
 
     if (!path)
         return TRUE;
@@ -1051,7 +1026,8 @@ journal_begin(HvdDriver *d, const VmEntry *vm, const char *name, GError **error)
     g_key_file_set_string_list(kf, "create", "known",
                                (const char *const *) known->pdata, known->len);
     g_mutex_unlock(&d->lock);
-    if (!state_write(path, kf, &local)) {
+    data = g_key_file_to_data(kf, &len, NULL);
+    if (!hvd_state_write(path, data, len, &local)) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_FAILED,
                       _("cannot record the create of snapshot '%s' in the "
                         "state folder %s: %s"),
@@ -1356,7 +1332,7 @@ hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
     if (!check_description(name, description, error) ||
         !check_new_name(d, vm, name, error) ||
         !hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT,
-                              _("creating"), name, error))
+                              _("creating snapshot"), name, error))
         return NULL;
 
     c = hvd_driver_client_get(d, error);
@@ -1499,7 +1475,7 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
         }
     }
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
-                              _("reverting to"), label, error))
+                              _("reverting to snapshot"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
     wait.progress = hvd_domain_job_progress;
@@ -1590,7 +1566,7 @@ hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
     g_mutex_unlock(&d->lock);
 
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE,
-                              _("deleting"), label, error))
+                              _("deleting snapshot"), label, error))
         return FALSE;
     memcpy(progress.uuid, vm->uuid, 16);
     wait.progress = hvd_domain_job_progress;

@@ -895,6 +895,75 @@ snapshot_list_all_children(HvdCall *call, gpointer a, gpointer r)
     return list_reply(call, &args->snap.dom, names, err, args->need_results, r);
 }
 
+/* Checkpoints */
+
+static gboolean
+checkpoint_create_xml(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_snapshot_create_xml_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_domain_checkpoint_create_xml(
+        driver_of(call), UUID(args), args->xml_desc, args->flags, &err);
+    return snapshot_reply(call, &args->dom, name, err, r);
+}
+
+static gboolean
+checkpoint_lookup_by_name(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_snapshot_lookup_by_name_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_domain_checkpoint_lookup_by_name(
+        driver_of(call), UUID(args), args->name, args->flags, &err);
+    return snapshot_reply(call, &args->dom, name, err, r);
+}
+
+static gboolean
+checkpoint_get_parent(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_flags_args *args = a;
+    GError *err = NULL;
+    char *name = hvd_domain_checkpoint_get_parent(
+        driver_of(call), SNAP_UUID(args), args->snap.name, args->flags, &err);
+    return snapshot_reply(call, &args->snap.dom, name, err, r);
+}
+
+static GPtrArray *
+checkpoint_names(HvdCall *call, const hvd_nonnull_domain *dom, const char *from,
+                 guint flags, GError **error)
+{
+    GPtrArray *names = hvd_domain_list_all_checkpoints(
+        driver_of(call), (const guchar *) dom->uuid, from, flags, error);
+
+    if (names && names->len > HVD_DOMAIN_SNAPSHOT_LIST_MAX) {
+        g_set_error(error, HVD_ERROR_CHECKPOINT, VIR_ERR_RPC,
+                    _("too many checkpoints: %u, the client takes %d"),
+                    names->len, HVD_DOMAIN_SNAPSHOT_LIST_MAX);
+        g_ptr_array_unref(names);
+        return NULL;
+    }
+    return names;
+}
+
+static gboolean
+list_all_checkpoints(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_list_all_snapshots_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names =
+        checkpoint_names(call, &args->dom, NULL, args->flags, &err);
+    return list_reply(call, &args->dom, names, err, args->need_results, r);
+}
+
+static gboolean
+checkpoint_list_all_children(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_snapshot_list_all_children_args *args = a;
+    GError *err = NULL;
+    GPtrArray *names = checkpoint_names(call, &args->snap.dom, args->snap.name,
+                                        args->flags, &err);
+    return list_reply(call, &args->snap.dom, names, err, args->need_results, r);
+}
+
 static gboolean
 domain_get_job_info(HvdCall *call, gpointer a, gpointer r)
 {
