@@ -225,6 +225,8 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     g_autoptr(GPtrArray) all = hv_vm_all_settings(c, vm->guid, &local);
     g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(snap_free);
     g_autoptr(HvdMomentTree) moments = NULL;
+    g_autoptr(GHashTable) recovery =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autofree char *current = NULL;
     g_autofree char *settings_id = NULL;
     SnapshotTree *t;
@@ -250,8 +252,27 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         if (g_str_equal(v->VirtualSystemType,
                         MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_REALIZED))
             g_ptr_array_add(snaps, snap_new(v));
+        else if (g_str_equal(v->VirtualSystemType,
+                             MSVM_VIRTUAL_SYSTEM_TYPE_SNAPSHOT_RECOVERY))
+            g_hash_table_insert(recovery, g_ascii_strdown(v->InstanceID, -1),
+                                hv_settings_path_instance_id(v->Parent));
     }
-    /* a parent that is not listed (a recovery checkpoint) makes a root */
+    /* a recovery checkpoint (a checkpoint or backup being made) is no
+     * snapshot: what is based on it is based on its parent */
+    for (guint i = 0; i <= snaps->len; i++) {
+        char **parent = i < snaps->len
+                            ? &((Snap *) snaps->pdata[i])->m.parent_id
+                            : &current;
+        for (guint depth = 0; *parent && depth < 64; depth++) {
+            g_autofree char *key = g_ascii_strdown(*parent, -1);
+            gpointer up;
+            if (!g_hash_table_lookup_extended(recovery, key, NULL, &up))
+                break;
+            g_free(*parent);
+            *parent = g_strdup(up);
+        }
+    }
+    /* a parent that is not listed makes a root */
     moments = moments_new(g_steal_pointer(&snaps));
     all_new = hvd_moment_tree_all(moments);
     taken_apply(d, vm, all_new);

@@ -111,6 +111,10 @@ class DaemonSession(unittest.TestCase):
         self.daemon.killed = True
         self.daemon.kill()
         self.daemon.wait(timeout=30)
+        # the dead one's sockets would look like the new one's
+        for path in (self.sock, self.sock + "-ro"):
+            if os.path.exists(path):
+                os.unlink(path)
         self.daemon = self.start_daemon()
         self.addCleanup(self.stop_daemon, self.daemon)
 
