@@ -1,7 +1,7 @@
 /*
- * test-snapshot-xml.c: domainsnapshot and domaincheckpoint XML,
- * data-driven: every NAME.in.xml of tests/data/snapshot-xml and
- * tests/data/checkpoint-xml is parsed; NAME.out.xml is what formatting the
+ * test-snapshot-xml.c: domainsnapshot, domaincheckpoint and domainbackup
+ * XML, data-driven: every NAME.in.xml of tests/data/snapshot-xml,
+ * checkpoint-xml and backup-xml is parsed; NAME.out.xml is what formatting the
  * definition gives, NAME.err a part of the error it must give. Every
  * document formatted validates against the installed libvirt's schema.
  *
@@ -13,6 +13,7 @@
 #include <libxml/relaxng.h>
 #include <string.h>
 
+#include "hvd-backup-xml.h"
 #include "hvd-checkpoint-xml.h"
 #include "hvd-snapshot-xml.h"
 
@@ -41,6 +42,12 @@ format_checkpoint(gconstpointer def)
     return hvd_checkpoint_def_format(def, FALSE);
 }
 
+static char *
+format_backup(gconstpointer def)
+{
+    return hvd_backup_def_format(def);
+}
+
 static Kind kinds[] = {
     { "snapshot-xml", SNAPSHOT_XML_DIR, SCHEMAS "domainsnapshot.rng",
       (gpointer) hvd_snapshot_def_parse, format_snapshot,
@@ -48,6 +55,9 @@ static Kind kinds[] = {
     { "checkpoint-xml", CHECKPOINT_XML_DIR, SCHEMAS "domaincheckpoint.rng",
       (gpointer) hvd_checkpoint_def_parse, format_checkpoint,
       (GDestroyNotify) hvd_checkpoint_def_free, NULL },
+    { "backup-xml", BACKUP_XML_DIR, SCHEMAS "domainbackup.rng",
+      (gpointer) hvd_backup_def_parse, format_backup,
+      (GDestroyNotify) hvd_backup_def_free, NULL },
 };
 
 static void
@@ -105,8 +115,8 @@ test_case(gconstpointer data)
     got = kind->format(def);
     g_assert_true(g_file_get_contents(out_path, &want, NULL, NULL));
     g_assert_cmpstr(got, ==, want);
-    /* a snapshot without a name is only ever a request */
-    if (strstr(got, "<name>"))
+    /* a snapshot or checkpoint without a name is only ever a request */
+    if (strstr(got, "<name>") || strstr(got, "<domainbackup"))
         assert_valid(kind, got);
     /* what was formatted parses back to the same document */
     {
@@ -214,9 +224,14 @@ test_checkpoint_names(void)
 int
 main(int argc, char **argv)
 {
+    const char *only = NULL;
     int rc;
 
     g_test_init(&argc, &argv, NULL);
+    /* --kind NAME: only that kind's cases */
+    for (int i = 1; i + 1 < argc; i++)
+        if (g_str_equal(argv[i], "--kind"))
+            only = argv[i + 1];
     for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
         Kind *kind = &kinds[k];
         g_autoptr(GDir) dir = g_dir_open(kind->dir, 0, NULL);
@@ -224,6 +239,10 @@ main(int argc, char **argv)
         xmlRelaxNGParserCtxtPtr p = xmlRelaxNGNewParserCtxt(kind->schema_path);
         const char *name;
 
+        if (only && !g_str_equal(only, kind->name)) {
+            xmlRelaxNGFreeParserCtxt(p);
+            continue;
+        }
         kind->schema = xmlRelaxNGParse(p);
         xmlRelaxNGFreeParserCtxt(p);
         g_assert_nonnull(kind->schema);
@@ -242,12 +261,17 @@ main(int argc, char **argv)
             g_test_add_data_func_full(test, c, test_case, case_free);
         }
     }
-    g_test_add_func("/snapshot-xml/full", test_full);
-    g_test_add_func("/snapshot-xml/too-large", test_too_large);
-    g_test_add_func("/checkpoint-xml/full", test_checkpoint_full);
-    g_test_add_func("/checkpoint-xml/names", test_checkpoint_names);
+    if (!only || g_str_equal(only, "snapshot-xml")) {
+        g_test_add_func("/snapshot-xml/full", test_full);
+        g_test_add_func("/snapshot-xml/too-large", test_too_large);
+    }
+    if (!only || g_str_equal(only, "checkpoint-xml")) {
+        g_test_add_func("/checkpoint-xml/full", test_checkpoint_full);
+        g_test_add_func("/checkpoint-xml/names", test_checkpoint_names);
+    }
     rc = g_test_run();
     for (guint k = 0; k < G_N_ELEMENTS(kinds); k++)
-        xmlRelaxNGFree(kinds[k].schema);
+        if (kinds[k].schema)
+            xmlRelaxNGFree(kinds[k].schema);
     return rc;
 }
