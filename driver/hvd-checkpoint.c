@@ -592,32 +592,40 @@ newest(const CheckpointTree *t)
     return best;
 }
 
-/* A recovery checkpoint of the VM, converted: the new reference point */
+/* Converts the recovery checkpoint; a failed conversion removes it */
 static Msvm_VirtualSystemReferencePoint *
-make_point(HvdDriver *d, WsmanClient *c, const VmEntry *vm, gboolean quiesce,
-           HvJobWait *wait, GError **error)
+convert(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+        const char *recovery_id, HvJobWait *wait, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    Msvm_VirtualSystemReferencePoint *point =
+        hv_refpoint_convert(c, recovery_id, wait, &local);
+
+    if (!point) {
+        g_autoptr(GError) undo = NULL;
+        if (!hv_snapshot_destroy(c, recovery_id, FALSE, wait, &undo))
+            g_warning("%s: cannot remove the recovery checkpoint %s of '%s' "
+                      "a failed checkpoint left: %s",
+                      hvd_driver_name(d), recovery_id, vm->name, undo->message);
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    }
+    return point;
+}
+
+char *
+hvd_checkpoint_recovery_new(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                            gboolean quiesce, HvJobWait *wait, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_VirtualSystemSettingData) recovery = hv_snapshot_create(
         c, vm->guid, MSVM_SNAPSHOT_TYPE_RECOVERY,
         quiesce ? MSVM_CONSISTENCY_LEVEL_APPLICATION : 0, wait, &local);
-    Msvm_VirtualSystemReferencePoint *point;
 
     if (!recovery) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    point = hv_refpoint_convert(c, recovery->InstanceID, wait, &local);
-    if (!point) {
-        g_autoptr(GError) undo = NULL;
-        if (!hv_snapshot_destroy(c, recovery->InstanceID, FALSE, wait, &undo))
-            g_warning("%s: cannot remove the recovery checkpoint %s of '%s' "
-                      "a failed checkpoint left: %s",
-                      hvd_driver_name(d), recovery->InstanceID, vm->name,
-                      undo->message);
-        hvd_driver_map_error(error, g_steal_pointer(&local));
-    }
-    return point;
+    return g_strdup(recovery->InstanceID);
 }
 
 /* The metadata of a new point: the disks with their RCT identifiers */
@@ -753,11 +761,8 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     g_autoptr(HvdCheckpointDef) def = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) slots = NULL;
-    g_autoptr(Msvm_VirtualSystemReferencePoint) point = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
     HvdJobProgress progress = { .driver = d };
-    CheckpointTree *t;
-    const Ckpt *parent;
     WsmanClient *c;
     gboolean ok;
 
@@ -801,17 +806,6 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     if (flags & VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE)
         return redefine(d, vm, def, error);
 
-    if (!def->name)
-        def->name = g_strdup_printf("%" G_GINT64_FORMAT,
-                                    g_get_real_time() / G_USEC_PER_SEC);
-    if (!ensure_tree(d, vm, TRUE, error))
-        return NULL;
-    g_mutex_lock(&d->lock);
-    ok = check_new_name(vm, tree_of(d, uuid), def->name, error);
-    g_mutex_unlock(&d->lock);
-    if (!ok)
-        return NULL;
-
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
                               _("creating checkpoint"), def->name, error))
         return NULL;
@@ -819,38 +813,87 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     wait.progress = hvd_domain_job_progress;
     wait.progress_data = &progress;
     c = hvd_driver_client_get(d, error);
-    ok = c && (slots = hvd_driver_disk_slots(d, c, vm, error)) &&
-         check_disks(vm, def, slots, error);
-    /* the domain as it is when its disks are checkpointed */
-    if (ok)
-        ok = (def->domain_xml = hvd_domain_get_xml_desc(d, uuid, 0, error)) !=
-             NULL;
+    ok = c && (slots = hvd_driver_prepare_checkpoint(d, c, vm, def, error));
     if (ok) {
-        g_mutex_lock(&d->lock);
-        t = tree_of(d, uuid);
-        parent = newest(t);
-        def->parent = parent ? g_strdup(parent->m.name) : NULL;
-        g_mutex_unlock(&d->lock);
-        def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
-        point =
-            make_point(d, c, vm, flags & VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE,
-                       &wait, error);
-        ok = point != NULL;
+        g_autofree char *recovery = hvd_checkpoint_recovery_new(
+            d, c, vm, flags & VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE, &wait,
+            error);
+        ok = recovery && hvd_checkpoint_from_recovery(d, c, vm, def, slots,
+                                                      recovery, &wait, error);
     }
-    if (ok) {
-        fill_disks(def, point, slots);
-        ok = meta_save(d, vm, point->InstanceID, def, error);
-        if (!ok &&
-            !hv_refpoint_destroy(c, point->InstanceID, vm->guid, &wait, &local))
-            g_warning("%s: cannot remove reference point %s of '%s': %s",
-                      hvd_driver_name(d), point->InstanceID, vm->name,
-                      local->message);
-    }
-    ok = ok && read_tree(d, c, vm, error);
     if (c)
         hvd_driver_client_put(d, c);
     hvd_domain_job_end(d, vm, error);
     return ok ? g_strdup(def->name) : NULL;
+}
+
+GPtrArray *
+hvd_driver_prepare_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                              HvdCheckpointDef *def, GError **error)
+{
+    g_autoptr(GPtrArray) slots = NULL;
+    gboolean ok;
+
+    if (!def->name)
+        def->name = g_strdup_printf("%" G_GINT64_FORMAT,
+                                    g_get_real_time() / G_USEC_PER_SEC);
+    if (!read_tree(d, c, vm, error))
+        return NULL;
+    g_mutex_lock(&d->lock);
+    ok = check_new_name(vm, tree_of(d, vm->uuid), def->name, error);
+    g_mutex_unlock(&d->lock);
+    if (!ok || !(slots = hvd_driver_disk_slots(d, c, vm, error)) ||
+        !check_disks(vm, def, slots, error))
+        return NULL;
+    /* the domain as it is when its disks are checkpointed */
+    g_free(def->domain_xml);
+    def->domain_xml = hvd_domain_get_xml_desc(d, vm->uuid, 0, error);
+    return def->domain_xml ? g_steal_pointer(&slots) : NULL;
+}
+
+gboolean
+hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                             HvdCheckpointDef *def, GPtrArray *slots,
+                             const char *recovery_id, HvJobWait *wait,
+                             GError **error)
+{
+    g_autoptr(Msvm_VirtualSystemReferencePoint) point = NULL;
+    g_autoptr(GError) local = NULL;
+    const Ckpt *parent;
+
+    g_mutex_lock(&d->lock);
+    parent = newest(tree_of(d, vm->uuid));
+    g_free(def->parent);
+    def->parent = parent ? g_strdup(parent->m.name) : NULL;
+    g_mutex_unlock(&d->lock);
+    def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
+    point = convert(d, c, vm, recovery_id, wait, error);
+    if (!point)
+        return FALSE;
+    fill_disks(def, point, slots);
+    if (!meta_save(d, vm, point->InstanceID, def, error)) {
+        if (!hv_refpoint_destroy(c, point->InstanceID, vm->guid, wait, &local))
+            g_warning("%s: cannot remove reference point %s of '%s': %s",
+                      hvd_driver_name(d), point->InstanceID, vm->name,
+                      local->message);
+        return FALSE;
+    }
+    return read_tree(d, c, vm, error);
+}
+
+char *
+hvd_checkpoint_point_of(HvdDriver *d, const VmEntry *vm, const char *name,
+                        GError **error)
+{
+    CheckpointTree *t;
+    Ckpt *k = resolve_locked(d, vm, name, &t, error);
+    char *id;
+
+    if (!k)
+        return NULL;
+    id = g_strdup(k->m.id);
+    g_mutex_unlock(&d->lock);
+    return id;
 }
 
 /* Delete */

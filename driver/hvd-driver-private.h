@@ -139,6 +139,28 @@ void hvd_domain_job_progress(guint percent, gpointer progress);
 void hvd_snapshot_tree_free(gpointer tree);
 /* hvd-checkpoint.c */
 void hvd_checkpoint_tree_free(gpointer tree);
+/* What a new checkpoint needs before its point is made: a name (the time,
+ * when def has none) no other has, disks the VM has, the domain as it is
+ * now. The VM's disks, or NULL. */
+struct _HvdCheckpointDef;
+GPtrArray *hvd_driver_prepare_checkpoint(HvdDriver *d, WsmanClient *c,
+                                         const VmEntry *vm,
+                                         struct _HvdCheckpointDef *def,
+                                         GError **error);
+/* A recovery checkpoint of the VM: its InstanceID */
+char *hvd_checkpoint_recovery_new(HvdDriver *d, WsmanClient *c,
+                                  const VmEntry *vm, gboolean quiesce,
+                                  HvJobWait *wait, GError **error);
+/* The recovery checkpoint converted into the checkpoint def describes,
+ * whose parent is the newest one; its metadata recorded */
+gboolean hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c,
+                                      const VmEntry *vm,
+                                      struct _HvdCheckpointDef *def,
+                                      GPtrArray *slots, const char *recovery_id,
+                                      HvJobWait *wait, GError **error);
+/* The reference point's InstanceID of the checkpoint a client names */
+char *hvd_checkpoint_point_of(HvdDriver *d, const VmEntry *vm, const char *name,
+                              GError **error);
 /* Finishes or undoes the creates a stopped daemon recorded in the state
  * folder, saying what it did in the log. */
 void hvd_snapshot_recover(HvdDriver *d);

@@ -206,18 +206,14 @@ hv_job_wait(WsmanClient *c, const WmiEpr *epr, const HvJobWait *wait,
 }
 
 gboolean
-hv_method_result(WsmanClient *c, const char *what, WmiObject *output,
-                 const HvJobWait *wait, Msvm_ConcreteJob **job_out,
-                 GError **error)
+hv_method_started(WsmanClient *c, const char *what, WmiObject *output,
+                  const WmiEpr **job_epr, GError **error)
 {
     const char *rv_text = wmi_object_text(output, "ReturnValue");
-    const WmiEpr *job_epr = wmi_object_epr(output, "Job");
     guint64 rv;
     const char *meaning;
-    Msvm_ConcreteJob *job;
 
-    if (job_out)
-        *job_out = NULL;
+    *job_epr = NULL;
     if (!rv_text || !wmi_parse_unsigned(rv_text, G_MAXUINT32, &rv)) {
         g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
                     _("%s: %s returned no valid ReturnValue"),
@@ -227,20 +223,14 @@ hv_method_result(WsmanClient *c, const char *what, WmiObject *output,
     if (rv == MSVM_RETURN_VALUE_COMPLETED)
         return TRUE;
     if (rv == MSVM_RETURN_VALUE_JOB_STARTED) {
-        if (!job_epr) {
+        *job_epr = wmi_object_epr(output, "Job");
+        if (!*job_epr) {
             g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
                         _("%s: %s started a job but returned no Job "
                           "reference"),
                         wsman_client_host(c), what);
             return FALSE;
         }
-        job = hv_job_wait(c, job_epr, wait, error);
-        if (!job)
-            return FALSE;
-        if (job_out)
-            *job_out = job;
-        else
-            wmi_typed_free(job);
         return TRUE;
     }
     meaning = wmi_valuemap_text(&msvm_valuemap_ReturnValue, rv);
@@ -249,6 +239,30 @@ hv_method_result(WsmanClient *c, const char *what, WmiObject *output,
                 wsman_client_host(c), what, rv,
                 meaning ? meaning : _("unknown"));
     return FALSE;
+}
+
+gboolean
+hv_method_result(WsmanClient *c, const char *what, WmiObject *output,
+                 const HvJobWait *wait, Msvm_ConcreteJob **job_out,
+                 GError **error)
+{
+    const WmiEpr *job_epr;
+    Msvm_ConcreteJob *job;
+
+    if (job_out)
+        *job_out = NULL;
+    if (!hv_method_started(c, what, output, &job_epr, error))
+        return FALSE;
+    if (!job_epr)
+        return TRUE;
+    job = hv_job_wait(c, job_epr, wait, error);
+    if (!job)
+        return FALSE;
+    if (job_out)
+        *job_out = job;
+    else
+        wmi_typed_free(job);
+    return TRUE;
 }
 
 GPtrArray *

@@ -38,6 +38,11 @@ gboolean hv_error_outcome_unknown(const GError *error);
 Msvm_ConcreteJob *hv_job_wait(WsmanClient *client, const WmiEpr *job,
                               const HvJobWait *wait, GError **error);
 
+/* Checks a method's output without waiting: TRUE for ReturnValue 0 (done,
+ * *job_epr NULL) and 4096 (*job_epr: the job, owned by output). */
+gboolean hv_method_started(WsmanClient *client, const char *what,
+                           WmiObject *output, const WmiEpr **job_epr,
+                           GError **error);
 /* Checks a method's output: ReturnValue 0 is done, 4096 waits for the Job
  * (returned in job_out when not NULL), anything else fails naming what and
  * the value's meaning. */

@@ -166,3 +166,49 @@ hv_disk_changes(WsmanClient *c, const char *path, const char *rct_id,
     }
     return TRUE;
 }
+
+gboolean
+hv_export_start(WsmanClient *c, const char *vm_guid, const char *dir,
+                const char *snapshot_id, const char *base_point_id,
+                WmiEpr **job, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
+    g_autoptr(WmiEpr) svc =
+        hv_service_epr(c, "Msvm_VirtualSystemManagementService", error);
+    g_autoptr(Msvm_VirtualSystemExportSettingData) esd =
+        wmi_typed_alloc(&Msvm_VirtualSystemExportSettingData_class);
+    g_autoptr(WmiObject) out = NULL;
+    const WmiEpr *started;
+
+    *job = NULL;
+    if (!svc)
+        return FALSE;
+    WMI_TYPED_SET(esd, CopySnapshotConfiguration,
+                  MSVM_COPY_SNAPSHOT_CONFIGURATION_ONE_FOR_BACKUP);
+    WMI_TYPED_SET(esd, SnapshotVirtualSystem,
+                  g_strdup_printf("root\\virtualization\\v2:"
+                                  "Msvm_VirtualSystemSettingData."
+                                  "InstanceID=\"%s\"",
+                                  snapshot_id));
+    if (base_point_id)
+        WMI_TYPED_SET(esd, DifferentialBackupBase,
+                      g_strdup_printf("root\\virtualization\\v2:"
+                                      "Msvm_VirtualSystemReferencePoint."
+                                      "InstanceID=\"%s\","
+                                      "VirtualSystemIdentifier=\"%s\"",
+                                      base_point_id, vm_guid));
+    WMI_TYPED_SET(esd, BackupIntent, MSVM_BACKUP_INTENT_MERGE);
+    WMI_TYPED_SET(esd, CopyVmStorage, TRUE);
+    WMI_TYPED_SET(esd, CopyVmRuntimeInformation, FALSE);
+    WMI_TYPED_SET(esd, CreateVmExportSubdirectory, FALSE);
+    wsman_params_add_epr(p, "ComputerSystem", vm);
+    wsman_params_add_text(p, "ExportDirectory", dir);
+    wsman_params_add_typed(p, "ExportSettingData", esd);
+    out = wsman_invoke(c, svc, "ExportSystemDefinition", p, error);
+    if (!out ||
+        !hv_method_started(c, "ExportSystemDefinition", out, &started, error))
+        return FALSE;
+    *job = started ? wmi_epr_copy(started) : NULL;
+    return TRUE;
+}

@@ -34,4 +34,13 @@ gboolean hv_disk_changes(WsmanClient *client, const char *path,
                          guint64 *changed, const HvJobWait *wait,
                          GError **error);
 
+/* ExportSystemDefinition of the VM's checkpoint snapshot_id into dir (a
+ * path on the host; the disks go to DIR\Virtual Hard Disks), whole or,
+ * with base_point_id, only what changed since that reference point;
+ * started, not waited for: the job in *job (NULL when done at once). */
+gboolean hv_export_start(WsmanClient *client, const char *vm_guid,
+                         const char *dir, const char *snapshot_id,
+                         const char *base_point_id, WmiEpr **job,
+                         GError **error);
+
 G_END_DECLS

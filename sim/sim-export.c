@@ -279,11 +279,12 @@ export_name(const char *path)
 }
 
 gboolean
-sim_export_plan(SimExport *e, const char *dir, SimVm *vm, SimSnapshot *s,
-                gboolean copy_storage, const guint64 *since,
+sim_export_plan(SimExport *e, const char *dir, gboolean subdir, SimVm *vm,
+                SimSnapshot *s, gboolean copy_storage, const guint64 *since,
                 const char *base_id, GError **error)
 {
-    g_autofree char *vm_dir = g_build_filename(dir, vm->name, NULL);
+    g_autofree char *vm_dir =
+        subdir ? g_build_filename(dir, vm->name, NULL) : g_strdup(dir);
     g_autofree char *vhd_dir =
         g_build_filename(vm_dir, "Virtual Hard Disks", NULL);
     g_autofree char *cfg_dir =
@@ -348,3 +349,160 @@ sim_export_run(SimExport *e, SimHost *host, SimJob *job, guint from, guint to,
     }
     return TRUE;
 }
+
+/* Msvm_VirtualSystemManagementService.ExportSystemDefinition of one
+ * checkpoint (CopySnapshotConfiguration 2 or 3), whole or differential
+ * against a reference point or an earlier checkpoint */
+
+typedef struct {
+    char *vm_id;
+    char *snapshot_id;
+    char *directory;
+    char *base_id; /* a reference point's or checkpoint's GUID, or NULL */
+    gboolean copy_storage;
+    gboolean subdir;
+} ExportTask;
+
+static void
+export_task_free(ExportTask *t)
+{
+    g_free(t->vm_id);
+    g_free(t->snapshot_id);
+    g_free(t->directory);
+    g_free(t->base_id);
+    g_free(t);
+}
+
+/* The GUID an object path names by InstanceID ("...InstanceID=
+ * \"Microsoft:GUID\""), or the text itself when it is no path */
+static char *
+path_guid(const char *path)
+{
+    const char *at = path ? strstr(path, "InstanceID=\"") : NULL;
+    const char *end;
+
+    if (!path || !*path)
+        return NULL;
+    if (!at)
+        return g_strdup(sim_strip_microsoft(path));
+    at += strlen("InstanceID=\"");
+    end = strchr(at, '"');
+    return end ? g_strndup(sim_strip_microsoft(at),
+                           end - sim_strip_microsoft(at))
+               : NULL;
+}
+
+/* The change counter a differential export starts from (lock held) */
+static gboolean
+base_seq(SimVm *vm, const char *base_id, guint64 *seq)
+{
+    for (guint i = 0; i < vm->refpoints->len; i++) {
+        SimRefPoint *r = vm->refpoints->pdata[i];
+        if (g_ascii_strcasecmp(r->id, base_id) == 0) {
+            *seq = r->change_seq;
+            return TRUE;
+        }
+    }
+    for (guint i = 0; i < vm->snapshots->len; i++) {
+        SimSnapshot *s = vm->snapshots->pdata[i];
+        if (g_ascii_strcasecmp(s->id, base_id) == 0) {
+            *seq = s->change_seq;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean
+run_export(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    ExportTask *t = data;
+    g_autoptr(SimExport) e = sim_export_new();
+    SimVm *vm;
+    SimSnapshot *s = NULL;
+    guint64 since = 0;
+    gboolean ok;
+
+    sim_job_progress(host, job, 5);
+    g_mutex_lock(&host->lock);
+    vm = sim_host_find_vm(host, t->vm_id);
+    s = vm ? sim_vm_find_snapshot(vm, t->snapshot_id) : NULL;
+    if (!s) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The checkpoint to export was deleted."));
+        ok = FALSE;
+    } else if (t->base_id && !base_seq(vm, t->base_id, &since)) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The base of the differential export was deleted."));
+        ok = FALSE;
+    } else {
+        sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
+        ok = sim_export_plan(e, t->directory, t->subdir, vm, s, t->copy_storage,
+                             t->base_id ? &since : NULL, t->base_id, error);
+    }
+    g_mutex_unlock(&host->lock);
+    return ok && sim_export_run(e, host, job, 10, 95, error);
+}
+
+static gboolean
+setting_bool(const WmiObject *o, const char *name, gboolean fallback)
+{
+    const char *v = wmi_object_text(o, name);
+    gboolean b;
+
+    return v && wmi_parse_boolean(v, &b) ? b : fallback;
+}
+
+static guint32
+export_system(SimHost *host, const WmiObject *target, const char *method,
+              const WmiObject *in, WmiObject *out, GError **error)
+{
+    const char *name = sim_param_selector(in, "ComputerSystem", "Name");
+    SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
+    const char *settings = sim_param_text(in, "ExportSettingData");
+    g_autofree char *dir =
+        sim_path_from_windows(sim_param_text(in, "ExportDirectory"));
+    g_autoptr(WmiObject) esd = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *snapshot = NULL, *base = NULL;
+    guint64 conf = 0, seq;
+    const char *v;
+    ExportTask *t;
+
+    if (!vm || !dir || !settings || !*settings)
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    esd = wmi_object_from_cimxml(settings, &local);
+    if (!esd ||
+        !g_str_equal(esd->class_name, "Msvm_VirtualSystemExportSettingData"))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    v = wmi_object_text(esd, "CopySnapshotConfiguration");
+    if (v && !wmi_parse_unsigned(v, G_MAXUINT8, &conf))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    /* the export of a VM's running state is not simulated */
+    if (conf != MSVM_COPY_SNAPSHOT_CONFIGURATION_ONE &&
+        conf != MSVM_COPY_SNAPSHOT_CONFIGURATION_ONE_FOR_BACKUP)
+        return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED;
+    snapshot = path_guid(wmi_object_text(esd, "SnapshotVirtualSystem"));
+    if (!snapshot || !sim_vm_find_snapshot(vm, snapshot))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    base = path_guid(wmi_object_text(esd, "DifferentialBackupBase"));
+    if (base && !base_seq(vm, base, &seq))
+        return MSVM_RETURN_VALUE_INVALID_PARAMETER;
+    t = g_new0(ExportTask, 1);
+    t->vm_id = g_strdup(vm->id);
+    t->snapshot_id = g_steal_pointer(&snapshot);
+    t->directory = g_steal_pointer(&dir);
+    t->base_id = g_steal_pointer(&base);
+    t->copy_storage = setting_bool(esd, "CopyVmStorage", FALSE);
+    t->subdir = setting_bool(esd, "CreateVmExportSubdirectory", TRUE);
+    sim_out_job(out,
+                sim_job_start(host, MSVM_JOB_TYPE_EXPORT, FALSE, run_export, t,
+                              (GDestroyNotify) export_task_free));
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
+const SimMethod sim_export_methods[] = {
+    { "Msvm_VirtualSystemManagementService", "ExportSystemDefinition",
+      export_system },
+    { NULL, NULL, NULL },
+};

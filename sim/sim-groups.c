@@ -471,7 +471,7 @@ run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
             g_mutex_unlock(&host->lock);
             return FALSE;
         }
-        if (!sim_export_plan(e, t->directory, vm, s, t->copy_storage,
+        if (!sim_export_plan(e, t->directory, TRUE, vm, s, t->copy_storage,
                              t->base_id ? &since : NULL, t->base_id, error)) {
             g_mutex_unlock(&host->lock);
             return FALSE;

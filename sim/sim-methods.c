@@ -14,10 +14,8 @@
 #include "sim-ops.h"
 
 static const SimMethod *const tables[] = {
-    sim_ops_methods,
-    sim_groups_methods,
-    sim_refpoints_methods,
-    sim_vhd_methods,
+    sim_ops_methods,    sim_groups_methods, sim_refpoints_methods,
+    sim_export_methods, sim_vhd_methods,
 };
 
 /* Declared in the schema for the client's sake, not served: a call gets
@@ -35,8 +33,6 @@ static const struct {
       "a VM's devices are fixed when it is made" },
     { "Msvm_VirtualSystemManagementService", "ModifyResourceSettings",
       "a VM's devices are fixed when it is made" },
-    { "Msvm_VirtualSystemManagementService", "ExportSystemDefinition",
-      "the export of a VM or checkpoint is not simulated yet" },
     { "Msvm_VirtualSystemReferencePointService", "ExportReferencePoint",
       "the export of a reference point is not simulated yet" },
 };

@@ -92,12 +92,13 @@ typedef struct _SimExport SimExport;
 SimExport *sim_export_new(void);
 void sim_export_free(SimExport *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SimExport, sim_export_free)
-/* Plans the export of checkpoint s of vm into dir/<VM name>/ (lock held):
+/* Plans the export of checkpoint s of vm into dir/<VM name>/, or dir
+ * itself without subdir (lock held):
  * differential when since (the base's change counter) is given, base_id
  * recorded in the description; the folders and description are written
  * now, the disks by sim_export_run. */
-gboolean sim_export_plan(SimExport *e, const char *dir, SimVm *vm,
-                         SimSnapshot *s, gboolean copy_storage,
+gboolean sim_export_plan(SimExport *e, const char *dir, gboolean subdir,
+                         SimVm *vm, SimSnapshot *s, gboolean copy_storage,
                          const guint64 *since, const char *base_id,
                          GError **error);
 /* Copies the planned disks (lock not held), the job's progress going from
@@ -121,6 +122,7 @@ typedef struct {
 extern const SimMethod sim_ops_methods[];
 extern const SimMethod sim_groups_methods[];
 extern const SimMethod sim_refpoints_methods[];
+extern const SimMethod sim_export_methods[];
 extern const SimMethod sim_vhd_methods[];
 
 /* The function serving method on an instance of class_name, or NULL */

@@ -54,7 +54,7 @@ test_tables_name_schema_methods(void)
 {
     const SimMethod *const tables[] = { sim_ops_methods, sim_groups_methods,
                                         sim_refpoints_methods,
-                                        sim_vhd_methods };
+                                        sim_export_methods, sim_vhd_methods };
 
     for (guint t = 0; t < G_N_ELEMENTS(tables); t++)
         for (const SimMethod *m = tables[t]; m->class_name; m++) {

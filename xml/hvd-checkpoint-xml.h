@@ -19,7 +19,7 @@ typedef struct {
     guint64 size; /* bytes changed since the checkpoint */
 } HvdCheckpointDiskDef;
 
-typedef struct {
+typedef struct _HvdCheckpointDef {
     char *name;
     char *description;
     char *parent;
