@@ -1,8 +1,9 @@
 /*
  * hvd-domain-job.c: the one operation the driver runs on a VM at a time
- * (a snapshot create, revert or delete; checkpoints and backups to come),
- * as libvirt's domain job: what domjobinfo shows while it runs and after,
- * and the one lock that refuses a second operation as busy.
+ * (a snapshot create, revert or delete, a checkpoint's, a backup), as
+ * libvirt's domain job: what domjobinfo shows while it runs and after, the
+ * one lock that refuses a second operation as busy, and domjobabort for
+ * the operations that can stop part way.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -20,7 +21,8 @@ struct _HvdDomainJob {
     int operation; /* virDomainJobOperation */
     char *what;    /* the object it works on, for the busy message */
     gint64 started;
-    guint percent; /* Hyper-V's PercentComplete */
+    guint percent;       /* Hyper-V's PercentComplete */
+    GCancellable *abort; /* cancelled by ABORT_JOB; NULL: cannot be */
     /* the one that ended last */
     gboolean done_valid;
     int done_operation;
@@ -33,6 +35,7 @@ void
 hvd_domain_job_free(gpointer p)
 {
     HvdDomainJob *j = p;
+    g_clear_object(&j->abort);
     g_free(j->what);
     g_free(j->done_error);
     g_free(j);
@@ -100,6 +103,7 @@ hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error)
     g_mutex_lock(&d->lock);
     j = job_of(d, vm->uuid);
     j->verb = NULL;
+    g_clear_object(&j->abort);
     j->done_valid = TRUE;
     j->done_operation = j->operation;
     j->done_elapsed_ms = elapsed_ms(j);
@@ -107,6 +111,60 @@ hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error)
     g_free(j->done_error);
     j->done_error = j->done_ok ? NULL : g_strdup((*error)->message);
     g_mutex_unlock(&d->lock);
+}
+
+void
+hvd_domain_job_set_abort(HvdDriver *d, const VmEntry *vm, GCancellable *abort)
+{
+    HvdDomainJob *j;
+
+    g_mutex_lock(&d->lock);
+    j = job_of(d, vm->uuid);
+    g_set_object(&j->abort, abort);
+    g_mutex_unlock(&d->lock);
+}
+
+gboolean
+hvd_domain_abort_job(HvdDriver *d, const guchar uuid[16], guint flags,
+                     GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    gint64 deadline;
+    HvdDomainJob *j;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainAbortJob", error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)))
+        return FALSE;
+    g_mutex_lock(&d->lock);
+    j = job_of(d, uuid);
+    if (!j->verb) {
+        g_mutex_unlock(&d->lock);
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID,
+                      _("no job is active on the domain"));
+        return FALSE;
+    }
+    if (!j->abort) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID,
+                      _("cannot abort: domain '%s' is %s '%s', which Hyper-V "
+                        "finishes once begun"),
+                      vm->name, j->verb, j->what);
+        g_mutex_unlock(&d->lock);
+        return FALSE;
+    }
+    g_cancellable_cancel(j->abort);
+    g_mutex_unlock(&d->lock);
+    /* back once Hyper-V has stopped and what was begun is undone */
+    deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_MINUTE;
+    for (;;) {
+        gboolean running;
+        g_mutex_lock(&d->lock);
+        running = job_of(d, uuid)->verb != NULL;
+        g_mutex_unlock(&d->lock);
+        if (!running || g_get_monotonic_time() > deadline)
+            break;
+        g_usleep(20 * 1000);
+    }
+    return TRUE;
 }
 
 /* GET_JOB_INFO: what GET_JOB_STATS says of the job running */

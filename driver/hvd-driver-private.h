@@ -53,6 +53,7 @@ struct _HvdDriver {
     GHashTable *snapshots;   /* uuid bytes -> SnapshotTree (hvd-snapshot.c) */
     GHashTable *jobs;        /* uuid bytes -> HvdDomainJob (hvd-domain-job.c) */
     GHashTable *checkpoints; /* uuid bytes -> CheckpointTree */
+    GHashTable *backups;     /* uuid bytes -> Backup (hvd-backup.c) */
     GMutex refresh_lock;     /* one listing at a time, so events keep order */
     gboolean recovered;      /* the state folder's operations looked at */
 };
@@ -125,6 +126,10 @@ void hvd_domain_job_free(gpointer job);
 gboolean hvd_domain_job_begin(HvdDriver *d, const VmEntry *vm, int operation,
                               const char *verb, const char *what,
                               GError **error);
+/* The running job can be aborted: ABORT_JOB cancels abort and waits for
+ * the job's end */
+void hvd_domain_job_set_abort(HvdDriver *d, const VmEntry *vm,
+                              GCancellable *abort);
 /* Ends it; error: what it failed with, or NULL or unset for success */
 void hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error);
 
@@ -137,6 +142,10 @@ void hvd_domain_job_progress(guint percent, gpointer progress);
 
 /* hvd-snapshot.c */
 void hvd_snapshot_tree_free(gpointer tree);
+/* hvd-backup.c */
+void hvd_backup_free(gpointer backup);
+/* Aborts the backups running, waiting for each to end (at shutdown) */
+void hvd_backup_stop_all(HvdDriver *d);
 /* hvd-checkpoint.c */
 void hvd_checkpoint_tree_free(gpointer tree);
 /* What a new checkpoint needs before its point is made: a name (the time,

@@ -70,8 +70,12 @@ code_prefix(int code)
         return _("Operation not supported");
     case VIR_ERR_INVALID_DOMAIN_SNAPSHOT:
         return _("Invalid snapshot");
+    case VIR_ERR_ARGUMENT_UNSUPPORTED:
+        return _("argument unsupported");
     case VIR_ERR_NO_DOMAIN_CHECKPOINT:
         return _("Domain checkpoint not found");
+    case VIR_ERR_NO_DOMAIN_BACKUP:
+        return _("Domain backup job id not found");
     case VIR_ERR_CHECKPOINT_INCONSISTENT:
         return _("checkpoint inconsistent");
     default:
@@ -292,6 +296,8 @@ hvd_driver_new(const HvdHostConfig *config)
                                     hvd_domain_job_free);
     d->checkpoints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free,
                                            hvd_checkpoint_tree_free);
+    d->backups =
+        g_hash_table_new_full(uuid_hash, uuid_equal, g_free, hvd_backup_free);
     d->listeners = g_hash_table_new_full(NULL, NULL, NULL, listener_unref);
     return d;
 }
@@ -303,6 +309,7 @@ hvd_driver_free(HvdDriver *d)
 {
     if (!d)
         return;
+    hvd_backup_stop_all(d);
     stop_poller(d);
     g_async_queue_unref(d->idle);
     g_ptr_array_unref(d->clients);
@@ -311,6 +318,7 @@ hvd_driver_free(HvdDriver *d)
     g_hash_table_unref(d->snapshots);
     g_hash_table_unref(d->jobs);
     g_hash_table_unref(d->checkpoints);
+    g_hash_table_unref(d->backups);
     g_hash_table_unref(d->listeners);
     g_mutex_clear(&d->lock);
     g_mutex_clear(&d->refresh_lock);

@@ -160,6 +160,17 @@ gboolean hvd_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
  * child's chain read back and checked (paths, the child first). */
 GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,
                                        const char *parent, GError **error);
+/* Backups (hvd-backup.c): push mode, Hyper-V exporting a recovery
+ * checkpoint of the VM */
+gboolean hvd_domain_backup_begin(HvdDriver *driver, const guchar uuid[16],
+                                 const char *backup_xml,
+                                 const char *checkpoint_xml, guint flags,
+                                 GError **error);
+char *hvd_domain_backup_get_xml_desc(HvdDriver *driver, const guchar uuid[16],
+                                     guint flags, GError **error);
+gboolean hvd_domain_abort_job(HvdDriver *driver, const guchar uuid[16],
+                              guint flags, GError **error);
+
 /* Checkpoints (hvd-checkpoint.c): RCT reference points, named by the
  * daemon's metadata or, without it, by their GUID */
 char *hvd_domain_checkpoint_create_xml(HvdDriver *driver, const guchar uuid[16],

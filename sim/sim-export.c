@@ -332,7 +332,10 @@ sim_export_run(SimExport *e, SimHost *host, SimJob *job, guint from, guint to,
         GError *local = NULL;
 
         g_ptr_array_add(e->made, g_strdup(d->target));
-        if (!copy_disk(host, job, d, &local)) {
+        if (cancelled(host, job))
+            g_set_error(&local, SIM_ERROR, SIM_ERROR_FAILED,
+                        _("The operation was cancelled."));
+        if (local || !copy_disk(host, job, d, &local)) {
             if (local->domain == SIM_ERROR)
                 g_propagate_error(error, local);
             else {

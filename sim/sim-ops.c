@@ -76,9 +76,13 @@ run_job(gpointer data, gpointer user_data)
     if (fault && fault->delay_ms) {
         /* a slow job: progress creeps along while time passes */
         for (guint waited = 0; waited < fault->delay_ms; waited += 100) {
+            gboolean stop;
             g_mutex_lock(&host->lock);
             job->percent = MIN(99, waited * 100 / fault->delay_ms);
+            stop = job->cancel_requested;
             g_mutex_unlock(&host->lock);
+            if (stop)
+                break; /* a cancel ends the wait; the run sees it */
             g_usleep(100 * 1000);
         }
     }

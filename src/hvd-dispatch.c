@@ -895,6 +895,22 @@ snapshot_list_all_children(HvdCall *call, gpointer a, gpointer r)
     return list_reply(call, &args->snap.dom, names, err, args->need_results, r);
 }
 
+/* Backups */
+
+static gboolean
+domain_backup_begin(HvdCall *call, gpointer a, gpointer r)
+{
+    hvd_domain_backup_begin_args *args = a;
+    GError *err = NULL;
+
+    if (!hvd_domain_backup_begin(driver_of(call), UUID(args), args->backup_xml,
+                                 args->checkpoint_xml ? *args->checkpoint_xml
+                                                      : NULL,
+                                 args->flags, &err))
+        return fail(call, err);
+    return TRUE;
+}
+
 /* Checkpoints */
 
 static gboolean

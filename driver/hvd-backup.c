@@ -1,0 +1,431 @@
+/*
+ * hvd-backup.c: libvirt's backup API (push mode) on Hyper-V's export
+ *
+ * A backup is a recovery checkpoint of the VM that Hyper-V exports with
+ * ExportSystemDefinition (CopySnapshotConfiguration 3: one checkpoint, for
+ * backup), whole or, with <incremental>, only what changed since that
+ * checkpoint's reference point. Once exported, the recovery checkpoint
+ * becomes the new checkpoint when a checkpoint XML was given, and goes
+ * otherwise. Hyper-V writes one folder, DIR\Virtual Hard Disks\NAME.vhdx
+ * with NAME the name of the disk's root file; a disk's libvirt target is
+ * that file, so every disk's target must name one DIR. Without targets,
+ * DIR is BACKUPS\VM-TIME beside the VM's first disk.
+ *
+ * The export runs on a thread of its own; domjobinfo shows its progress
+ * and domjobabort cancels it, after which Hyper-V removes what it wrote
+ * and the recovery checkpoint goes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hv-refpoint.h"
+#include "hvd-backup-xml.h"
+#include "hvd-checkpoint-xml.h"
+#include "hvd-driver-private.h"
+
+typedef struct {
+    HvdDriver *d;
+    VmEntry *vm;
+    HvdBackupDef *def;            /* with every disk's target */
+    HvdCheckpointDef *checkpoint; /* to make of it, or NULL */
+    GPtrArray *slots;             /* HvdDiskSlot: the VM's disks */
+    char *recovery_id;            /* the recovery checkpoint exported */
+    WmiEpr *export_job;
+    GCancellable *abort;
+    GThread *thread;
+    gboolean running;
+} Backup;
+
+void
+hvd_backup_free(gpointer p)
+{
+    Backup *b = p;
+
+    if (b->thread)
+        g_thread_join(b->thread);
+    hvd_vm_entry_free(b->vm);
+    hvd_backup_def_free(b->def);
+    hvd_checkpoint_def_free(b->checkpoint);
+    if (b->slots)
+        g_ptr_array_unref(b->slots);
+    g_free(b->recovery_id);
+    if (b->export_job)
+        wmi_epr_free(b->export_job);
+    g_clear_object(&b->abort);
+    g_free(b);
+}
+
+static void refuse(GError **error, int code, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static void
+refuse(GError **error, int code, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    hvd_error_set(error, HVD_ERROR_HYPERV, code, "%s", msg);
+}
+
+/* Windows paths: the folder and the last part */
+static char *
+win_dirname(const char *path)
+{
+    const char *sep = strrchr(path, '\\');
+    return sep ? g_strndup(path, sep - path) : g_strdup("");
+}
+
+static const char *
+win_basename(const char *path)
+{
+    const char *sep = strrchr(path, '\\');
+    return sep ? sep + 1 : path;
+}
+
+/* The file Hyper-V exports a disk to: named after its root file
+ * (web1_<GUID>.avhdx is web1.vhdx) */
+static char *
+export_name(const char *path)
+{
+    g_autofree char *base = g_strdup(win_basename(path));
+    char *dot = strrchr(base, '.');
+    gsize n;
+
+    if (dot)
+        *dot = '\0';
+    while ((n = strlen(base)) > 37 && base[n - 37] == '_' &&
+           g_uuid_string_is_valid(base + n - 36))
+        base[n - 37] = '\0';
+    return g_strdup_printf("%s.vhdx", base);
+}
+
+#define VHD_FOLDER "Virtual Hard Disks"
+
+/* The export folder the disks' targets name, checking each; without
+ * targets, one beside the first disk. Fills in every disk. */
+static char *
+export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
+              GError **error)
+{
+    g_autofree char *dir = NULL;
+
+    for (guint i = 0; i < def->disks->len; i++) {
+        HvdBackupDiskDef *disk = def->disks->pdata[i];
+        gboolean known = FALSE;
+        for (guint j = 0; j < slots->len; j++)
+            known |= g_str_equal(((HvdDiskSlot *) slots->pdata[j])->target,
+                                 disk->name);
+        if (!known) {
+            refuse(error, VIR_ERR_INVALID_ARG,
+                   _("domain '%s' has no disk '%s' (name a target such as "
+                     "sda)"),
+                   vm->name, disk->name);
+            return NULL;
+        }
+    }
+    for (guint i = 0; i < slots->len; i++) {
+        HvdDiskSlot *s = slots->pdata[i];
+        g_autofree char *file = export_name(s->path);
+        HvdBackupDiskDef *disk = NULL;
+        g_autofree char *want = NULL;
+        g_autofree char *vhd_dir = NULL;
+
+        for (guint j = 0; !disk && j < def->disks->len; j++)
+            if (g_str_equal(((HvdBackupDiskDef *) def->disks->pdata[j])->name,
+                            s->target))
+                disk = def->disks->pdata[j];
+        if (!disk)
+            disk = hvd_backup_def_add_disk(def, s->target);
+        if (disk->skipped) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("disk '%s' cannot be left out of the backup: Hyper-V "
+                     "exports every disk of the domain (leave backup='no' "
+                     "out)"),
+                   disk->name);
+            return NULL;
+        }
+        if (disk->type && !g_str_equal(disk->type, "file")) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("disk '%s' cannot be backed up to a %s: Hyper-V exports "
+                     "files (use type='file')"),
+                   disk->name, disk->type);
+            return NULL;
+        }
+        if (disk->driver) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("disk '%s' cannot be backed up as %s: Hyper-V exports "
+                     "VHDX files (leave <driver> out)"),
+                   disk->name, disk->driver);
+            return NULL;
+        }
+        if (!disk->target) {
+            if (!dir) {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *stamp =
+                    g_date_time_format(now, "%Y%m%d-%H%M%S");
+                g_autofree char *where = win_dirname(s->path);
+                dir = g_strdup_printf("%s\\Backups\\%s-%s", where, vm->name,
+                                      stamp);
+            }
+            disk->target = g_strdup_printf("%s\\" VHD_FOLDER "\\%s", dir, file);
+        }
+        g_free(disk->type);
+        disk->type = g_strdup("file");
+        vhd_dir = win_dirname(disk->target);
+        if (!dir && g_ascii_strcasecmp(win_basename(vhd_dir), VHD_FOLDER) == 0)
+            dir = win_dirname(vhd_dir);
+        want =
+            dir ? g_strdup_printf("%s\\" VHD_FOLDER "\\%s", dir, file) : NULL;
+        if (!want || g_ascii_strcasecmp(want, disk->target) != 0) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("disk '%s' cannot be backed up to '%s': Hyper-V writes "
+                     "it to DIR\\" VHD_FOLDER "\\%s, DIR one folder for "
+                     "every disk (give targets of that form, or none)"),
+                   disk->name, disk->target, file);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&dir);
+}
+
+/* <incremental>, the same for every disk */
+static gboolean
+check_incremental(HvdBackupDef *def, GError **error)
+{
+    for (guint i = 0; i < def->disks->len; i++) {
+        HvdBackupDiskDef *disk = def->disks->pdata[i];
+        const char *since =
+            disk->incremental ? disk->incremental : def->incremental;
+        gboolean full =
+            disk->backup_mode && g_str_equal(disk->backup_mode, "full");
+
+        if ((full && def->incremental) || g_strcmp0(since, def->incremental) ||
+            (disk->backup_mode && !full && !since)) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("disk '%s' cannot be backed up %s%s: Hyper-V exports "
+                     "every disk the same way, whole or since one checkpoint"),
+                   disk->name, since && !full ? _("since ") : _("whole"),
+                   since && !full ? since : "");
+            return FALSE;
+        }
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        HvdBackupDiskDef *disk = def->disks->pdata[i];
+        g_free(disk->backup_mode);
+        disk->backup_mode = g_strdup(def->incremental ? "incremental" : "full");
+        g_free(disk->incremental);
+        disk->incremental = g_strdup(def->incremental);
+    }
+    return TRUE;
+}
+
+/* The export, waited for on the backup's thread, then what follows it */
+static gpointer
+backup_run(gpointer data)
+{
+    Backup *b = data;
+    HvdDriver *d = b->d;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    HvJobWait after = hvd_driver_job_wait(d);
+    HvdJobProgress progress = { .driver = d };
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) local = NULL;
+    WsmanClient *c = hvd_driver_client_get(d, &error);
+
+    memcpy(progress.uuid, b->vm->uuid, 16);
+    wait.progress = hvd_domain_job_progress;
+    wait.progress_data = &progress;
+    wait.cancellable = b->abort;
+    if (c && b->export_job) {
+        job = hv_job_wait(c, b->export_job, &wait, &local);
+        /* asked to stop: Hyper-V removes what it wrote as the job ends */
+        if (!job && g_error_matches(local, HV_ERROR, HV_ERROR_CANCELLED)) {
+            g_clear_error(&local);
+            job = hv_job_wait(c, b->export_job, &after, &local);
+            g_clear_pointer(&job, wmi_typed_free);
+            g_clear_error(&local);
+            hvd_error_set(&error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_ABORTED,
+                          _("the backup of domain '%s' was aborted"),
+                          b->vm->name);
+        } else if (!job) {
+            hvd_driver_map_error(&error, g_steal_pointer(&local));
+        }
+    }
+    if (c && !error && b->checkpoint) {
+        hvd_checkpoint_from_recovery(d, c, b->vm, b->checkpoint, b->slots,
+                                     b->recovery_id, &after, &error);
+    } else if (c &&
+               !hv_snapshot_destroy(c, b->recovery_id, FALSE, &after, &local)) {
+        g_warning("%s: cannot remove the recovery checkpoint %s of '%s' a "
+                  "backup left: %s",
+                  hvd_driver_name(d), b->recovery_id, b->vm->name,
+                  local->message);
+    }
+    if (c)
+        hvd_driver_client_put(d, c);
+    if (error)
+        g_info("%s: backup of '%s': %s", hvd_driver_name(d), b->vm->name,
+               error->message);
+    g_mutex_lock(&d->lock);
+    b->running = FALSE;
+    g_mutex_unlock(&d->lock);
+    hvd_domain_job_end(d, b->vm, &error);
+    return NULL;
+}
+
+gboolean
+hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
+                        const char *backup_xml, const char *checkpoint_xml,
+                        guint flags, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(HvdBackupDef) def = NULL;
+    g_autoptr(HvdCheckpointDef) checkpoint = NULL;
+    g_autoptr(VmEntry) vm = NULL;
+    g_autoptr(GPtrArray) slots = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *base = NULL;
+    g_autofree char *recovery = NULL;
+    g_autoptr(WmiEpr) export_job = NULL;
+    g_autoptr(GCancellable) abort = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c;
+    Backup *b;
+    gboolean ok;
+
+    if (flags & VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL) {
+        refuse(error, VIR_ERR_ARGUMENT_UNSUPPORTED,
+               _("flag 'reuse-external' is not supported: Hyper-V's export "
+                 "writes new files and refuses existing ones"));
+        return FALSE;
+    }
+    if (!hvd_check_flags(flags, 0, "hvdDomainBackupBegin", error))
+        return FALSE;
+    def = hvd_backup_def_parse(backup_xml, &local);
+    if (!def) {
+        refuse(error, VIR_ERR_XML_ERROR, "%s", local->message);
+        return FALSE;
+    }
+    if (def->pull) {
+        refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+               _("pull mode (an NBD server) is not possible on Hyper-V: its "
+                 "export writes files on the host; use push mode"));
+        return FALSE;
+    }
+    if (!check_incremental(def, error))
+        return FALSE;
+    if (checkpoint_xml) {
+        checkpoint = hvd_checkpoint_def_parse(checkpoint_xml, &local);
+        if (!checkpoint) {
+            hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
+                          local->message);
+            return FALSE;
+        }
+    }
+    vm = hvd_driver_find_vm(d, uuid, error);
+    if (!vm)
+        return FALSE;
+    if (def->incremental &&
+        !(base = hvd_checkpoint_point_of(d, vm, def->incremental, error)))
+        return FALSE;
+    if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_BACKUP,
+                              _("backing up"), vm->name, error))
+        return FALSE;
+    c = hvd_driver_client_get(d, error);
+    ok = c != NULL;
+    if (ok && checkpoint)
+        ok = (slots = hvd_driver_prepare_checkpoint(d, c, vm, checkpoint,
+                                                    error)) != NULL;
+    else if (ok)
+        ok = (slots = hvd_driver_disk_slots(d, c, vm, error)) != NULL;
+    ok =
+        ok && (dir = export_folder(vm, def, slots, error)) &&
+        (recovery = hvd_checkpoint_recovery_new(d, c, vm, FALSE, &wait, error));
+    if (ok && !hv_export_start(c, vm->guid, dir, recovery, base, &export_job,
+                               &local)) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        if (!hv_snapshot_destroy(c, recovery, FALSE, &wait, &local))
+            g_warning("%s: cannot remove the recovery checkpoint %s of '%s': "
+                      "%s",
+                      hvd_driver_name(d), recovery, vm->name, local->message);
+        ok = FALSE;
+    }
+    if (c)
+        hvd_driver_client_put(d, c);
+    if (!ok) {
+        hvd_domain_job_end(d, vm, error);
+        return FALSE;
+    }
+
+    abort = g_cancellable_new();
+    hvd_domain_job_set_abort(d, vm, abort);
+    b = g_new0(Backup, 1);
+    b->d = d;
+    b->vm = hvd_vm_entry_copy(vm);
+    b->def = g_steal_pointer(&def);
+    b->checkpoint = g_steal_pointer(&checkpoint);
+    b->slots = g_steal_pointer(&slots);
+    b->recovery_id = g_steal_pointer(&recovery);
+    b->export_job = g_steal_pointer(&export_job);
+    b->abort = g_object_ref(abort);
+    b->running = TRUE;
+    g_mutex_lock(&d->lock);
+    /* the backup before this one has ended: its job is over */
+    g_hash_table_replace(d->backups, g_memdup2(vm->uuid, 16), b);
+    b->thread = g_thread_new("backup", backup_run, b);
+    g_mutex_unlock(&d->lock);
+    return TRUE;
+}
+
+char *
+hvd_domain_backup_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
+                               GError **error)
+{
+    g_autoptr(VmEntry) vm = NULL;
+    Backup *b;
+    char *xml = NULL;
+
+    if (!hvd_check_flags(flags, 0, "hvdDomainBackupGetXMLDesc", error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)))
+        return NULL;
+    g_mutex_lock(&d->lock);
+    b = g_hash_table_lookup(d->backups, uuid);
+    if (b && b->running)
+        xml = hvd_backup_def_format(b->def);
+    g_mutex_unlock(&d->lock);
+    if (!xml)
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_NO_DOMAIN_BACKUP,
+                      _("no domain backup job is active on domain '%s'"),
+                      vm->name);
+    return xml;
+}
+
+void
+hvd_backup_stop_all(HvdDriver *d)
+{
+    g_autoptr(GPtrArray) threads = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer value;
+
+    g_mutex_lock(&d->lock);
+    g_hash_table_iter_init(&it, d->backups);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        Backup *b = value;
+        if (b->thread) {
+            g_cancellable_cancel(b->abort);
+            g_ptr_array_add(threads, g_steal_pointer(&b->thread));
+        }
+    }
+    g_mutex_unlock(&d->lock);
+    for (guint i = 0; i < threads->len; i++)
+        g_thread_join(threads->pdata[i]);
+}
