@@ -187,8 +187,8 @@ export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
         if (!want || g_ascii_strcasecmp(want, disk->target) != 0) {
             refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
                    _("disk '%s' cannot be backed up to '%s': Hyper-V writes "
-                     "it to DIR\\" VHD_FOLDER "\\%s, DIR one folder for "
-                     "every disk (give targets of that form, or none)"),
+                     "it to DIR\\Virtual Hard Disks\\%s, DIR one folder "
+                     "for every disk (give targets of that form, or none)"),
                    disk->name, disk->target, file);
             return NULL;
         }
@@ -209,11 +209,18 @@ check_incremental(HvdBackupDef *def, GError **error)
 
         if ((full && def->incremental) || g_strcmp0(since, def->incremental) ||
             (disk->backup_mode && !full && !since)) {
-            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
-                   _("disk '%s' cannot be backed up %s%s: Hyper-V exports "
-                     "every disk the same way, whole or since one checkpoint"),
-                   disk->name, since && !full ? _("since ") : _("whole"),
-                   since && !full ? since : "");
+            if (since && !full)
+                refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s' cannot be backed up since '%s': Hyper-V "
+                         "exports every disk the same way, whole or since one "
+                         "checkpoint"),
+                       disk->name, since);
+            else
+                refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s' cannot be backed up whole: Hyper-V "
+                         "exports every disk the same way, whole or since one "
+                         "checkpoint"),
+                       disk->name);
             return FALSE;
         }
     }
