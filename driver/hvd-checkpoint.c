@@ -218,7 +218,11 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         k->m.id = g_strdup(p->InstanceID);
         k->rct_ids = g_strdupv(p->ResilientChangeTrackingIdentifiers);
         k->disk_ids = g_strdupv(p->VirtualDiskIdentifiers);
-        g_hash_table_steal_extended(metas, guid, NULL, (gpointer *) &k->meta);
+        {
+            g_autofree char *stolen = NULL;
+            g_hash_table_steal_extended(metas, guid, (gpointer *) &stolen,
+                                        (gpointer *) &k->meta);
+        }
         if (k->meta) {
             k->m.name = g_strdup(k->meta->name);
             k->m.description = g_strdup(k->meta->description);

@@ -550,8 +550,8 @@ main(int argc, char **argv)
              "parent --to names, print its chain, and exit"),
           N_("CHILD") },
         { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir,
-          N_("Where operations in flight are recorded (default "
-             "/var/lib/libvirt/virthypervd)"),
+          N_("Where operations in flight and checkpoint metadata are kept "
+             "(default /var/lib/libvirt/virthypervd)"),
           N_("DIR") },
         { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
           N_("The parent file for --reconnect"), N_("PARENT") },
