@@ -119,6 +119,9 @@ copy_disk(SimHost *host, SimJob *job, ExportDisk *d, GError **error)
     opts.virtual_size = size;
     opts.logical_sector_size = info->logical_sector_size;
     opts.physical_sector_size = info->physical_sector_size;
+    /* a differential export holds little: small blocks, as an AVHDX's */
+    if (d->ranges)
+        opts.block_size = 2 * 1024 * 1024;
     if (!vhdx_create(d->target, &opts, error))
         return FALSE;
     dst = vhdx_open(d->target, VHDX_OPEN_READ_WRITE, error);
