@@ -35,8 +35,7 @@ typedef struct {
 } Ckpt;
 
 typedef struct {
-    HvdMomentTree *moments; /* Ckpt */
-    gint64 read_at;         /* monotonic; 0: never */
+    HvdMomentCache cache; /* of Ckpt */
     /* when a point without metadata was first seen, lower-case InstanceID
      * -> seconds since 1970: its creation time for clients */
     GHashTable *first_seen;
@@ -61,7 +60,8 @@ static gpointer
 tree_new(void)
 {
     CheckpointTree *t = g_new0(CheckpointTree, 1);
-    t->moments = hvd_moment_tree_new(g_ptr_array_new_with_free_func(ckpt_free));
+    t->cache.moments =
+        hvd_moment_tree_new(g_ptr_array_new_with_free_func(ckpt_free));
     t->first_seen =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return t;
@@ -71,7 +71,7 @@ void
 hvd_checkpoint_tree_free(gpointer p)
 {
     CheckpointTree *t = p;
-    hvd_moment_tree_free(t->moments);
+    hvd_moment_tree_free(t->cache.moments);
     g_hash_table_unref(t->first_seen);
     g_free(t);
 }
@@ -88,6 +88,48 @@ no_checkpoint(GError **error, const char *name)
 {
     hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
                   _("no domain checkpoint with matching name '%s'"), name);
+}
+
+static gboolean read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                          GError **error);
+
+static void
+no_parent(GError **error, const char *label)
+{
+    hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
+                  _("checkpoint '%s' does not have a parent"), label);
+}
+
+static void
+ambiguous(GError **error, const char *name, const char *vm, const char *labels)
+{
+    hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
+                  _("checkpoint name '%s' is ambiguous: domain '%s' has "
+                    "several checkpoints of that name; name one of %s"),
+                  name, vm, labels);
+}
+
+static const HvdMomentKind kind = {
+    G_STRUCT_OFFSET(struct _HvdDriver, checkpoints),
+    tree_new,
+    read_tree,
+    no_checkpoint,
+    no_parent,
+    ambiguous,
+};
+
+static gboolean
+ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
+{
+    return hvd_moment_cache_ensure(d, &kind, vm, reread, error);
+}
+
+static Ckpt *
+resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
+               CheckpointTree **tree, GError **error)
+{
+    return (Ckpt *) hvd_moment_cache_resolve(d, &kind, vm, name,
+                                             (HvdMomentCache **) tree, error);
 }
 
 /* Metadata */
@@ -250,9 +292,9 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         if (parent)
             k->m.parent_id = g_strdup(parent->m.id);
     }
-    hvd_moment_tree_free(t->moments);
-    t->moments = hvd_moment_tree_new(ckpts);
-    t->read_at = g_get_monotonic_time();
+    hvd_moment_tree_free(t->cache.moments);
+    t->cache.moments = hvd_moment_tree_new(ckpts);
+    t->cache.read_at = g_get_monotonic_time();
     g_mutex_unlock(&d->lock);
 
     g_hash_table_iter_init(&it, metas);
@@ -266,47 +308,6 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     return TRUE;
 }
 
-static gboolean
-ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
-{
-    WsmanClient *c;
-    gboolean ok;
-
-    g_mutex_lock(&d->lock);
-    if (!reread && hvd_driver_is_recent(d, tree_of(d, vm->uuid)->read_at)) {
-        g_mutex_unlock(&d->lock);
-        return TRUE;
-    }
-    g_mutex_unlock(&d->lock);
-    c = hvd_driver_client_get(d, error);
-    if (!c)
-        return FALSE;
-    ok = read_tree(d, c, vm, error);
-    hvd_driver_client_put(d, c);
-    return ok;
-}
-
-/* The checkpoint a client names (lock held on success); a name the cache
- * does not know is looked for once more on the host */
-static Ckpt *
-resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
-               CheckpointTree **tree, GError **error)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        Ckpt *k;
-        if (!ensure_tree(d, vm, pass > 0, error))
-            return NULL;
-        g_mutex_lock(&d->lock);
-        *tree = tree_of(d, vm->uuid);
-        k = (Ckpt *) hvd_moment_tree_find_name((*tree)->moments, name);
-        if (k)
-            return k;
-        g_mutex_unlock(&d->lock);
-    }
-    no_checkpoint(error, name);
-    return NULL;
-}
-
 /* Lookups and lists */
 
 char *
@@ -314,42 +315,18 @@ hvd_domain_checkpoint_lookup_by_name(HvdDriver *d, const guchar uuid[16],
                                      const char *name, guint flags,
                                      GError **error)
 {
-    g_autoptr(VmEntry) vm = NULL;
-    CheckpointTree *t;
-    Ckpt *k;
-    char *label;
-
     if (!hvd_check_flags(flags, 0, "hvdDomainCheckpointLookupByName", error))
         return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(k = resolve_locked(d, vm, name, &t, error)))
-        return NULL;
-    label = g_strdup(k->m.label);
-    g_mutex_unlock(&d->lock);
-    return label;
+    return hvd_moment_lookup(d, &kind, uuid, name, FALSE, error);
 }
 
 char *
 hvd_domain_checkpoint_get_parent(HvdDriver *d, const guchar uuid[16],
                                  const char *name, guint flags, GError **error)
 {
-    g_autoptr(VmEntry) vm = NULL;
-    CheckpointTree *t;
-    Ckpt *k;
-    char *parent = NULL;
-
     if (!hvd_check_flags(flags, 0, "hvdDomainCheckpointGetParent", error))
         return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(k = resolve_locked(d, vm, name, &t, error)))
-        return NULL;
-    if (k->m.parent)
-        parent = g_strdup(k->m.parent->label);
-    else
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                      _("checkpoint '%s' does not have a parent"), k->m.label);
-    g_mutex_unlock(&d->lock);
-    return parent;
+    return hvd_moment_lookup(d, &kind, uuid, name, TRUE, error);
 }
 
 #define LIST_FLAGS                                                             \
@@ -361,11 +338,6 @@ GPtrArray *
 hvd_domain_list_all_checkpoints(HvdDriver *d, const guchar uuid[16],
                                 const char *from, guint flags, GError **error)
 {
-    g_autoptr(VmEntry) vm = NULL;
-    g_autoptr(GPtrArray) found = NULL;
-    GPtrArray *names;
-    CheckpointTree *t;
-    Ckpt *top = NULL;
     guint mflags = 0;
 
     if (!hvd_check_flags(flags, LIST_FLAGS,
@@ -381,26 +353,7 @@ hvd_domain_list_all_checkpoints(HvdDriver *d, const guchar uuid[16],
         mflags |= HVD_MOMENT_LIST_LEAVES;
     if (flags & VIR_DOMAIN_CHECKPOINT_LIST_NO_LEAVES)
         mflags |= HVD_MOMENT_LIST_NO_LEAVES;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm)
-        return NULL;
-    if (from) {
-        if (!(top = resolve_locked(d, vm, from, &t, error)))
-            return NULL;
-    } else {
-        if (!ensure_tree(d, vm, TRUE, error))
-            return NULL;
-        g_mutex_lock(&d->lock);
-        t = tree_of(d, vm->uuid);
-    }
-    found = hvd_moment_tree_list(t->moments, top ? &top->m : NULL, mflags, NULL,
-                                 NULL);
-    names = g_ptr_array_new_full(found->len, g_free);
-    for (guint i = 0; i < found->len; i++)
-        g_ptr_array_add(names,
-                        g_strdup(((HvdMoment *) found->pdata[i])->label));
-    g_mutex_unlock(&d->lock);
-    return names;
+    return hvd_moment_list(d, &kind, uuid, from, mflags, NULL, NULL, error);
 }
 
 /* XML */
@@ -522,7 +475,8 @@ hvd_domain_checkpoint_get_xml_desc(HvdDriver *d, const guchar uuid[16],
     slots = hvd_driver_disk_slots(d, c, vm, error);
     if (slots) {
         g_mutex_lock(&d->lock);
-        k = (Ckpt *) hvd_moment_tree_find_name(tree_of(d, uuid)->moments, name);
+        k = (Ckpt *) hvd_moment_tree_find_name(tree_of(d, uuid)->cache.moments,
+                                               name);
         def = k ? client_def(k, slots) : NULL;
         g_mutex_unlock(&d->lock);
         if (!def)
@@ -585,7 +539,7 @@ check_disks(const VmEntry *vm, const HvdCheckpointDef *def, GPtrArray *slots,
 static const Ckpt *
 newest(const CheckpointTree *t)
 {
-    GPtrArray *all = hvd_moment_tree_all(t->moments);
+    GPtrArray *all = hvd_moment_tree_all(t->cache.moments);
     const Ckpt *best = NULL;
 
     for (guint i = 0; i < all->len; i++) {
@@ -657,8 +611,8 @@ static gboolean
 check_new_name(const VmEntry *vm, const CheckpointTree *t, const char *name,
                GError **error)
 {
-    if (!hvd_moment_tree_find_name(t->moments, name) &&
-        !hvd_moment_tree_name_taken(t->moments, name))
+    if (!hvd_moment_tree_find_name(t->cache.moments, name) &&
+        !hvd_moment_tree_name_taken(t->cache.moments, name))
         return TRUE;
     hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_OPERATION_INVALID,
                   _("domain checkpoint '%s' already exists"), name);
@@ -689,11 +643,11 @@ redefine(HvdDriver *d, const VmEntry *vm, HvdCheckpointDef *def, GError **error)
         return NULL;
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
-    k = (Ckpt *) hvd_moment_tree_find_name(t->moments, def->name);
+    k = (Ckpt *) hvd_moment_tree_find_name(t->cache.moments, def->name);
     for (guint i = 0; !k && i < def->disks->len; i++) {
         const char *bitmap =
             ((HvdCheckpointDiskDef *) def->disks->pdata[i])->bitmap;
-        GPtrArray *all = hvd_moment_tree_all(t->moments);
+        GPtrArray *all = hvd_moment_tree_all(t->cache.moments);
         for (guint j = 0; bitmap && !k && j < all->len; j++) {
             Ckpt *o = all->pdata[j];
             if (o->rct_ids &&
@@ -718,7 +672,8 @@ redefine(HvdDriver *d, const VmEntry *vm, HvdCheckpointDef *def, GError **error)
         return NULL;
     }
     if (def->parent) {
-        parent = (Ckpt *) hvd_moment_tree_find_name(t->moments, def->parent);
+        parent =
+            (Ckpt *) hvd_moment_tree_find_name(t->cache.moments, def->parent);
         if (!parent || parent == k || !parent->m.has_metadata ||
             hvd_moment_descends_from(&parent->m, &k->m)) {
             g_mutex_unlock(&d->lock);
@@ -993,7 +948,8 @@ hvd_domain_checkpoint_delete(HvdDriver *d, const guchar uuid[16],
         while (g_hash_table_iter_next(&it, &id, &parent)) {
             g_autoptr(HvdCheckpointDef) meta = NULL;
             g_mutex_lock(&d->lock);
-            k = (Ckpt *) hvd_moment_tree_find_id(tree_of(d, uuid)->moments, id);
+            k = (Ckpt *) hvd_moment_tree_find_id(
+                tree_of(d, uuid)->cache.moments, id);
             if (k && k->meta) {
                 g_autofree char *doc =
                     hvd_checkpoint_def_format(k->meta, FALSE);

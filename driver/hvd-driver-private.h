@@ -8,6 +8,7 @@
 
 #include "hvd-domain-xml.h"
 #include "hvd-driver.h"
+#include "hvd-moment.h"
 
 G_BEGIN_DECLS
 
@@ -139,6 +140,49 @@ typedef struct {
     guchar uuid[16];
 } HvdJobProgress;
 void hvd_domain_job_progress(guint percent, gpointer progress);
+
+/* hvd-moments.c: what snapshots and checkpoints share. Each kind keeps,
+ * per VM, a struct that starts with HvdMomentCache. */
+typedef struct {
+    HvdMomentTree *moments;
+    gint64 read_at; /* monotonic; 0: never */
+} HvdMomentCache;
+
+typedef struct {
+    glong table; /* G_STRUCT_OFFSET of its GHashTable in the driver */
+    gpointer (*make)(void); /* a VM's new struct */
+    /* reads the VM's moments from the host into its struct */
+    gboolean (*read)(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                     GError **error);
+    void (*not_found)(GError **error, const char *name);
+    void (*no_parent)(GError **error, const char *label);
+    void (*ambiguous)(GError **error, const char *name, const char *vm,
+                      const char *labels);
+} HvdMomentKind;
+
+/* The VM's struct (lock held), made when first asked for */
+HvdMomentCache *hvd_moment_cache_of(HvdDriver *d, const HvdMomentKind *k,
+                                    const guchar uuid[16]);
+/* Reads the VM's moments when asked to or when older than the poll
+ * interval */
+gboolean hvd_moment_cache_ensure(HvdDriver *d, const HvdMomentKind *k,
+                                 const VmEntry *vm, gboolean reread,
+                                 GError **error);
+/* The moment a client names (lock held on success, *cache set); a name
+ * the cache does not know is looked for once more on the host */
+HvdMoment *hvd_moment_cache_resolve(HvdDriver *d, const HvdMomentKind *k,
+                                    const VmEntry *vm, const char *name,
+                                    HvdMomentCache **cache, GError **error);
+/* The label of the moment a client names, or of its parent */
+char *hvd_moment_lookup(HvdDriver *d, const HvdMomentKind *k,
+                        const guchar uuid[16], const char *name,
+                        gboolean parent, GError **error);
+/* The labels of the VM's moments (from NULL) or of from's children, as the
+ * shared flags (HvdMomentListFlags) and filter keep them */
+GPtrArray *hvd_moment_list(HvdDriver *d, const HvdMomentKind *k,
+                           const guchar uuid[16], const char *from, guint flags,
+                           HvdMomentFilter filter, gpointer data,
+                           GError **error);
 
 /* hvd-snapshot.c */
 void hvd_snapshot_tree_free(gpointer tree);

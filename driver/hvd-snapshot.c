@@ -35,10 +35,9 @@ typedef struct {
 } Snap;
 
 typedef struct {
-    HvdMomentTree *moments; /* Snap */
+    HvdMomentCache cache; /* of Snap */
     char *current_id;
     char *settings_id; /* the VM's own settings */
-    gint64 read_at;    /* monotonic; 0: never */
     /* while a create runs: the InstanceIDs there were before it; any
      * other is the half-made checkpoint, hidden from clients */
     GHashTable *known;
@@ -69,7 +68,7 @@ void
 hvd_snapshot_tree_free(gpointer p)
 {
     SnapshotTree *t = p;
-    hvd_moment_tree_free(t->moments);
+    hvd_moment_tree_free(t->cache.moments);
     g_free(t->current_id);
     g_free(t->settings_id);
     if (t->known)
@@ -82,7 +81,7 @@ static gpointer
 tree_new(void)
 {
     SnapshotTree *t = g_new0(SnapshotTree, 1);
-    t->moments = moments_new(NULL);
+    t->cache.moments = moments_new(NULL);
     return t;
 }
 
@@ -103,13 +102,13 @@ same_id(const char *a, const char *b)
 static GPtrArray *
 all_snaps(const SnapshotTree *t)
 {
-    return hvd_moment_tree_all(t->moments);
+    return hvd_moment_tree_all(t->cache.moments);
 }
 
 static Snap *
 snap_by_id(const SnapshotTree *t, const char *id)
 {
-    return (Snap *) hvd_moment_tree_find_id(t->moments, id);
+    return (Snap *) hvd_moment_tree_find_id(t->cache.moments, id);
 }
 
 static Snap *
@@ -295,39 +294,15 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         g_autofree char *key = g_ascii_strdown(s->m.id, -1);
         s->m.hidden = !g_hash_table_contains(t->known, key);
     }
-    hvd_moment_tree_free(t->moments);
-    t->moments = g_steal_pointer(&moments);
+    hvd_moment_tree_free(t->cache.moments);
+    t->cache.moments = g_steal_pointer(&moments);
     g_free(t->current_id);
     t->current_id = g_steal_pointer(&current);
     g_free(t->settings_id);
     t->settings_id = g_steal_pointer(&settings_id);
-    t->read_at = g_get_monotonic_time();
+    t->cache.read_at = g_get_monotonic_time();
     g_mutex_unlock(&d->lock);
     return TRUE;
-}
-
-/* Reads the tree when asked to, or when the cache is older than the poll
- * interval. */
-static gboolean
-ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
-{
-    SnapshotTree *t;
-    WsmanClient *c;
-    gboolean ok;
-
-    g_mutex_lock(&d->lock);
-    t = tree_of(d, vm->uuid);
-    if (!reread && hvd_driver_is_recent(d, t->read_at)) {
-        g_mutex_unlock(&d->lock);
-        return TRUE;
-    }
-    g_mutex_unlock(&d->lock);
-    c = hvd_driver_client_get(d, error);
-    if (!c)
-        return FALSE;
-    ok = read_tree(d, c, vm, error);
-    hvd_driver_client_put(d, c);
-    return ok;
 }
 
 static void
@@ -337,45 +312,48 @@ no_snapshot(GError **error, const char *name)
                   _("no domain snapshot with matching name '%s'"), name);
 }
 
-/* The snapshot a client names (lock held on success, *tree set); a name
- * the cache does not know is looked for once more on the host. */
+/* a root's parent is an error with VIR_ERR_NO_DOMAIN_SNAPSHOT, as virsh
+ * expects */
+static void
+no_parent(GError **error, const char *label)
+{
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                  _("snapshot '%s' does not have a parent"), label);
+}
+
+static void
+ambiguous(GError **error, const char *name, const char *vm, const char *labels)
+{
+    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                  _("snapshot name '%s' is ambiguous: domain '%s' has several "
+                    "checkpoints of that name; name one of %s"),
+                  name, vm, labels);
+}
+
+static const HvdMomentKind kind = {
+    G_STRUCT_OFFSET(struct _HvdDriver, snapshots),
+    tree_new,
+    read_tree,
+    no_snapshot,
+    no_parent,
+    ambiguous,
+};
+
+/* Reads the tree when asked to, or when the cache is older than the poll
+ * interval. */
+static gboolean
+ensure_tree(HvdDriver *d, const VmEntry *vm, gboolean reread, GError **error)
+{
+    return hvd_moment_cache_ensure(d, &kind, vm, reread, error);
+}
+
+/* The snapshot a client names (lock held on success, *tree set) */
 static Snap *
 resolve_locked(HvdDriver *d, const VmEntry *vm, const char *name,
                SnapshotTree **tree, GError **error)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        Snap *s;
-        if (!ensure_tree(d, vm, pass > 0, error))
-            return NULL;
-        g_mutex_lock(&d->lock);
-        *tree = tree_of(d, vm->uuid);
-        s = (Snap *) hvd_moment_tree_find_name((*tree)->moments, name);
-        if (s)
-            return s;
-        if (pass > 0) {
-            g_autoptr(GString) labels = g_string_new(NULL);
-            g_autoptr(GPtrArray) same =
-                hvd_moment_tree_sharing((*tree)->moments, name);
-            for (guint i = 0; same && i < same->len; i++)
-                g_string_append_printf(labels, "%s'%s'",
-                                       labels->len ? ", " : "",
-                                       ((HvdMoment *) same->pdata[i])->label);
-            g_mutex_unlock(&d->lock);
-            if (labels->len) {
-                hvd_error_set(error, HVD_ERROR_SNAPSHOT,
-                              VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                              _("snapshot name '%s' is ambiguous: domain '%s' "
-                                "has several checkpoints of that name; name "
-                                "one of %s"),
-                              name, vm->name, labels->str);
-                return NULL;
-            }
-            break;
-        }
-        g_mutex_unlock(&d->lock);
-    }
-    no_snapshot(error, name);
-    return NULL;
+    return (Snap *) hvd_moment_cache_resolve(d, &kind, vm, name,
+                                             (HvdMomentCache **) tree, error);
 }
 
 /* Snapshot handles and list filters */
@@ -434,58 +412,22 @@ GPtrArray *
 hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
                   guint flags, GError **error)
 {
-    g_autoptr(VmEntry) vm = NULL;
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) found = NULL;
-    SnapshotTree *t;
-    Snap *top = NULL;
-
     if (!hvd_check_flags(flags, LIST_FLAGS,
                          from ? "hvdDomainSnapshotListAllChildren"
                               : "hvdDomainListAllSnapshots",
                          error))
         return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm)
-        return NULL;
-    if (from) {
-        top = resolve_locked(d, vm, from, &t, error);
-        if (!top)
-            return NULL;
-    } else {
-        /* a list is where host-side changes must show */
-        if (!ensure_tree(d, vm, TRUE, error))
-            return NULL;
-        g_mutex_lock(&d->lock);
-        t = tree_of(d, vm->uuid);
-    }
-    found = hvd_moment_tree_list(t->moments, top ? &top->m : NULL,
-                                 moment_flags(flags), snapshot_matches,
-                                 GUINT_TO_POINTER(flags));
-    for (guint i = 0; i < found->len; i++)
-        g_ptr_array_add(names,
-                        g_strdup(((HvdMoment *) found->pdata[i])->label));
-    g_mutex_unlock(&d->lock);
-    return g_steal_pointer(&names);
+    return hvd_moment_list(d, &kind, uuid, from, moment_flags(flags),
+                           snapshot_matches, GUINT_TO_POINTER(flags), error);
 }
 
 char *
 hvd_snapshot_lookup(HvdDriver *d, const guchar uuid[16], const char *name,
                     guint flags, GError **error)
 {
-    g_autoptr(VmEntry) vm = NULL;
-    SnapshotTree *t;
-    Snap *s;
-    char *label;
-
     if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotLookupByName", error))
         return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
-        return NULL;
-    label = g_strdup(s->m.label);
-    g_mutex_unlock(&d->lock);
-    return label;
+    return hvd_moment_lookup(d, &kind, uuid, name, FALSE, error);
 }
 
 char *
@@ -518,35 +460,23 @@ hvd_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
     return label;
 }
 
-/* Facts of one snapshot: what the flags ask; a root's parent is an error
- * with VIR_ERR_NO_DOMAIN_SNAPSHOT, as virsh expects. */
+/* Facts of one snapshot: what the flags ask */
 typedef enum {
-    FACT_PARENT,
     FACT_IS_CURRENT,
     FACT_HAS_METADATA,
 } SnapFact;
 
 static gboolean
 snapshot_fact(HvdDriver *d, const guchar uuid[16], const char *name,
-              SnapFact fact, char **parent, gboolean *yes, GError **error)
+              SnapFact fact, gboolean *yes, GError **error)
 {
     g_autoptr(VmEntry) vm = hvd_driver_find_vm(d, uuid, error);
     SnapshotTree *t;
-    Snap *s, *p;
+    Snap *s;
 
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
     switch (fact) {
-    case FACT_PARENT:
-        p = parent_of(s);
-        if (p)
-            *parent = g_strdup(p->m.label);
-        else
-            hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                          _("snapshot '%s' does not have a parent"),
-                          s->m.label);
-        g_mutex_unlock(&d->lock);
-        return p != NULL;
     case FACT_IS_CURRENT:
         *yes = same_id(s->m.id, t->current_id);
         break;
@@ -562,12 +492,9 @@ char *
 hvd_snapshot_parent(HvdDriver *d, const guchar uuid[16], const char *name,
                     guint flags, GError **error)
 {
-    char *parent = NULL;
-
     if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotGetParent", error))
         return NULL;
-    snapshot_fact(d, uuid, name, FACT_PARENT, &parent, NULL, error);
-    return parent;
+    return hvd_moment_lookup(d, &kind, uuid, name, TRUE, error);
 }
 
 gboolean
@@ -575,7 +502,7 @@ hvd_snapshot_is_current(HvdDriver *d, const guchar uuid[16], const char *name,
                         guint flags, gboolean *current, GError **error)
 {
     return hvd_check_flags(flags, 0, "hvdDomainSnapshotIsCurrent", error) &&
-           snapshot_fact(d, uuid, name, FACT_IS_CURRENT, NULL, current, error);
+           snapshot_fact(d, uuid, name, FACT_IS_CURRENT, current, error);
 }
 
 gboolean
@@ -583,7 +510,7 @@ hvd_snapshot_has_metadata(HvdDriver *d, const guchar uuid[16], const char *name,
                           guint flags, gboolean *has, GError **error)
 {
     return hvd_check_flags(flags, 0, "hvdDomainSnapshotHasMetadata", error) &&
-           snapshot_fact(d, uuid, name, FACT_HAS_METADATA, NULL, has, error);
+           snapshot_fact(d, uuid, name, FACT_HAS_METADATA, has, error);
 }
 
 /* XML */
@@ -965,7 +892,7 @@ check_new_name(HvdDriver *d, const VmEntry *vm, const char *name,
         return FALSE;
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
-    taken = hvd_moment_tree_name_taken(t->moments, name);
+    taken = hvd_moment_tree_name_taken(t->cache.moments, name);
     g_mutex_unlock(&d->lock);
     if (taken)
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
