@@ -83,39 +83,14 @@ tree_of(HvdDriver *d, const guchar uuid[16])
     return hvd_driver_per_vm(d->checkpoints, uuid, tree_new);
 }
 
-static void
-no_checkpoint(GError **error, const char *name)
-{
-    hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                  _("no domain checkpoint with matching name '%s'"), name);
-}
-
 static gboolean read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                           GError **error);
 
-static void
-no_parent(GError **error, const char *label)
-{
-    hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                  _("checkpoint '%s' does not have a parent"), label);
-}
-
-static void
-ambiguous(GError **error, const char *name, const char *vm, const char *labels)
-{
-    hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                  _("checkpoint name '%s' is ambiguous: domain '%s' has "
-                    "several checkpoints of that name; name one of %s"),
-                  name, vm, labels);
-}
-
 static const HvdMomentKind kind = {
+    HVD_MOMENT_CHECKPOINT,
     G_STRUCT_OFFSET(struct _HvdDriver, checkpoints),
     tree_new,
     read_tree,
-    no_checkpoint,
-    no_parent,
-    ambiguous,
 };
 
 static gboolean
@@ -480,7 +455,7 @@ hvd_domain_checkpoint_get_xml_desc(HvdDriver *d, const guchar uuid[16],
         def = k ? client_def(k, slots) : NULL;
         g_mutex_unlock(&d->lock);
         if (!def)
-            no_checkpoint(error, name);
+            hvd_moment_not_found(&kind, error, name);
     }
     if (def && (flags & VIR_DOMAIN_CHECKPOINT_XML_SIZE) &&
         !add_sizes(d, c, def, slots, error))

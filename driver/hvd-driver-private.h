@@ -148,17 +148,23 @@ typedef struct {
     gint64 read_at; /* monotonic; 0: never */
 } HvdMomentCache;
 
+typedef enum {
+    HVD_MOMENT_SNAPSHOT,
+    HVD_MOMENT_CHECKPOINT,
+} HvdMomentKindId;
+
 typedef struct {
-    glong table; /* G_STRUCT_OFFSET of its GHashTable in the driver */
+    HvdMomentKindId id; /* what errors call it */
+    glong table;        /* G_STRUCT_OFFSET of its GHashTable in the driver */
     gpointer (*make)(void); /* a VM's new struct */
     /* reads the VM's moments from the host into its struct */
     gboolean (*read)(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                      GError **error);
-    void (*not_found)(GError **error, const char *name);
-    void (*no_parent)(GError **error, const char *label);
-    void (*ambiguous)(GError **error, const char *name, const char *vm,
-                      const char *labels);
 } HvdMomentKind;
+
+/* "no domain snapshot (checkpoint) with matching name" */
+void hvd_moment_not_found(const HvdMomentKind *k, GError **error,
+                          const char *name);
 
 /* The VM's struct (lock held), made when first asked for */
 HvdMomentCache *hvd_moment_cache_of(HvdDriver *d, const HvdMomentKind *k,

@@ -12,6 +12,48 @@
 
 #include "hvd-driver-private.h"
 
+/* The errors of each kind, whole sentences to translate */
+
+void
+hvd_moment_not_found(const HvdMomentKind *k, GError **error, const char *name)
+{
+    if (k->id == HVD_MOMENT_CHECKPOINT)
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
+                      _("no domain checkpoint with matching name '%s'"), name);
+    else
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                      _("no domain snapshot with matching name '%s'"), name);
+}
+
+/* a root's parent is an error with libvirt's "not found" code, as virsh
+ * expects */
+static void
+no_parent(const HvdMomentKind *k, GError **error, const char *label)
+{
+    if (k->id == HVD_MOMENT_CHECKPOINT)
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
+                      _("checkpoint '%s' does not have a parent"), label);
+    else
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                      _("snapshot '%s' does not have a parent"), label);
+}
+
+static void
+ambiguous(const HvdMomentKind *k, GError **error, const char *name,
+          const char *vm, const char *labels)
+{
+    if (k->id == HVD_MOMENT_CHECKPOINT)
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
+                      _("checkpoint name '%s' is ambiguous: domain '%s' has "
+                        "several checkpoints of that name; name one of %s"),
+                      name, vm, labels);
+    else
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
+                      _("snapshot name '%s' is ambiguous: domain '%s' has "
+                        "several checkpoints of that name; name one of %s"),
+                      name, vm, labels);
+}
+
 HvdMomentCache *
 hvd_moment_cache_of(HvdDriver *d, const HvdMomentKind *k, const guchar uuid[16])
 {
@@ -66,12 +108,12 @@ hvd_moment_cache_resolve(HvdDriver *d, const HvdMomentKind *k,
                                        labels->len ? ", " : "",
                                        ((HvdMoment *) same->pdata[i])->label);
             g_mutex_unlock(&d->lock);
-            k->ambiguous(error, name, vm->name, labels->str);
+            ambiguous(k, error, name, vm->name, labels->str);
             return NULL;
         }
         g_mutex_unlock(&d->lock);
     }
-    k->not_found(error, name);
+    hvd_moment_not_found(k, error, name);
     return NULL;
 }
 
@@ -91,7 +133,7 @@ hvd_moment_lookup(HvdDriver *d, const HvdMomentKind *k, const guchar uuid[16],
     else if (m->parent)
         label = g_strdup(m->parent->label);
     else
-        k->no_parent(error, m->label);
+        no_parent(k, error, m->label);
     g_mutex_unlock(&d->lock);
     return label;
 }

@@ -305,38 +305,11 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     return TRUE;
 }
 
-static void
-no_snapshot(GError **error, const char *name)
-{
-    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                  _("no domain snapshot with matching name '%s'"), name);
-}
-
-/* a root's parent is an error with VIR_ERR_NO_DOMAIN_SNAPSHOT, as virsh
- * expects */
-static void
-no_parent(GError **error, const char *label)
-{
-    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                  _("snapshot '%s' does not have a parent"), label);
-}
-
-static void
-ambiguous(GError **error, const char *name, const char *vm, const char *labels)
-{
-    hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                  _("snapshot name '%s' is ambiguous: domain '%s' has several "
-                    "checkpoints of that name; name one of %s"),
-                  name, vm, labels);
-}
-
 static const HvdMomentKind kind = {
+    HVD_MOMENT_SNAPSHOT,
     G_STRUCT_OFFSET(struct _HvdDriver, snapshots),
     tree_new,
     read_tree,
-    no_snapshot,
-    no_parent,
-    ambiguous,
 };
 
 /* Reads the tree when asked to, or when the cache is older than the poll
@@ -622,12 +595,12 @@ hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
     s = snap_by_id(t, id);
     if (!s) {
         g_mutex_unlock(&d->lock);
-        no_snapshot(error, name);
+        hvd_moment_not_found(&kind, error, name);
         return NULL;
     }
     if (!s->domain && !domain) {
         g_mutex_unlock(&d->lock);
-        no_snapshot(error, name);
+        hvd_moment_not_found(&kind, error, name);
         return NULL;
     }
     if (!s->domain)
