@@ -63,10 +63,17 @@ class Checkpoints(CheckpointSession):
         self.assertEqual(self.checkpoints("--roots"), ["c1"])
         self.assertEqual(self.checkpoints("--leaves"), ["c3", "c4"])
         self.assertEqual(self.checkpoints("--no-leaves"), ["c1", "c2"])
-        self.assertEqual(self.checkpoints("--topological"),
-                         ["c1", "c2", "c3", "c4"])
-        self.assertEqual(self.checkpoints("--from", "c1"), ["c2", "c4"])
-        self.assertEqual(self.checkpoints("--from", "c1", "--descendants"),
+        # each after its parent; c2 and c4, made in the same second,
+        # either way round
+        topo = self.checkpoints("--topological")
+        self.assertEqual(sorted(topo), ["c1", "c2", "c3", "c4"])
+        self.assertLess(topo.index("c1"), topo.index("c2"))
+        self.assertLess(topo.index("c2"), topo.index("c3"))
+        self.assertLess(topo.index("c1"), topo.index("c4"))
+        self.assertEqual(sorted(self.checkpoints("--from", "c1")),
+                         ["c2", "c4"])
+        self.assertEqual(sorted(self.checkpoints("--from", "c1",
+                                                 "--descendants")),
                          ["c2", "c3", "c4"])
         tree = self.virsh("checkpoint-list", "web1", "--tree").stdout
         self.assertIn("+- c2", tree)

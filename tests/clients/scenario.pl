@@ -50,6 +50,11 @@ my %commands = (
     'checkpoints' => sub {
         join ' ', map { $_->get_name() } $conn->get_domain_by_name($_[0])->list_all_checkpoints();
     },
+    'checkpoint' => sub {
+        $conn->get_domain_by_name($_[0])->create_checkpoint(
+            "<domaincheckpoint><name>$_[1]</name></domaincheckpoint>")->get_name();
+    },
+    'hostname' => sub { $conn->get_domain_by_name($_[0])->get_hostname() },
 );
 
 while (my $line = <STDIN>) {

@@ -136,6 +136,20 @@ func run(cmd string, a []string) (string, error) {
 			out = append(out, c.Name)
 		}
 		return strings.Join(out, " "), err
+	case "checkpoint":
+		d, err := l.DomainLookupByName(a[0])
+		if err != nil {
+			return "", err
+		}
+		c, err := l.DomainCheckpointCreateXML(d, "<domaincheckpoint><name>"+
+			a[1]+"</name></domaincheckpoint>", 0)
+		return c.Name, err
+	case "hostname":
+		d, err := l.DomainLookupByName(a[0])
+		if err != nil {
+			return "", err
+		}
+		return l.DomainGetHostname(d, 0)
 	}
 	return "", fmt.Errorf("unknown command %s", cmd)
 }

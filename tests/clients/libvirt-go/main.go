@@ -150,6 +150,23 @@ func run(cmd string, a []string) (string, error) {
 			out = append(out, n)
 		}
 		return strings.Join(out, " "), err
+	case "checkpoint":
+		d, err := domain(a[0])
+		if err != nil {
+			return "", err
+		}
+		c, err := d.CreateCheckpointXML("<domaincheckpoint><name>"+a[1]+
+			"</name></domaincheckpoint>", 0)
+		if err != nil {
+			return "", err
+		}
+		return c.GetName()
+	case "hostname":
+		d, err := domain(a[0])
+		if err != nil {
+			return "", err
+		}
+		return d.GetHostname(0)
 	}
 	return "", fmt.Errorf("unknown command %s", cmd)
 }
