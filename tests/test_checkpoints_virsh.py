@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 
+import subprocess
+
 import libvirt
 
 import taptest
@@ -83,13 +85,21 @@ class Checkpoints(CheckpointSession):
         self.assertEqual(self.virsh("checkpoint-parent", "web1",
                                     "c3").stdout.strip(), "c2")
         self.fails("checkpoint-parent", "web1", "c1", expect="no parent")
+        # checkpoint-edit: the XML through an editor, back with REDEFINE
+        env = dict(os.environ, EDITOR="sed -i 's/>first</>edited</'")
+        r = subprocess.run(["virsh", "-c", self.uri, "checkpoint-edit",
+                            "web1", "c1"], env=env, capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("<description>edited</description>",
+                      self.dumpxml("c1"))
         info = self.virsh("checkpoint-info", "web1", "c1").stdout
         self.assertRegex(info, r"Children:\s+2")
         self.assertRegex(info, r"Descendants:\s+3")
 
         # XML: description, bitmaps (RCT ids), domain, sizes
         xml = self.dumpxml("c1")
-        self.assertIn("<description>first</description>", xml)
+        self.assertIn("<description>edited</description>", xml)
         self.assertIn('checkpoint="bitmap" bitmap="rct', xml)
         self.assertIn("<domain type", xml)
         self.assertNotIn("<domain type",
@@ -207,7 +217,9 @@ class Checkpoints(CheckpointSession):
     def test_read_only_refuses_writes(self):
         self.virsh("checkpoint-create-as", "web1", "c1")
         for args in (["checkpoint-create-as", "web1", "c2"],
-                     ["checkpoint-delete", "web1", "c1"]):
+                     ["checkpoint-delete", "web1", "c1"],
+                     ["backup-begin", "web1"],
+                     ["domjobabort", "web1"]):
             r = self.virsh(*args, readonly=True, check=False)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("read only access prevents", r.stderr)
