@@ -865,7 +865,7 @@ node_facts(HvdDriver *d, char **name, guint64 *version, virNodeInfo *info,
 }
 
 char *
-hvd_driver_hostname(HvdDriver *d, GError **error)
+hvd_connect_get_hostname(HvdDriver *d, GError **error)
 {
     char *name = NULL;
 
@@ -873,21 +873,21 @@ hvd_driver_hostname(HvdDriver *d, GError **error)
 }
 
 gboolean
-hvd_driver_version(HvdDriver *d, guint64 *version, GError **error)
+hvd_connect_get_version(HvdDriver *d, guint64 *version, GError **error)
 {
     return node_facts(d, NULL, version, NULL, error);
 }
 
 gboolean
-hvd_driver_node_info(HvdDriver *d, virNodeInfo *info, GError **error)
+hvd_node_get_info(HvdDriver *d, virNodeInfo *info, GError **error)
 {
     return node_facts(d, NULL, NULL, info, error);
 }
 
 char *
-hvd_driver_capabilities(HvdDriver *d, GError **error)
+hvd_connect_get_capabilities(HvdDriver *d, GError **error)
 {
-    g_autofree char *host = hvd_driver_hostname(d, error);
+    g_autofree char *host = hvd_connect_get_hostname(d, error);
     guchar bytes[16];
 
     if (!host)
@@ -988,7 +988,7 @@ settings_of_vms(HvdDriver *d, const char *type, gboolean startup,
 }
 
 GPtrArray *
-hvd_driver_list_domains(HvdDriver *d, guint flags, GError **error)
+hvd_connect_list_all_domains(HvdDriver *d, guint flags, GError **error)
 {
     const guint allowed =
         VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE |
@@ -1121,7 +1121,7 @@ lookup(HvdDriver *d, EntryMatch match, gconstpointer key, const char *what,
 }
 
 HvdDomain *
-hvd_driver_lookup_by_name(HvdDriver *d, const char *name, GError **error)
+hvd_domain_lookup_by_name(HvdDriver *d, const char *name, GError **error)
 {
     g_autofree char *what = g_strdup_printf(_("name '%s'"), name);
     return lookup(d, match_name, name, what, error);
@@ -1136,14 +1136,14 @@ uuid_what(const guchar uuid[16])
 }
 
 HvdDomain *
-hvd_driver_lookup_by_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
+hvd_domain_lookup_by_uuid(HvdDriver *d, const guchar uuid[16], GError **error)
 {
     g_autofree char *what = uuid_what(uuid);
     return lookup(d, match_uuid, uuid, what, error);
 }
 
 HvdDomain *
-hvd_driver_lookup_by_id(HvdDriver *d, int id, GError **error)
+hvd_domain_lookup_by_id(HvdDriver *d, int id, GError **error)
 {
     g_autofree char *what = g_strdup_printf(_("id %d"), id);
     if (id < 0) {

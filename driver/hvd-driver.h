@@ -80,24 +80,24 @@ void hvd_driver_remove_listener(HvdDriver *driver, guint id);
 
 /* Connection */
 gboolean hvd_driver_connect(HvdDriver *driver, GError **error);
-char *hvd_driver_hostname(HvdDriver *driver, GError **error);
-char *hvd_driver_capabilities(HvdDriver *driver, GError **error);
+char *hvd_connect_get_hostname(HvdDriver *driver, GError **error);
+char *hvd_connect_get_capabilities(HvdDriver *driver, GError **error);
 /* Windows' version, as libvirt counts versions */
-gboolean hvd_driver_version(HvdDriver *driver, guint64 *version,
-                            GError **error);
-gboolean hvd_driver_node_info(HvdDriver *driver, virNodeInfo *info,
-                              GError **error);
+gboolean hvd_connect_get_version(HvdDriver *driver, guint64 *version,
+                                 GError **error);
+gboolean hvd_node_get_info(HvdDriver *driver, virNodeInfo *info,
+                           GError **error);
 /* Requests made to the host so far (benchmarks, budgets). */
 guint64 hvd_driver_request_count(HvdDriver *driver);
 
 /* Domains */
-GPtrArray *hvd_driver_list_domains(HvdDriver *driver, guint flags,
-                                   GError **error);
-HvdDomain *hvd_driver_lookup_by_name(HvdDriver *driver, const char *name,
+GPtrArray *hvd_connect_list_all_domains(HvdDriver *driver, guint flags,
+                                        GError **error);
+HvdDomain *hvd_domain_lookup_by_name(HvdDriver *driver, const char *name,
                                      GError **error);
-HvdDomain *hvd_driver_lookup_by_uuid(HvdDriver *driver, const guchar uuid[16],
+HvdDomain *hvd_domain_lookup_by_uuid(HvdDriver *driver, const guchar uuid[16],
                                      GError **error);
-HvdDomain *hvd_driver_lookup_by_id(HvdDriver *driver, int id, GError **error);
+HvdDomain *hvd_domain_lookup_by_id(HvdDriver *driver, int id, GError **error);
 
 gboolean hvd_domain_get_info(HvdDriver *driver, const guchar uuid[16],
                              virDomainInfo *info, GError **error);
@@ -129,33 +129,44 @@ gboolean hvd_domain_resume(HvdDriver *driver, const guchar uuid[16],
 /* Snapshots (hvd-snapshot.c), named as clients see them: the checkpoint's
  * name, or NAME@GUID for a name the VM has more than once; lookups also
  * take the bare GUID. */
-char *hvd_snapshot_create_xml(HvdDriver *driver, const guchar uuid[16],
-                              const char *xml, guint flags, GError **error);
-char *hvd_snapshot_get_xml_desc(HvdDriver *driver, const guchar uuid[16],
-                                const char *name, guint flags, GError **error);
+char *hvd_domain_snapshot_create_xml(HvdDriver *driver, const guchar uuid[16],
+                                     const char *xml, guint flags,
+                                     GError **error);
+char *hvd_domain_snapshot_get_xml_desc(HvdDriver *driver, const guchar uuid[16],
+                                       const char *name, guint flags,
+                                       GError **error);
 /* The names of the VM's snapshots (from NULL), or of from's children,
  * that the list flags select, each parent before its children. */
-GPtrArray *hvd_snapshot_list(HvdDriver *driver, const guchar uuid[16],
-                             const char *from, guint flags, GError **error);
-char *hvd_snapshot_lookup(HvdDriver *driver, const guchar uuid[16],
-                          const char *name, guint flags, GError **error);
+GPtrArray *hvd_domain_list_all_snapshots(HvdDriver *driver,
+                                         const guchar uuid[16],
+                                         const char *from, guint flags,
+                                         GError **error);
+char *hvd_domain_snapshot_lookup_by_name(HvdDriver *driver,
+                                         const guchar uuid[16],
+                                         const char *name, guint flags,
+                                         GError **error);
 /* NULL without an error when there is none and must is FALSE */
-char *hvd_snapshot_current(HvdDriver *driver, const guchar uuid[16],
-                           guint flags, gboolean must, GError **error);
-char *hvd_snapshot_parent(HvdDriver *driver, const guchar uuid[16],
-                          const char *name, guint flags, GError **error);
-gboolean hvd_snapshot_is_current(HvdDriver *driver, const guchar uuid[16],
-                                 const char *name, guint flags,
-                                 gboolean *current, GError **error);
-gboolean hvd_snapshot_has_metadata(HvdDriver *driver, const guchar uuid[16],
-                                   const char *name, guint flags, gboolean *has,
-                                   GError **error);
+char *hvd_domain_snapshot_current(HvdDriver *driver, const guchar uuid[16],
+                                  guint flags, gboolean must, GError **error);
+char *hvd_domain_snapshot_get_parent(HvdDriver *driver, const guchar uuid[16],
+                                     const char *name, guint flags,
+                                     GError **error);
+gboolean hvd_domain_snapshot_is_current(HvdDriver *driver,
+                                        const guchar uuid[16], const char *name,
+                                        guint flags, gboolean *current,
+                                        GError **error);
+gboolean hvd_domain_snapshot_has_metadata(HvdDriver *driver,
+                                          const guchar uuid[16],
+                                          const char *name, guint flags,
+                                          gboolean *has, GError **error);
 /* Revert and delete return once Hyper-V's jobs are done and the VM's
  * disk chains have been read back and checked. */
-gboolean hvd_snapshot_revert(HvdDriver *driver, const guchar uuid[16],
-                             const char *name, guint flags, GError **error);
-gboolean hvd_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
-                             const char *name, guint flags, GError **error);
+gboolean hvd_domain_revert_to_snapshot(HvdDriver *driver, const guchar uuid[16],
+                                       const char *name, guint flags,
+                                       GError **error);
+gboolean hvd_domain_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
+                                    const char *name, guint flags,
+                                    GError **error);
 /* The repair of a broken chain: SetParentVirtualHardDisk, then the
  * child's chain read back and checked (paths, the child first). */
 GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,

@@ -382,8 +382,8 @@ moment_flags(guint flags)
      VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
 
 GPtrArray *
-hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
-                  guint flags, GError **error)
+hvd_domain_list_all_snapshots(HvdDriver *d, const guchar uuid[16],
+                              const char *from, guint flags, GError **error)
 {
     if (!hvd_check_flags(flags, LIST_FLAGS,
                          from ? "hvdDomainSnapshotListAllChildren"
@@ -395,8 +395,9 @@ hvd_snapshot_list(HvdDriver *d, const guchar uuid[16], const char *from,
 }
 
 char *
-hvd_snapshot_lookup(HvdDriver *d, const guchar uuid[16], const char *name,
-                    guint flags, GError **error)
+hvd_domain_snapshot_lookup_by_name(HvdDriver *d, const guchar uuid[16],
+                                   const char *name, guint flags,
+                                   GError **error)
 {
     if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotLookupByName", error))
         return NULL;
@@ -404,8 +405,8 @@ hvd_snapshot_lookup(HvdDriver *d, const guchar uuid[16], const char *name,
 }
 
 char *
-hvd_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
-                     gboolean must, GError **error)
+hvd_domain_snapshot_current(HvdDriver *d, const guchar uuid[16], guint flags,
+                            gboolean must, GError **error)
 {
     g_autoptr(VmEntry) vm = NULL;
     char *label = NULL;
@@ -462,8 +463,8 @@ snapshot_fact(HvdDriver *d, const guchar uuid[16], const char *name,
 }
 
 char *
-hvd_snapshot_parent(HvdDriver *d, const guchar uuid[16], const char *name,
-                    guint flags, GError **error)
+hvd_domain_snapshot_get_parent(HvdDriver *d, const guchar uuid[16],
+                               const char *name, guint flags, GError **error)
 {
     if (!hvd_check_flags(flags, 0, "hvdDomainSnapshotGetParent", error))
         return NULL;
@@ -471,16 +472,18 @@ hvd_snapshot_parent(HvdDriver *d, const guchar uuid[16], const char *name,
 }
 
 gboolean
-hvd_snapshot_is_current(HvdDriver *d, const guchar uuid[16], const char *name,
-                        guint flags, gboolean *current, GError **error)
+hvd_domain_snapshot_is_current(HvdDriver *d, const guchar uuid[16],
+                               const char *name, guint flags, gboolean *current,
+                               GError **error)
 {
     return hvd_check_flags(flags, 0, "hvdDomainSnapshotIsCurrent", error) &&
            snapshot_fact(d, uuid, name, FACT_IS_CURRENT, current, error);
 }
 
 gboolean
-hvd_snapshot_has_metadata(HvdDriver *d, const guchar uuid[16], const char *name,
-                          guint flags, gboolean *has, GError **error)
+hvd_domain_snapshot_has_metadata(HvdDriver *d, const guchar uuid[16],
+                                 const char *name, guint flags, gboolean *has,
+                                 GError **error)
 {
     return hvd_check_flags(flags, 0, "hvdDomainSnapshotHasMetadata", error) &&
            snapshot_fact(d, uuid, name, FACT_HAS_METADATA, has, error);
@@ -536,8 +539,8 @@ format_snapshot(const SnapshotTree *t, const Snap *s)
 }
 
 char *
-hvd_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16], const char *name,
-                          guint flags, GError **error)
+hvd_domain_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16],
+                                 const char *name, guint flags, GError **error)
 {
     g_autoptr(VmEntry) vm = NULL;
     g_autofree char *id = NULL;
@@ -1187,8 +1190,8 @@ undo_create(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *id,
 }
 
 char *
-hvd_snapshot_create_xml(HvdDriver *d, const guchar uuid[16], const char *xml,
-                        guint flags, GError **error)
+hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
+                               const char *xml, guint flags, GError **error)
 {
     g_autoptr(VmEntry) vm = NULL;
     g_autoptr(HvdSnapshotDef) def = NULL;
@@ -1333,8 +1336,8 @@ from_snapshot_reason(HvdDriver *d, const guchar uuid[16])
 }
 
 gboolean
-hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
-                    guint flags, GError **error)
+hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
+                              const char *name, guint flags, GError **error)
 {
     g_autoptr(VmEntry) vm = NULL;
     g_autofree char *id = NULL;
@@ -1440,8 +1443,8 @@ hvd_snapshot_revert(HvdDriver *d, const guchar uuid[16], const char *name,
 /* Delete */
 
 gboolean
-hvd_snapshot_delete(HvdDriver *d, const guchar uuid[16], const char *name,
-                    guint flags, GError **error)
+hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
+                           const char *name, guint flags, GError **error)
 {
     g_autoptr(VmEntry) vm = NULL;
     g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(g_free);

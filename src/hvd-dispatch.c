@@ -250,7 +250,7 @@ get_version(HvdCall *call, gpointer a, gpointer r)
     GError *err = NULL;
     guint64 v;
 
-    if (!hvd_driver_version(driver_of(call), &v, &err))
+    if (!hvd_connect_get_version(driver_of(call), &v, &err))
         return fail(call, err);
     ret->hv_ver = v;
     return TRUE;
@@ -288,7 +288,7 @@ node_get_info(HvdCall *call, gpointer a, gpointer r)
     GError *err = NULL;
     virNodeInfo info;
 
-    if (!hvd_driver_node_info(driver_of(call), &info, &err))
+    if (!hvd_node_get_info(driver_of(call), &info, &err))
         return fail(call, err);
     memcpy(ret->model, info.model, sizeof(ret->model));
     ret->memory = info.memory;
@@ -310,7 +310,7 @@ list_all_domains(HvdCall *call, gpointer a, gpointer r)
     hvd_connect_list_all_domains_ret *ret = r;
     GError *err = NULL;
     g_autoptr(GPtrArray) doms =
-        hvd_driver_list_domains(driver_of(call), args->flags, &err);
+        hvd_connect_list_all_domains(driver_of(call), args->flags, &err);
 
     if (!doms)
         return fail(call, err);
@@ -337,7 +337,7 @@ lookup_by_name(HvdCall *call, gpointer a, gpointer r)
     hvd_domain_lookup_by_name_args *args = a;
     GError *err = NULL;
     HvdDomain *dom =
-        hvd_driver_lookup_by_name(driver_of(call), args->name, &err);
+        hvd_domain_lookup_by_name(driver_of(call), args->name, &err);
     return domain_reply(call, dom, err, r);
 }
 
@@ -346,7 +346,7 @@ lookup_by_uuid(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_lookup_by_uuid_args *args = a;
     GError *err = NULL;
-    HvdDomain *dom = hvd_driver_lookup_by_uuid(
+    HvdDomain *dom = hvd_domain_lookup_by_uuid(
         driver_of(call), (const guchar *) args->uuid, &err);
     return domain_reply(call, dom, err, r);
 }
@@ -356,7 +356,7 @@ lookup_by_id(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_lookup_by_id_args *args = a;
     GError *err = NULL;
-    HvdDomain *dom = hvd_driver_lookup_by_id(driver_of(call), args->id, &err);
+    HvdDomain *dom = hvd_domain_lookup_by_id(driver_of(call), args->id, &err);
     return domain_reply(call, dom, err, r);
 }
 
@@ -722,8 +722,8 @@ snapshot_create_xml(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_snapshot_create_xml_args *args = a;
     GError *err = NULL;
-    char *name = hvd_snapshot_create_xml(driver_of(call), UUID(args),
-                                         args->xml_desc, args->flags, &err);
+    char *name = hvd_domain_snapshot_create_xml(
+        driver_of(call), UUID(args), args->xml_desc, args->flags, &err);
     return snapshot_reply(call, &args->dom, name, err, r);
 }
 
@@ -732,8 +732,8 @@ snapshot_lookup_by_name(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_snapshot_lookup_by_name_args *args = a;
     GError *err = NULL;
-    char *name = hvd_snapshot_lookup(driver_of(call), UUID(args), args->name,
-                                     args->flags, &err);
+    char *name = hvd_domain_snapshot_lookup_by_name(
+        driver_of(call), UUID(args), args->name, args->flags, &err);
     return snapshot_reply(call, &args->dom, name, err, r);
 }
 
@@ -742,8 +742,8 @@ snapshot_current(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_domain_flags_args *args = a;
     GError *err = NULL;
-    char *name = hvd_snapshot_current(driver_of(call), UUID(args), args->flags,
-                                      TRUE, &err);
+    char *name = hvd_domain_snapshot_current(driver_of(call), UUID(args),
+                                             args->flags, TRUE, &err);
     return snapshot_reply(call, &args->dom, name, err, r);
 }
 
@@ -753,8 +753,8 @@ has_current_snapshot(HvdCall *call, gpointer a, gpointer r)
     hvd_domain_flags_args *args = a;
     hvd_int_ret *ret = r;
     GError *err = NULL;
-    g_autofree char *name = hvd_snapshot_current(driver_of(call), UUID(args),
-                                                 args->flags, FALSE, &err);
+    g_autofree char *name = hvd_domain_snapshot_current(
+        driver_of(call), UUID(args), args->flags, FALSE, &err);
 
     if (!name && err)
         return fail(call, err);
@@ -767,8 +767,8 @@ snapshot_get_parent(HvdCall *call, gpointer a, gpointer r)
 {
     hvd_snapshot_flags_args *args = a;
     GError *err = NULL;
-    char *name = hvd_snapshot_parent(driver_of(call), SNAP_UUID(args),
-                                     args->snap.name, args->flags, &err);
+    char *name = hvd_domain_snapshot_get_parent(
+        driver_of(call), SNAP_UUID(args), args->snap.name, args->flags, &err);
     return snapshot_reply(call, &args->snap.dom, name, err, r);
 }
 
@@ -778,7 +778,7 @@ static GPtrArray *
 snapshot_names(HvdCall *call, const hvd_nonnull_domain *dom, const char *from,
                guint flags, int maxnames, GError **error)
 {
-    GPtrArray *names = hvd_snapshot_list(
+    GPtrArray *names = hvd_domain_list_all_snapshots(
         driver_of(call), (const guchar *) dom->uuid, from, flags, error);
 
     if (names && maxnames >= 0 && names->len > (guint) maxnames) {
@@ -1011,10 +1011,10 @@ static GPtrArray *
 legacy_list(HvdCall *call, gboolean active, int max, GError **error)
 {
     GPtrArray *doms =
-        hvd_driver_list_domains(driver_of(call),
-                                active ? VIR_CONNECT_LIST_DOMAINS_ACTIVE
-                                       : VIR_CONNECT_LIST_DOMAINS_INACTIVE,
-                                error);
+        hvd_connect_list_all_domains(driver_of(call),
+                                     active ? VIR_CONNECT_LIST_DOMAINS_ACTIVE
+                                            : VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+                                     error);
 
     if (doms && max >= 0 && doms->len > (guint) max)
         g_ptr_array_set_size(doms, max);
