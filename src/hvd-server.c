@@ -803,6 +803,13 @@ say_goodbye(HvdServer *s, GPtrArray *clients)
     }
 }
 
+static gboolean
+quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
 void
 hvd_server_free(HvdServer *s)
 {
@@ -811,7 +818,12 @@ hvd_server_free(HvdServer *s)
     if (!s)
         return;
     if (s->io_thread) {
-        g_main_loop_quit(s->loop);
+        /* from the loop itself: a quit before the I/O thread runs its loop
+         * would be lost, and the join would wait for ever */
+        GSource *quit = g_idle_source_new();
+        g_source_set_callback(quit, quit_loop, s->loop, NULL);
+        g_source_attach(quit, s->context);
+        g_source_unref(quit);
         g_thread_join(s->io_thread);
     }
     g_socket_listener_close(G_SOCKET_LISTENER(s->service));

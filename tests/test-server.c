@@ -331,6 +331,25 @@ test_damaged_packets(Fixture *f, gconstpointer data)
 
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, setup, fn, teardown)
 
+/* A server stopped the moment it was started (a SIGTERM right after the
+ * sockets appear) stops: its I/O thread may not run its loop yet */
+static void
+test_stop_at_once(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("hvd-server-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "sock", NULL);
+    HvdServerLimits limits = { .workers = 1 };
+
+    for (int i = 0; i < 200; i++) {
+        HvdServer *s =
+            hvd_server_new(table, G_N_ELEMENTS(table), &limits, NULL);
+        g_assert_true(hvd_server_listen(s, path, FALSE, NULL));
+        hvd_server_start(s);
+        hvd_server_free(s);
+    }
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -339,5 +358,6 @@ main(int argc, char **argv)
     ADD("/server/read-only", test_read_only);
     ADD("/server/keepalive-and-order", test_keepalive_and_order);
     ADD("/server/damaged-packets", test_damaged_packets);
+    g_test_add_func("/server/stop-at-once", test_stop_at_once);
     return g_test_run();
 }
