@@ -25,6 +25,7 @@
 #include "hv-refpoint.h"
 #include "hvd-checkpoint-xml.h"
 #include "hvd-driver-private.h"
+#include "hvd-group-xml.h"
 #include "hvd-moment.h"
 
 typedef struct {
@@ -695,6 +696,7 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     g_autoptr(HvdCheckpointDef) def = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) slots = NULL;
+    g_auto(HvdGroupRef) group = { NULL };
     HvJobWait wait = hvd_driver_job_wait(d);
     HvdJobProgress progress = { .driver = d };
     WsmanClient *c;
@@ -739,6 +741,22 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
      * identifiers Hyper-V gives; nothing more to check */
     if (flags & VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE)
         return redefine(d, vm, def, error);
+    if (hvd_group_ref_get(def->domain_xml, &group, &local)) {
+        if (flags & VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE) {
+            hvd_error_set(error, HVD_ERROR_CHECKPOINT,
+                          VIR_ERR_ARGUMENT_UNSUPPORTED,
+                          _("flag 'quiesce' is not supported for a group "
+                            "checkpoint: Hyper-V takes the consistency of "
+                            "the whole group"));
+            return NULL;
+        }
+        return hvd_group_checkpoint_create(d, vm, def, &group, error);
+    }
+    if (local) {
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
+                      local->message);
+        return NULL;
+    }
 
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
                               _("creating checkpoint"), def->name, error))
@@ -786,12 +804,11 @@ hvd_driver_prepare_checkpoint(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
 }
 
 gboolean
-hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
-                             HvdCheckpointDef *def, GPtrArray *slots,
-                             const char *recovery_id, HvJobWait *wait,
-                             GError **error)
+hvd_checkpoint_record(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                      HvdCheckpointDef *def, GPtrArray *slots,
+                      const Msvm_VirtualSystemReferencePoint *point,
+                      HvJobWait *wait, GError **error)
 {
-    g_autoptr(Msvm_VirtualSystemReferencePoint) point = NULL;
     g_autoptr(GError) local = NULL;
     const Ckpt *parent;
 
@@ -801,9 +818,6 @@ hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     def->parent = parent ? g_strdup(parent->m.name) : NULL;
     g_mutex_unlock(&d->lock);
     def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
-    point = convert(d, c, vm, recovery_id, wait, error);
-    if (!point)
-        return FALSE;
     fill_disks(def, point, slots);
     if (!meta_save(d, vm, point->InstanceID, def, error)) {
         if (!hv_refpoint_destroy(c, point->InstanceID, vm->guid, wait, &local))
@@ -813,6 +827,25 @@ hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
         return FALSE;
     }
     return read_tree(d, c, vm, error);
+}
+
+void
+hvd_checkpoint_forget(HvdDriver *d, const VmEntry *vm, const char *point_id)
+{
+    meta_remove(d, vm, point_id);
+}
+
+gboolean
+hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                             HvdCheckpointDef *def, GPtrArray *slots,
+                             const char *recovery_id, HvJobWait *wait,
+                             GError **error)
+{
+    g_autoptr(Msvm_VirtualSystemReferencePoint) point =
+        convert(d, c, vm, recovery_id, wait, error);
+
+    return point &&
+           hvd_checkpoint_record(d, c, vm, def, slots, point, wait, error);
 }
 
 char *

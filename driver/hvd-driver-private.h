@@ -6,8 +6,10 @@
 
 #pragma once
 
+#include "hvd-checkpoint-xml.h"
 #include "hvd-domain-xml.h"
 #include "hvd-driver.h"
+#include "hvd-group-xml.h"
 #include "hvd-moment.h"
 
 G_BEGIN_DECLS
@@ -141,6 +143,13 @@ typedef struct {
 } HvdJobProgress;
 void hvd_domain_job_progress(guint percent, gpointer progress);
 
+/* hvd-group.c: VM groups */
+/* The checkpoint def of a member of the group want names, taken of the
+ * whole group */
+char *hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
+                                  HvdCheckpointDef *def,
+                                  const HvdGroupRef *want, GError **error);
+
 /* hvd-moments.c: what snapshots and checkpoints share. Each kind keeps,
  * per VM, a struct that starts with HvdMomentCache. */
 typedef struct {
@@ -201,11 +210,9 @@ void hvd_checkpoint_tree_free(gpointer tree);
 /* What a new checkpoint needs before its point is made: a name (the time,
  * when def has none) no other has, disks the VM has, the domain as it is
  * now. The VM's disks, or NULL. */
-struct _HvdCheckpointDef;
 GPtrArray *hvd_driver_prepare_checkpoint(HvdDriver *d, WsmanClient *c,
                                          const VmEntry *vm,
-                                         struct _HvdCheckpointDef *def,
-                                         GError **error);
+                                         HvdCheckpointDef *def, GError **error);
 /* A recovery checkpoint of the VM: its InstanceID */
 char *hvd_checkpoint_recovery_new(HvdDriver *d, WsmanClient *c,
                                   const VmEntry *vm, gboolean quiesce,
@@ -213,10 +220,19 @@ char *hvd_checkpoint_recovery_new(HvdDriver *d, WsmanClient *c,
 /* The recovery checkpoint converted into the checkpoint def describes,
  * whose parent is the newest one; its metadata recorded */
 gboolean hvd_checkpoint_from_recovery(HvdDriver *d, WsmanClient *c,
-                                      const VmEntry *vm,
-                                      struct _HvdCheckpointDef *def,
+                                      const VmEntry *vm, HvdCheckpointDef *def,
                                       GPtrArray *slots, const char *recovery_id,
                                       HvJobWait *wait, GError **error);
+/* The metadata of a new point recorded: its disks, its parent (the newest
+ * checkpoint), its creation time; a point whose metadata cannot be written
+ * is destroyed again */
+gboolean hvd_checkpoint_record(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
+                               HvdCheckpointDef *def, GPtrArray *slots,
+                               const Msvm_VirtualSystemReferencePoint *point,
+                               HvJobWait *wait, GError **error);
+/* The metadata of a point removed */
+void hvd_checkpoint_forget(HvdDriver *d, const VmEntry *vm,
+                           const char *point_id);
 /* The reference point's InstanceID of the checkpoint a client names */
 char *hvd_checkpoint_point_of(HvdDriver *d, const VmEntry *vm, const char *name,
                               GError **error);

@@ -171,6 +171,21 @@ gboolean hvd_domain_snapshot_delete(HvdDriver *driver, const guchar uuid[16],
  * child's chain read back and checked (paths, the child first). */
 GPtrArray *hvd_driver_reconnect_parent(HvdDriver *driver, const char *child,
                                        const char *parent, GError **error);
+/* VM groups of the host (hvd-group.c) */
+typedef enum {
+    HVD_GROUP_DEFINE,
+    HVD_GROUP_DESTROY,
+    HVD_GROUP_RENAME, /* arg: the new name */
+    HVD_GROUP_ADD,    /* arg: the member domain's name */
+    HVD_GROUP_REMOVE,
+} HvdGroupChange;
+/* The host's groups, one line each: name, id, members */
+GPtrArray *hvd_host_groups(HvdDriver *d, GError **error);
+/* A change to the host's group name (or id); DEFINE prints the new id */
+gboolean hvd_host_group_change(HvdDriver *d, HvdGroupChange change,
+                               const char *name, const char *arg,
+                               GError **error);
+
 /* Backups (hvd-backup.c): push mode, Hyper-V exporting a recovery
  * checkpoint of the VM */
 gboolean hvd_domain_backup_begin(HvdDriver *driver, const guchar uuid[16],

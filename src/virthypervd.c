@@ -36,6 +36,10 @@ typedef struct {
     char *reconnect; /* a differencing disk to reconnect, then exit */
     char *parent;
     char *state_dir;
+    /* --group-*: a VM group of the default host changed, then exit */
+    gboolean group_list;
+    char *group_define, *group_destroy, *group_rename, *group_add;
+    char *group_remove, *member;
 } Options;
 
 static void
@@ -48,6 +52,12 @@ options_clear(Options *o)
     g_free(o->reconnect);
     g_free(o->parent);
     g_free(o->state_dir);
+    g_free(o->group_define);
+    g_free(o->group_destroy);
+    g_free(o->group_rename);
+    g_free(o->group_add);
+    g_free(o->group_remove);
+    g_free(o->member);
 }
 
 /* --reconnect CHILD --to PARENT: the repair Hyper-V offers for a broken
@@ -71,6 +81,60 @@ reconnect(HvdDaemon *daemon, const Options *o, GError **error)
     for (guint i = 0; i < chain->len; i++)
         g_print("%s%s\n", i ? "  <- " : "", (char *) chain->pdata[i]);
     return 0;
+}
+
+static gboolean
+wants_group(const Options *o)
+{
+    return o->group_list || o->group_define || o->group_destroy ||
+           o->group_rename || o->group_add || o->group_remove;
+}
+
+/* --group-*: the VM groups of the default host, for hosts managed from
+ * Linux only (on Windows, New-VMGroup and its kin do the same) */
+static int
+group_command(HvdDaemon *daemon, const Options *o, GError **error)
+{
+    HvdDriver *driver = hvd_daemon_open(daemon, NULL, error);
+    const char *name = NULL, *arg = NULL;
+    HvdGroupChange change;
+
+    if (!driver)
+        return 1;
+    if (o->group_list) {
+        g_autoptr(GPtrArray) lines = hvd_host_groups(driver, error);
+        if (!lines)
+            return 1;
+        for (guint i = 0; i < lines->len; i++)
+            g_print("%s\n", (char *) lines->pdata[i]);
+        return 0;
+    }
+    if (o->group_define) {
+        change = HVD_GROUP_DEFINE;
+        name = o->group_define;
+    } else if (o->group_destroy) {
+        change = HVD_GROUP_DESTROY;
+        name = o->group_destroy;
+    } else if (o->group_rename) {
+        change = HVD_GROUP_RENAME;
+        name = o->group_rename;
+        arg = o->parent;
+    } else {
+        change = o->group_add ? HVD_GROUP_ADD : HVD_GROUP_REMOVE;
+        name = o->group_add ? o->group_add : o->group_remove;
+        arg = o->member;
+    }
+    if ((change == HVD_GROUP_RENAME || change == HVD_GROUP_ADD ||
+         change == HVD_GROUP_REMOVE) &&
+        !arg) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    change == HVD_GROUP_RENAME
+                        ? _("--group-rename needs --to, the new name")
+                        : _("--group-add and --group-remove need --member, "
+                            "the domain"));
+        return 2;
+    }
+    return hvd_host_group_change(driver, change, name, arg, error) ? 0 : 1;
 }
 
 /* Where the sockets go: /run/libvirt for root, $XDG_RUNTIME_DIR/libvirt
@@ -554,7 +618,28 @@ main(int argc, char **argv)
              "(default /var/lib/libvirt/virthypervd)"),
           N_("DIR") },
         { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
-          N_("The parent file for --reconnect"), N_("PARENT") },
+          N_("The parent file for --reconnect, the new name for "
+             "--group-rename"),
+          N_("PARENT") },
+        { "group-list", 0, 0, G_OPTION_ARG_NONE, &o.group_list,
+          N_("List the default host's VM groups (name, id, members) and "
+             "exit"),
+          NULL },
+        { "group-define", 0, 0, G_OPTION_ARG_STRING, &o.group_define,
+          N_("Make a VM group on the default host, print its id, and exit"),
+          N_("NAME") },
+        { "group-destroy", 0, 0, G_OPTION_ARG_STRING, &o.group_destroy,
+          N_("Remove a VM group (its members stay) and exit"), N_("NAME") },
+        { "group-rename", 0, 0, G_OPTION_ARG_STRING, &o.group_rename,
+          N_("Rename a VM group to --to and exit"), N_("NAME") },
+        { "group-add", 0, 0, G_OPTION_ARG_STRING, &o.group_add,
+          N_("Add the domain --member names to a VM group and exit"),
+          N_("NAME") },
+        { "group-remove", 0, 0, G_OPTION_ARG_STRING, &o.group_remove,
+          N_("Take the domain --member names out of a VM group and exit"),
+          N_("NAME") },
+        { "member", 0, 0, G_OPTION_ARG_STRING, &o.member,
+          N_("The domain for --group-add and --group-remove"), N_("DOMAIN") },
         { NULL },
     };
 
@@ -583,6 +668,10 @@ main(int argc, char **argv)
         goto out;
     if (o.reconnect) {
         status = reconnect(daemon, &o, &err);
+        goto out;
+    }
+    if (wants_group(&o)) {
+        status = group_command(daemon, &o, &err);
         goto out;
     }
     procs = hvd_dispatch_procedures(&n_procs);

@@ -15,6 +15,7 @@
 
 #include "hvd-backup-xml.h"
 #include "hvd-checkpoint-xml.h"
+#include "hvd-group-xml.h"
 #include "hvd-snapshot-xml.h"
 
 #define SCHEMAS "/usr/share/libvirt/schemas/"
@@ -211,6 +212,49 @@ test_checkpoint_full(void)
     assert_valid(&kinds[1], bare);
 }
 
+/* the group element in <domain><metadata>: set, read back, replaced, and
+ * valid in a checkpoint */
+static void
+test_checkpoint_group(void)
+{
+    g_autoptr(HvdCheckpointDef) def = hvd_checkpoint_def_new();
+    g_autoptr(HvdDomainDef) domain = hvd_domain_def_new();
+    g_auto(HvdGroupRef) ref = { g_strdup("web"), g_strdup("A1B2"), NULL };
+    g_auto(HvdGroupRef) got = { NULL };
+    g_auto(HvdGroupRef) none = { NULL };
+    g_autoptr(GError) err = NULL;
+    g_autofree char *plain = NULL, *with = NULL, *again = NULL;
+    g_autofree char *xml = NULL;
+
+    domain->name = g_strdup("web1");
+    domain->memory_kib = 1048576;
+    domain->vcpus = 1;
+    plain = hvd_domain_def_format(domain);
+    g_assert_false(hvd_group_ref_get(plain, &none, &err));
+    g_assert_no_error(err);
+    with = hvd_group_ref_set(plain, &ref);
+    g_assert_true(hvd_group_ref_get(with, &got, &err));
+    g_assert_cmpstr(got.name, ==, "web");
+    g_assert_cmpstr(got.id, ==, "A1B2");
+    g_assert_null(got.point);
+    /* a second set replaces the element */
+    g_free(ref.point);
+    ref.point = g_strdup("C3D4");
+    again = hvd_group_ref_set(with, &ref);
+    g_assert_nonnull(strstr(again, "point=\"C3D4\""));
+    g_assert_null(strstr(strstr(again, "vg:group") + 1, "vg:group "));
+    def->name = g_strdup("g1");
+    def->domain_xml = g_steal_pointer(&again);
+    xml = hvd_checkpoint_def_format(def, FALSE);
+    g_test_message("%s", xml);
+    assert_valid(&kinds[1], xml);
+    g_assert_false(hvd_group_ref_get(
+        "<domain><metadata><group xmlns='urn:virthypervd:group:1'/>"
+        "</metadata></domain>",
+        &none, &err));
+    g_assert_error(err, HVD_XML_ERROR, HVD_XML_ERROR_INVALID);
+}
+
 static void
 test_checkpoint_names(void)
 {
@@ -268,6 +312,7 @@ main(int argc, char **argv)
     if (!only || g_str_equal(only, "checkpoint-xml")) {
         g_test_add_func("/checkpoint-xml/full", test_checkpoint_full);
         g_test_add_func("/checkpoint-xml/names", test_checkpoint_names);
+        g_test_add_func("/checkpoint-xml/group", test_checkpoint_group);
     }
     rc = g_test_run();
     for (guint k = 0; k < G_N_ELEMENTS(kinds); k++)

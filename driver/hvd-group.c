@@ -1,0 +1,368 @@
+/*
+ * hvd-group.c: Hyper-V's VM groups (Msvm_VirtualSystemCollection) through
+ * libvirt
+ *
+ * A group checkpoint is one recovery checkpoint of the whole group
+ * (Msvm_CollectionSnapshotService.CreateSnapshot, type 2), converted into
+ * a group reference point: each member then has a reference point, and so
+ * a libvirt checkpoint, of the one name, whose <domain><metadata> names
+ * the group and the group point (hvd-group-xml.h). It is asked for by a
+ * checkpoint-create whose <domain> carries the group element. Hyper-V
+ * takes the members together or not at all; the daemon records every
+ * member's metadata or, failing that, removes every member's point.
+ *
+ * The groups themselves are managed on Windows (New-VMGroup) or with
+ * virthypervd's --group-* commands (hvd_host_group_*).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "hv-group.h"
+#include "hvd-checkpoint-xml.h"
+#include "hvd-driver-private.h"
+#include "hvd-group-xml.h"
+
+/* The group a name or CollectionID names among groups */
+static Msvm_VirtualSystemCollection *
+pick(GPtrArray *groups, const char *name, const char *id, const char *where,
+     GError **error)
+{
+    Msvm_VirtualSystemCollection *found = NULL;
+    guint n = 0;
+
+    for (guint i = 0; groups && i < groups->len; i++) {
+        Msvm_VirtualSystemCollection *g = groups->pdata[i];
+        if ((id && g->CollectionID &&
+             g_ascii_strcasecmp(g->CollectionID, id) == 0) ||
+            (!id && g_strcmp0(g->ElementName, name) == 0)) {
+            found = g;
+            n++;
+        }
+    }
+    if (n == 1)
+        return found;
+    if (n > 1)
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("%u groups %s are called '%s': name one by its id"), n,
+                      where, name);
+    else
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("there is no group '%s' %s"), id ? id : name, where);
+    return NULL;
+}
+
+/* Management, for virthypervd's --group-* commands */
+
+static Msvm_VirtualSystemCollection *
+host_group(WsmanClient *c, GPtrArray **groups, const char *name, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *where = g_strdup(_("on the host"));
+
+    *groups = hv_group_list(c, &local);
+    if (!*groups) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    /* a name that is a GUID may be the group's id */
+    if (g_uuid_string_is_valid(name)) {
+        g_autoptr(GError) by_id = NULL;
+        Msvm_VirtualSystemCollection *g =
+            pick(*groups, NULL, name, where, &by_id);
+        if (g)
+            return g;
+    }
+    return pick(*groups, name, NULL, where, error);
+}
+
+GPtrArray *
+hvd_host_groups(HvdDriver *d, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) groups = NULL;
+    GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
+    WsmanClient *c = hvd_driver_client_get(d, error);
+
+    if (!c) {
+        g_ptr_array_unref(lines);
+        return NULL;
+    }
+    groups = hv_group_list(c, &local);
+    for (guint i = 0; groups && i < groups->len; i++) {
+        Msvm_VirtualSystemCollection *g = groups->pdata[i];
+        g_autoptr(GPtrArray) members =
+            hv_group_members(c, g->CollectionID, &local);
+        g_autoptr(GString) names = g_string_new(NULL);
+        for (guint k = 0; members && k < members->len; k++)
+            g_string_append_printf(
+                names, "%s%s", k ? "," : "",
+                ((Msvm_ComputerSystem *) members->pdata[k])->ElementName);
+        if (!members)
+            break;
+        g_ptr_array_add(lines, g_strdup_printf("%s\t%s\t%s", g->ElementName,
+                                               g->CollectionID, names->str));
+    }
+    hvd_driver_client_put(d, c);
+    if (local) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        g_ptr_array_unref(lines);
+        return NULL;
+    }
+    return lines;
+}
+
+gboolean
+hvd_host_group_change(HvdDriver *d, HvdGroupChange change, const char *name,
+                      const char *arg, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) groups = NULL;
+    g_autofree char *id = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    Msvm_VirtualSystemCollection *g = NULL;
+    g_autoptr(VmEntry) vm = NULL;
+    WsmanClient *c;
+    gboolean ok = FALSE;
+
+    if (change == HVD_GROUP_ADD || change == HVD_GROUP_REMOVE) {
+        g_autoptr(HvdDomain) dom = hvd_domain_lookup_by_name(d, arg, error);
+        if (!dom || !(vm = hvd_driver_find_vm(d, dom->uuid, error)))
+            return FALSE;
+    }
+    c = hvd_driver_client_get(d, error);
+    if (!c)
+        return FALSE;
+    if (change == HVD_GROUP_DEFINE) {
+        id = hv_group_define(c, name, &wait, &local);
+        ok = id != NULL;
+        if (ok)
+            g_print("%s\n", id);
+    } else if ((g = host_group(c, &groups, name, error))) {
+        switch (change) {
+        case HVD_GROUP_DESTROY:
+            ok = hv_group_destroy(c, g->CollectionID, &wait, &local);
+            break;
+        case HVD_GROUP_RENAME:
+            ok = hv_group_rename(c, g->CollectionID, arg, &wait, &local);
+            break;
+        case HVD_GROUP_ADD:
+        case HVD_GROUP_REMOVE:
+            ok = hv_group_member(c, g->CollectionID, vm->guid,
+                                 change == HVD_GROUP_ADD, &wait, &local);
+            break;
+        case HVD_GROUP_DEFINE:
+            break;
+        }
+    }
+    hvd_driver_client_put(d, c);
+    if (local)
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+    return ok;
+}
+
+/* A group checkpoint */
+
+typedef struct {
+    VmEntry *vm;
+    HvdCheckpointDef *def; /* the member's checkpoint */
+    GPtrArray *slots;
+    gboolean job;   /* its domain job begun */
+    char *point_id; /* its reference point, once recorded */
+} Member;
+
+static void
+member_free(gpointer p)
+{
+    Member *m = p;
+    hvd_vm_entry_free(m->vm);
+    hvd_checkpoint_def_free(m->def);
+    if (m->slots)
+        g_ptr_array_unref(m->slots);
+    g_free(m->point_id);
+    g_free(m);
+}
+
+/* A copy of def for a member: its name and description, the domain the
+ * member has */
+static HvdCheckpointDef *
+member_def(const HvdCheckpointDef *def, gboolean asker)
+{
+    HvdCheckpointDef *m = hvd_checkpoint_def_new();
+
+    m->name = g_strdup(def->name);
+    m->description = g_strdup(def->description);
+    for (guint i = 0; asker && i < def->disks->len; i++) {
+        HvdCheckpointDiskDef *d = def->disks->pdata[i];
+        HvdCheckpointDiskDef *c =
+            hvd_checkpoint_def_add_disk(m, d->name, d->bitmap);
+        c->skipped = d->skipped;
+    }
+    return m;
+}
+
+static void
+end_jobs(HvdDriver *d, GPtrArray *members, GError **error)
+{
+    for (guint i = 0; members && i < members->len; i++) {
+        Member *m = members->pdata[i];
+        if (m->job)
+            hvd_domain_job_end(d, m->vm, error);
+        m->job = FALSE;
+    }
+}
+
+/* Every member with its job begun and its checkpoint prepared */
+static GPtrArray *
+gather(HvdDriver *d, WsmanClient *c, const VmEntry *asker,
+       const HvdCheckpointDef *def, const char *group_id, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) found = hv_group_members(c, group_id, &local);
+    g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func(member_free);
+
+    if (!found) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    for (guint i = 0; i < found->len; i++) {
+        Msvm_ComputerSystem *cs = found->pdata[i];
+        Member *m = g_new0(Member, 1);
+        guchar uuid[16];
+
+        g_ptr_array_add(members, m);
+        if (!cs->Name || !hvd_uuid_parse(cs->Name, uuid) ||
+            !(m->vm = hvd_driver_find_vm(d, uuid, error)))
+            break;
+        m->def = member_def(def, g_str_equal(m->vm->guid, asker->guid));
+        if (!hvd_domain_job_begin(d, m->vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
+                                  _("creating checkpoint"), def->name, error))
+            break;
+        m->job = TRUE;
+        if (!(m->slots =
+                  hvd_driver_prepare_checkpoint(d, c, m->vm, m->def, error))) {
+            g_prefix_error(error, _("member '%s': "), m->vm->name);
+            break;
+        }
+    }
+    if (error && *error) {
+        end_jobs(d, members, error);
+        return NULL;
+    }
+    return g_steal_pointer(&members);
+}
+
+/* What a failed group checkpoint made goes again: every member's point */
+static void
+undo(HvdDriver *d, WsmanClient *c, GPtrArray *members, GPtrArray *points,
+     HvJobWait *wait)
+{
+    for (guint i = 0; points && i < points->len; i++) {
+        Msvm_VirtualSystemReferencePoint *p = points->pdata[i];
+        g_autoptr(GError) local = NULL;
+        if (!hv_refpoint_destroy(c, p->InstanceID, p->VirtualSystemIdentifier,
+                                 wait, &local))
+            g_warning("%s: cannot remove reference point %s a failed group "
+                      "checkpoint left: %s",
+                      hvd_driver_name(d), p->InstanceID, local->message);
+    }
+    for (guint i = 0; members && i < members->len; i++) {
+        Member *m = members->pdata[i];
+        if (m->point_id)
+            hvd_checkpoint_forget(d, m->vm, m->point_id);
+    }
+}
+
+char *
+hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
+                            HvdCheckpointDef *def, const HvdGroupRef *want,
+                            GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) groups = NULL;
+    g_autoptr(GPtrArray) members = NULL;
+    g_autoptr(GPtrArray) points = NULL;
+    g_autofree char *where = NULL;
+    g_autofree char *snapshot = NULL, *point = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    Msvm_VirtualSystemCollection *g;
+    WsmanClient *c = hvd_driver_client_get(d, error);
+    gboolean ok = FALSE;
+
+    if (!c)
+        return NULL;
+    if (!def->name)
+        def->name = g_strdup_printf("%" G_GINT64_FORMAT,
+                                    g_get_real_time() / G_USEC_PER_SEC);
+    groups = hv_vm_groups(c, vm->guid, &local);
+    if (!groups) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        goto out;
+    }
+    where = g_strdup_printf(_("of domain '%s'"), vm->name);
+    if (!(g = pick(groups, want->name, want->id, where, error)) ||
+        !(members = gather(d, c, vm, def, g->CollectionID, error)))
+        goto out;
+
+    snapshot = hv_group_snapshot_create(c, g->CollectionID,
+                                        MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY,
+                                        &wait, &local);
+    point =
+        snapshot ? hv_group_snapshot_convert(c, snapshot, &wait, &local) : NULL;
+    if (snapshot && !point) {
+        g_autoptr(GError) undone = NULL;
+        if (!hv_group_snapshot_destroy(c, snapshot, &wait, &undone))
+            g_warning("%s: cannot remove the group recovery checkpoint %s: "
+                      "%s",
+                      hvd_driver_name(d), snapshot, undone->message);
+    }
+    points = point ? hv_group_refpoint_items(c, point, g->CollectionID, &local)
+                   : NULL;
+    if (!points) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        g_prefix_error(error, _("the group checkpoint of '%s' failed: "),
+                       g->ElementName);
+        goto out;
+    }
+    ok = TRUE;
+    for (guint i = 0; ok && i < members->len; i++) {
+        Member *m = members->pdata[i];
+        HvdGroupRef ref = { g->ElementName, g->CollectionID, point };
+        Msvm_VirtualSystemReferencePoint *mine = NULL;
+        char *domain;
+
+        for (guint k = 0; k < points->len; k++) {
+            Msvm_VirtualSystemReferencePoint *p = points->pdata[k];
+            if (p->VirtualSystemIdentifier &&
+                g_ascii_strcasecmp(p->VirtualSystemIdentifier, m->vm->guid) ==
+                    0)
+                mine = p;
+        }
+        if (!mine) {
+            hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_FAILED,
+                          _("the group checkpoint of '%s' has no reference "
+                            "point of member '%s'"),
+                          g->ElementName, m->vm->name);
+            ok = FALSE;
+            break;
+        }
+        domain = hvd_group_ref_set(m->def->domain_xml, &ref);
+        g_free(m->def->domain_xml);
+        m->def->domain_xml = domain;
+        ok = hvd_checkpoint_record(d, c, m->vm, m->def, m->slots, mine, &wait,
+                                   error);
+        if (ok)
+            m->point_id = g_strdup(mine->InstanceID);
+    }
+    if (!ok)
+        undo(d, c, members, points, &wait);
+
+out:
+    hvd_driver_client_put(d, c);
+    end_jobs(d, members, ok ? NULL : error);
+    return ok ? g_strdup(def->name) : NULL;
+}

@@ -1,0 +1,297 @@
+/*
+ * hv-group.c: VM groups on a Hyper-V host
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "hv-group.h"
+
+static WmiEpr *
+group_epr(const char *group_id)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemCollection");
+    wmi_epr_add_selector(e, "CollectionID", group_id);
+    return e;
+}
+
+static WmiEpr *
+snapshot_epr(const char *snapshot_id)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_SnapshotCollection");
+    wmi_epr_add_selector(e, "CollectionID", snapshot_id);
+    return e;
+}
+
+static WmiEpr *
+refpoint_epr(const char *point_id, const char *group_id)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_ReferencePointCollection");
+    wmi_epr_add_selector(e, "CollectionID", point_id);
+    wmi_epr_add_selector(e, "VirtualSystemCollectionId", group_id);
+    return e;
+}
+
+GPtrArray *
+hv_group_list(WsmanClient *c, GError **error)
+{
+    return hv_typed_list(
+        &Msvm_VirtualSystemCollection_class,
+        wsman_enumerate(c, "SELECT * FROM Msvm_VirtualSystemCollection", FALSE,
+                        error),
+        error);
+}
+
+/* One association walked from source to objects of result */
+static GPtrArray *
+walk(WsmanClient *c, const WmiAssocDef *assoc, const WmiEpr *source,
+     const WmiClassDef *result, GError **error)
+{
+    g_autofree char *wql = wmi_associators_wql(assoc, source, result, NULL);
+    return hv_typed_list(result, wsman_enumerate(c, wql, FALSE, error), error);
+}
+
+GPtrArray *
+hv_vm_groups(WsmanClient *c, const char *vm_guid, GError **error)
+{
+    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
+    return walk(c, &Msvm_CollectedVirtualSystems_assoc, vm,
+                &Msvm_VirtualSystemCollection_class, error);
+}
+
+GPtrArray *
+hv_group_members(WsmanClient *c, const char *group_id, GError **error)
+{
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+    return walk(c, &Msvm_CollectedVirtualSystems_assoc, g,
+                &Msvm_ComputerSystem_class, error);
+}
+
+GPtrArray *
+hv_group_snapshot_items(WsmanClient *c, const char *snapshot_id, GError **error)
+{
+    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
+    return walk(c, &Msvm_CollectedSnapshots_assoc, s,
+                &Msvm_VirtualSystemSettingData_class, error);
+}
+
+GPtrArray *
+hv_group_refpoint_items(WsmanClient *c, const char *point_id,
+                        const char *group_id, GError **error)
+{
+    g_autoptr(WmiEpr) p = refpoint_epr(point_id, group_id);
+    return walk(c, &Msvm_CollectedReferencePoints_assoc, p,
+                &Msvm_VirtualSystemReferencePoint_class, error);
+}
+
+/* A method of a service, waited for; the job returned when asked */
+static gboolean
+call(WsmanClient *c, const char *service, const char *method, WsmanParams *p,
+     const HvJobWait *wait, Msvm_ConcreteJob **job, WmiObject **output,
+     GError **error)
+{
+    g_autoptr(WmiEpr) svc = hv_service_epr(c, service, error);
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!svc)
+        return FALSE;
+    out = wsman_invoke(c, svc, method, p, error);
+    if (!out || !hv_method_result(c, method, out, wait, job, error))
+        return FALSE;
+    if (output)
+        *output = g_steal_pointer(&out);
+    return TRUE;
+}
+
+#define MANAGEMENT "Msvm_CollectionManagementService"
+#define SNAPSHOTS  "Msvm_CollectionSnapshotService"
+
+char *
+hv_group_define(WsmanClient *c, const char *name, const HvJobWait *wait,
+                GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiObject) out = NULL;
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+    g_autoptr(GPtrArray) made = NULL;
+    const WmiEpr *defined;
+    const char *id;
+
+    wsman_params_add_text(p, "Name", name);
+    wsman_params_add_uint(p, "Type", 0);
+    if (!call(c, MANAGEMENT, "DefineCollection", p, wait, &job, &out, error))
+        return NULL;
+    defined = wmi_object_epr(out, "DefinedCollection");
+    id = defined ? wmi_epr_get_selector(defined, "CollectionID") : NULL;
+    if (id)
+        return g_strdup(id);
+    made = job ? hv_job_affected(c, job, &Msvm_VirtualSystemCollection_class,
+                                 error)
+               : NULL;
+    if (made && made->len == 1)
+        return g_strdup(wmi_object_text(made->pdata[0], "CollectionID"));
+    if (!error || !*error)
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: DefineCollection named no new group"),
+                    wsman_client_host(c));
+    return NULL;
+}
+
+gboolean
+hv_group_destroy(WsmanClient *c, const char *group_id, const HvJobWait *wait,
+                 GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+
+    wsman_params_add_epr(p, "Collection", g);
+    return call(c, MANAGEMENT, "DestroyCollection", p, wait, NULL, NULL, error);
+}
+
+gboolean
+hv_group_rename(WsmanClient *c, const char *group_id, const char *name,
+                const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+
+    wsman_params_add_epr(p, "Collection", g);
+    wsman_params_add_text(p, "NewName", name);
+    return call(c, MANAGEMENT, "RenameCollection", p, wait, NULL, NULL, error);
+}
+
+gboolean
+hv_group_member(WsmanClient *c, const char *group_id, const char *vm_guid,
+                gboolean add, const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
+
+    wsman_params_add_epr(p, "Member", vm);
+    wsman_params_add_epr(p, "Collection", g);
+    return call(c, MANAGEMENT, add ? "AddMember" : "RemoveMember", p, wait,
+                NULL, NULL, error);
+}
+
+/* The CollectionID of the one object of klass a job affected */
+static char *
+affected_id(WsmanClient *c, Msvm_ConcreteJob *job, const WmiClassDef *klass,
+            const char *method, GError **error)
+{
+    g_autoptr(GPtrArray) made = NULL;
+
+    if (!job) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: %s finished without a job to name what it made"),
+                    wsman_client_host(c), method);
+        return NULL;
+    }
+    made = hv_job_affected(c, job, klass, error);
+    if (!made)
+        return NULL;
+    if (made->len != 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: the %s job affected %u objects, one was expected"),
+                    wsman_client_host(c), method, made->len);
+        return NULL;
+    }
+    return g_strdup(wmi_object_text(made->pdata[0], "CollectionID"));
+}
+
+char *
+hv_group_snapshot_create(WsmanClient *c, const char *group_id, guint16 type,
+                         const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+
+    wsman_params_add_epr(p, "Collection", g);
+    wsman_params_add_text(p, "SnapshotSettings", "");
+    wsman_params_add_uint(p, "SnapshotType", type);
+    if (!call(c, SNAPSHOTS, "CreateSnapshot", p, wait, &job, NULL, error))
+        return NULL;
+    return affected_id(c, job, &Msvm_SnapshotCollection_class, "CreateSnapshot",
+                       error);
+}
+
+char *
+hv_group_snapshot_convert(WsmanClient *c, const char *snapshot_id,
+                          const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
+    g_autoptr(Msvm_ConcreteJob) job = NULL;
+
+    wsman_params_add_epr(p, "AffectedSnapshotCollection", s);
+    if (!call(c, SNAPSHOTS, "ConvertToReferencePoint", p, wait, &job, NULL,
+              error))
+        return NULL;
+    return affected_id(c, job, &Msvm_ReferencePointCollection_class,
+                       "ConvertToReferencePoint", error);
+}
+
+static gboolean
+snapshot_call(WsmanClient *c, const char *method, const char *param,
+              const char *snapshot_id, const HvJobWait *wait, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
+
+    wsman_params_add_epr(p, param, s);
+    return call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
+}
+
+gboolean
+hv_group_snapshot_destroy(WsmanClient *c, const char *snapshot_id,
+                          const HvJobWait *wait, GError **error)
+{
+    return snapshot_call(c, "DestroySnapshot", "AffectedSnapshotCollection",
+                         snapshot_id, wait, error);
+}
+
+gboolean
+hv_group_snapshot_apply(WsmanClient *c, const char *snapshot_id,
+                        const HvJobWait *wait, GError **error)
+{
+    return snapshot_call(c, "ApplySnapshot", "SnapshotCollection", snapshot_id,
+                         wait, error);
+}
+
+gboolean
+hv_group_export_start(WsmanClient *c, const char *snapshot_id, const char *dir,
+                      const char *base_id, const char *group_id, WmiEpr **job,
+                      GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
+    g_autoptr(WmiEpr) svc = hv_service_epr(c, SNAPSHOTS, error);
+    g_autoptr(Msvm_CollectionSnapshotExportSettingData) esd =
+        wmi_typed_alloc(&Msvm_CollectionSnapshotExportSettingData_class);
+    g_autoptr(WmiObject) out = NULL;
+    const WmiEpr *started;
+
+    *job = NULL;
+    if (!svc)
+        return FALSE;
+    WMI_TYPED_SET(esd, CopyVmStorage, TRUE);
+    if (base_id)
+        WMI_TYPED_SET(esd, DifferentialBackupBase,
+                      g_strdup_printf("root\\virtualization\\v2:"
+                                      "Msvm_ReferencePointCollection."
+                                      "CollectionID=\"%s\","
+                                      "VirtualSystemCollectionId=\"%s\"",
+                                      base_id, group_id));
+    wsman_params_add_epr(p, "SnapshotCollection", s);
+    wsman_params_add_text(p, "ExportDirectory", dir);
+    wsman_params_add_typed(p, "ExportSettingData", esd);
+    out = wsman_invoke(c, svc, "ExportSnapshot", p, error);
+    if (!out || !hv_method_started(c, "ExportSnapshot", out, &started, error))
+        return FALSE;
+    *job = started ? wmi_epr_copy(started) : NULL;
+    return TRUE;
+}
