@@ -27,9 +27,10 @@
 #include "hvd-driver-private.h"
 #include "hvd-group-xml.h"
 
-/* The group a name or CollectionID names among groups */
+/* The group a name or CollectionID names among the host's groups, or
+ * among those of the domain vm names */
 static Msvm_VirtualSystemCollection *
-pick(GPtrArray *groups, const char *name, const char *id, const char *where,
+pick(GPtrArray *groups, const char *name, const char *id, const char *vm,
      GError **error)
 {
     Msvm_VirtualSystemCollection *found = NULL;
@@ -46,13 +47,22 @@ pick(GPtrArray *groups, const char *name, const char *id, const char *where,
     }
     if (n == 1)
         return found;
-    if (n > 1)
+    if (n > 1 && vm)
         hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
-                      _("%u groups %s are called '%s': name one by its id"), n,
-                      where, name);
+                      _("%u groups of domain '%s' are called '%s': name one "
+                        "by its id"),
+                      n, vm, name);
+    else if (n > 1)
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("%u groups on the host are called '%s': name one by "
+                        "its id"),
+                      n, name);
+    else if (vm)
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
+                      _("domain '%s' is in no group '%s'"), vm, id ? id : name);
     else
         hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
-                      _("there is no group '%s' %s"), id ? id : name, where);
+                      _("there is no group '%s' on the host"), id ? id : name);
     return NULL;
 }
 
@@ -62,7 +72,6 @@ static Msvm_VirtualSystemCollection *
 host_group(WsmanClient *c, GPtrArray **groups, const char *name, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autofree char *where = g_strdup(_("on the host"));
 
     *groups = hv_group_list(c, &local);
     if (!*groups) {
@@ -73,11 +82,11 @@ host_group(WsmanClient *c, GPtrArray **groups, const char *name, GError **error)
     if (g_uuid_string_is_valid(name)) {
         g_autoptr(GError) by_id = NULL;
         Msvm_VirtualSystemCollection *g =
-            pick(*groups, NULL, name, where, &by_id);
+            pick(*groups, NULL, name, NULL, &by_id);
         if (g)
             return g;
     }
-    return pick(*groups, name, NULL, where, error);
+    return pick(*groups, name, NULL, NULL, error);
 }
 
 GPtrArray *
@@ -286,7 +295,6 @@ hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
     g_autoptr(GPtrArray) groups = NULL;
     g_autoptr(GPtrArray) members = NULL;
     g_autoptr(GPtrArray) points = NULL;
-    g_autofree char *where = NULL;
     g_autofree char *snapshot = NULL, *point = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
     Msvm_VirtualSystemCollection *g;
@@ -303,8 +311,7 @@ hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
         hvd_driver_map_error(error, g_steal_pointer(&local));
         goto out;
     }
-    where = g_strdup_printf(_("of domain '%s'"), vm->name);
-    if (!(g = pick(groups, want->name, want->id, where, error)) ||
+    if (!(g = pick(groups, want->name, want->id, vm->name, error)) ||
         !(members = gather(d, c, vm, def, g->CollectionID, error)))
         goto out;
 
