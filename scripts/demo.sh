@@ -93,4 +93,48 @@ virsh snapshot-list web1
 guest_web1
 set +x
 
+show "Checkpoints and backups: RCT reference points, a full and an incremental export read back by qemu-img"
+bk="$work/backups"
+win() { printf 'C:%s' "$1" | tr / '\\'; }
+backup_xml() { # FOLDER [CHECKPOINT]
+    inc=""
+    [ -n "${2:-}" ] && inc="<incremental>$2</incremental>"
+    d=$(win "$1")
+    printf "<domainbackup>%s<disks><disk name='sda' type='file'><target file='%s\\Virtual Hard Disks\\web1.vhdx'/></disk><disk name='sdb' type='file'><target file='%s\\Virtual Hard Disks\\web1_1.vhdx'/></disk></disks></domainbackup>" "$inc" "$d" "$d"
+}
+wait_backup() {
+    { set +x; } 2>/dev/null
+    while virsh domjobinfo web1 | grep -q Unbounded; do sleep 0.2; done
+    set -x
+    virsh domjobinfo web1 --completed
+}
+backup_xml "$bk/full" >"$work/full.xml"
+backup_xml "$bk/inc" full >"$work/inc.xml"
+printf '<domaincheckpoint><name>full</name></domaincheckpoint>' >"$work/cp-full.xml"
+printf '<domaincheckpoint><name>inc</name></domaincheckpoint>' >"$work/cp-inc.xml"
+set -x
+virsh backup-begin web1 --backupxml "$work/full.xml" --checkpointxml "$work/cp-full.xml"
+wait_backup
+ctl write vm=web1 offset=3145728 'text=written after full'
+virsh checkpoint-dumpxml web1 full --size --no-domain
+virsh backup-begin web1 --backupxml "$work/inc.xml" --checkpointxml "$work/cp-inc.xml"
+wait_backup
+virsh checkpoint-list web1 --parent
+qemu-img info "$bk/full/Virtual Hard Disks/web1.vhdx" | sed -n '1,3p'
+qemu-img convert -O raw "$bk/inc/Virtual Hard Disks/web1.vhdx" "$work/inc.raw"
+dd if="$work/inc.raw" bs=1 skip=3145728 count=18 2>/dev/null; echo
+set +x
+
+show "VM groups: one checkpoint of web1, db1 and mail1 together"
+hvd_cmd() { build/src/virthypervd --auth-file "$work/auth.conf" --state-dir "$work/state" --host "http://127.0.0.1:$port/wsman" "$@"; }
+printf "<domaincheckpoint><name>nightly</name><domain type='hyperv'><name>web1</name><metadata><vg:group xmlns:vg='urn:virthypervd:group:1' name='web'/></metadata></domain></domaincheckpoint>" >"$work/group.xml"
+set -x
+hvd_cmd --group-define web
+for vm in web1 db1 mail1; do hvd_cmd --group-add web --member $vm; done
+hvd_cmd --group-list
+virsh checkpoint-create web1 "$work/group.xml"
+for vm in web1 db1 mail1; do virsh checkpoint-list $vm --name; done
+virsh checkpoint-dumpxml db1 nightly | grep 'vg:group'
+set +x
+
 show "Done"
