@@ -26,6 +26,7 @@
 #include "hv-refpoint.h"
 #include "hvd-backup-xml.h"
 #include "hvd-checkpoint-xml.h"
+#include "hv-group.h"
 #include "hvd-driver-private.h"
 
 typedef struct {
@@ -39,6 +40,10 @@ typedef struct {
     GCancellable *abort;
     GThread *thread;
     gboolean running;
+    /* a group backup: the group's operation and its recovery checkpoint,
+     * exported with ExportSnapshot */
+    HvdGroupOp *group;
+    char *group_snapshot;
 } Backup;
 
 void
@@ -54,6 +59,7 @@ hvd_backup_free(gpointer p)
     if (b->slots)
         g_ptr_array_unref(b->slots);
     g_free(b->recovery_id);
+    g_free(b->group_snapshot);
     if (b->export_job)
         wmi_epr_free(b->export_job);
     g_clear_object(&b->abort);
@@ -113,7 +119,7 @@ export_name(const char *path)
  * targets, one beside the first disk. Fills in every disk. */
 static char *
 export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
-              GError **error)
+              const char *group, GError **error)
 {
     g_autofree char *dir = NULL;
 
@@ -172,8 +178,10 @@ export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
                 g_autofree char *stamp =
                     g_date_time_format(now, "%Y%m%d-%H%M%S");
                 g_autofree char *where = win_dirname(s->path);
-                dir = g_strdup_printf("%s\\Backups\\%s-%s", where, vm->name,
-                                      stamp);
+                dir = group ? g_strdup_printf("%s\\Backups\\%s-%s\\%s", where,
+                                              group, stamp, vm->name)
+                            : g_strdup_printf("%s\\Backups\\%s-%s", where,
+                                              vm->name, stamp);
             }
             disk->target = g_strdup_printf("%s\\" VHD_FOLDER "\\%s", dir, file);
         }
@@ -249,8 +257,8 @@ backup_run(gpointer data)
     WsmanClient *c = hvd_driver_client_get(d, &error);
 
     memcpy(progress.uuid, b->vm->uuid, 16);
-    wait.progress = hvd_domain_job_progress;
-    wait.progress_data = &progress;
+    wait.progress = b->group ? hvd_group_op_progress : hvd_domain_job_progress;
+    wait.progress_data = b->group ? (gpointer) b->group : &progress;
     wait.cancellable = b->abort;
     if (c && b->export_job) {
         job = hv_job_wait(c, b->export_job, &wait, &local);
@@ -267,7 +275,13 @@ backup_run(gpointer data)
             hvd_driver_map_error(&error, g_steal_pointer(&local));
         }
     }
-    if (c && !error && b->checkpoint) {
+    if (c && b->group) {
+        if (!error && b->checkpoint)
+            hvd_group_op_checkpoint(b->group, c, b->group_snapshot, &after,
+                                    &error);
+        else
+            hvd_group_op_drop(b->group, c, b->group_snapshot, &after);
+    } else if (c && !error && b->checkpoint) {
         hvd_checkpoint_from_recovery(d, c, b->vm, b->checkpoint, b->slots,
                                      b->recovery_id, &after, &error);
     } else if (c &&
@@ -285,8 +299,135 @@ backup_run(gpointer data)
     g_mutex_lock(&d->lock);
     b->running = FALSE;
     g_mutex_unlock(&d->lock);
-    hvd_domain_job_end(d, b->vm, &error);
+    if (b->group)
+        hvd_group_op_end(g_steal_pointer(&b->group), &error);
+    else
+        hvd_domain_job_end(d, b->vm, &error);
     return NULL;
+}
+
+static void
+start(HvdDriver *d, const VmEntry *vm, Backup *b)
+{
+    b->d = d;
+    b->vm = hvd_vm_entry_copy(vm);
+    b->running = TRUE;
+    g_mutex_lock(&d->lock);
+    /* the backup before this one has ended: its job is over */
+    g_hash_table_replace(d->backups, g_memdup2(vm->uuid, 16), b);
+    b->thread = g_thread_new("backup", backup_run, b);
+    g_mutex_unlock(&d->lock);
+}
+
+/* A member's backup that is the group's: one ExportSnapshot of a recovery
+ * checkpoint of the group, each member into DIR\MEMBER; base: the group
+ * reference point an incremental one is taken since */
+static gboolean
+group_backup(HvdDriver *d, const VmEntry *vm, HvdBackupDef *def,
+             HvdCheckpointDef *checkpoint, const HvdGroupRef *want,
+             const char *base, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) slots = NULL;
+    g_autoptr(WmiEpr) export_job = NULL;
+    g_autofree char *dir = NULL, *group_dir = NULL, *snapshot = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c = hvd_driver_client_get(d, error);
+    HvdGroupOp *op = NULL;
+    Backup *b;
+    gboolean ok;
+
+    if (!c) {
+        hvd_backup_def_free(def);
+        hvd_checkpoint_def_free(checkpoint);
+        return FALSE;
+    }
+    if (checkpoint && !checkpoint->name)
+        checkpoint->name = g_strdup_printf("%" G_GINT64_FORMAT,
+                                           g_get_real_time() / G_USEC_PER_SEC);
+    op = hvd_group_op_begin(d, c, vm, want, checkpoint,
+                            VIR_DOMAIN_JOB_OPERATION_BACKUP, _("backing up"),
+                            vm->name, error);
+    ok = op && (slots = hvd_driver_disk_slots(d, c, vm, error)) &&
+         (dir = export_folder(vm, def, slots, hvd_group_op_name(op), error));
+    if (ok && g_ascii_strcasecmp(win_basename(dir), vm->name) != 0) {
+        refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+               _("the targets of '%s' are in '%s': a group backup writes each "
+                 "member to DIR\\MEMBER\\Virtual Hard Disks, so the folder "
+                 "must be called '%s'"),
+               vm->name, dir, vm->name);
+        ok = FALSE;
+    }
+    if (ok) {
+        group_dir = win_dirname(dir);
+        ok = (snapshot = hvd_group_op_snapshot(op, c, &wait, error)) != NULL;
+    }
+    if (ok &&
+        !hv_group_export_start(c, snapshot, group_dir, base,
+                               hvd_group_op_id(op), &export_job, &local)) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        hvd_group_op_drop(op, c, snapshot, &wait);
+        ok = FALSE;
+    }
+    hvd_driver_client_put(d, c);
+    if (!ok) {
+        hvd_group_op_end(op, error);
+        hvd_backup_def_free(def);
+        hvd_checkpoint_def_free(checkpoint);
+        return FALSE;
+    }
+    b = g_new0(Backup, 1);
+    b->abort = g_cancellable_new();
+    hvd_group_op_set_abort(op, b->abort);
+    b->def = def;
+    b->checkpoint = checkpoint;
+    b->group = op;
+    b->group_snapshot = g_steal_pointer(&snapshot);
+    b->export_job = g_steal_pointer(&export_job);
+    start(d, vm, b);
+    return TRUE;
+}
+
+/* The group a backup is of: the one its new checkpoint names, or the one
+ * of the group checkpoint it is incremental since (*base: that group's
+ * point) */
+static gboolean
+backup_group(HvdDriver *d, const VmEntry *vm, const HvdBackupDef *def,
+             const HvdCheckpointDef *checkpoint, HvdGroupRef *want, char **base,
+             GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_auto(HvdGroupRef) since = { NULL };
+    gboolean asked =
+        checkpoint && hvd_group_ref_get(checkpoint->domain_xml, want, &local);
+    gboolean incremental =
+        def->incremental &&
+        hvd_checkpoint_group_of(d, vm, def->incremental, &since, error);
+
+    if (local) {
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
+                      local->message);
+        return FALSE;
+    }
+    if (error && *error)
+        return FALSE;
+    if (asked && incremental && g_strcmp0(want->id, since.id) &&
+        g_strcmp0(want->name, since.name)) {
+        refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
+               _("checkpoint '%s' is of group '%s', not of the group the new "
+                 "checkpoint names"),
+               def->incremental, since.name);
+        return FALSE;
+    }
+    if (incremental) {
+        *base = g_steal_pointer(&since.point);
+        if (!asked) {
+            hvd_group_ref_clear(want);
+            want->name = g_steal_pointer(&since.name);
+            want->id = g_steal_pointer(&since.id);
+        }
+    }
+    return asked || incremental;
 }
 
 gboolean
@@ -304,6 +445,7 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     g_autofree char *recovery = NULL;
     g_autoptr(WmiEpr) export_job = NULL;
     g_autoptr(GCancellable) abort = NULL;
+    g_auto(HvdGroupRef) group = { NULL };
     HvJobWait wait = hvd_driver_job_wait(d);
     WsmanClient *c;
     Backup *b;
@@ -341,6 +483,13 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm)
         return FALSE;
+    if (backup_group(d, vm, def, checkpoint, &group, &base, &local))
+        return group_backup(d, vm, g_steal_pointer(&def),
+                            g_steal_pointer(&checkpoint), &group, base, error);
+    if (local) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
     if (def->incremental &&
         !(base = hvd_checkpoint_point_of(d, vm, def->incremental, error)))
         return FALSE;
@@ -355,7 +504,7 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     else if (ok)
         ok = (slots = hvd_driver_disk_slots(d, c, vm, error)) != NULL;
     ok =
-        ok && (dir = export_folder(vm, def, slots, error)) &&
+        ok && (dir = export_folder(vm, def, slots, NULL, error)) &&
         (recovery = hvd_checkpoint_recovery_new(d, c, vm, FALSE, &wait, error));
     if (ok && !hv_export_start(c, vm->guid, dir, recovery, base, &export_job,
                                &local)) {
@@ -376,20 +525,13 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     abort = g_cancellable_new();
     hvd_domain_job_set_abort(d, vm, abort);
     b = g_new0(Backup, 1);
-    b->d = d;
-    b->vm = hvd_vm_entry_copy(vm);
     b->def = g_steal_pointer(&def);
     b->checkpoint = g_steal_pointer(&checkpoint);
     b->slots = g_steal_pointer(&slots);
     b->recovery_id = g_steal_pointer(&recovery);
     b->export_job = g_steal_pointer(&export_job);
     b->abort = g_object_ref(abort);
-    b->running = TRUE;
-    g_mutex_lock(&d->lock);
-    /* the backup before this one has ended: its job is over */
-    g_hash_table_replace(d->backups, g_memdup2(vm->uuid, 16), b);
-    b->thread = g_thread_new("backup", backup_run, b);
-    g_mutex_unlock(&d->lock);
+    start(d, vm, b);
     return TRUE;
 }
 

@@ -863,6 +863,21 @@ hvd_checkpoint_point_of(HvdDriver *d, const VmEntry *vm, const char *name,
     return id;
 }
 
+gboolean
+hvd_checkpoint_group_of(HvdDriver *d, const VmEntry *vm, const char *name,
+                        HvdGroupRef *ref, GError **error)
+{
+    CheckpointTree *t;
+    Ckpt *k = resolve_locked(d, vm, name, &t, error);
+    gboolean group;
+
+    if (!k)
+        return FALSE;
+    group = k->meta && hvd_group_ref_get(k->meta->domain_xml, ref, NULL);
+    g_mutex_unlock(&d->lock);
+    return group;
+}
+
 /* Delete */
 
 static void

@@ -144,6 +144,33 @@ typedef struct {
 void hvd_domain_job_progress(guint percent, gpointer progress);
 
 /* hvd-group.c: VM groups */
+/* An operation on the whole group want names, of which asker is a member:
+ * every member's domain job begun (refused as busy when one is) and, with
+ * def, every member's checkpoint prepared; ended with its jobs */
+typedef struct _HvdGroupOp HvdGroupOp;
+HvdGroupOp *hvd_group_op_begin(HvdDriver *d, WsmanClient *c,
+                               const VmEntry *asker, const HvdGroupRef *want,
+                               const HvdCheckpointDef *def, int operation,
+                               const char *verb, const char *what,
+                               GError **error);
+void hvd_group_op_end(HvdGroupOp *op, GError **error);
+const char *hvd_group_op_id(const HvdGroupOp *op);
+const char *hvd_group_op_name(const HvdGroupOp *op);
+/* ABORT_JOB of any member cancels abort */
+void hvd_group_op_set_abort(HvdGroupOp *op, GCancellable *abort);
+/* For HvJobWait.progress: every member's job */
+void hvd_group_op_progress(guint percent, gpointer op);
+/* A recovery checkpoint of the group: its CollectionID */
+char *hvd_group_op_snapshot(HvdGroupOp *op, WsmanClient *c, HvJobWait *wait,
+                            GError **error);
+/* It removed again */
+void hvd_group_op_drop(HvdGroupOp *op, WsmanClient *c, const char *snapshot,
+                       HvJobWait *wait);
+/* It converted to a group reference point, every member's checkpoint
+ * recorded (or none) */
+gboolean hvd_group_op_checkpoint(HvdGroupOp *op, WsmanClient *c,
+                                 const char *snapshot, HvJobWait *wait,
+                                 GError **error);
 /* The checkpoint def of a member of the group want names, taken of the
  * whole group */
 char *hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
@@ -233,6 +260,12 @@ gboolean hvd_checkpoint_record(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
 /* The metadata of a point removed */
 void hvd_checkpoint_forget(HvdDriver *d, const VmEntry *vm,
                            const char *point_id);
+/* Whether the checkpoint a client names is a member's part of a group
+ * checkpoint, filling ref (error unset when it is not found either way:
+ * FALSE with error set) */
+gboolean hvd_checkpoint_group_of(HvdDriver *d, const VmEntry *vm,
+                                 const char *name, HvdGroupRef *ref,
+                                 GError **error);
 /* The reference point's InstanceID of the checkpoint a client names */
 char *hvd_checkpoint_point_of(HvdDriver *d, const VmEntry *vm, const char *name,
                               GError **error);

@@ -174,15 +174,23 @@ hvd_host_group_change(HvdDriver *d, HvdGroupChange change, const char *name,
     return ok;
 }
 
-/* A group checkpoint */
+/* An operation on a whole group: every member's domain job, and, for a
+ * group checkpoint, every member's checkpoint prepared */
 
 typedef struct {
     VmEntry *vm;
-    HvdCheckpointDef *def; /* the member's checkpoint */
+    HvdCheckpointDef *def; /* the member's checkpoint, or NULL */
     GPtrArray *slots;
     gboolean job;   /* its domain job begun */
     char *point_id; /* its reference point, once recorded */
 } Member;
+
+struct _HvdGroupOp {
+    HvdDriver *d;
+    char *group_id;
+    char *group_name;
+    GPtrArray *members; /* Member */
+};
 
 static void
 member_free(gpointer p)
@@ -214,44 +222,65 @@ member_def(const HvdCheckpointDef *def, gboolean asker)
     return m;
 }
 
-static void
-end_jobs(HvdDriver *d, GPtrArray *members, GError **error)
+void
+hvd_group_op_end(HvdGroupOp *op, GError **error)
 {
-    for (guint i = 0; members && i < members->len; i++) {
-        Member *m = members->pdata[i];
+    if (!op)
+        return;
+    for (guint i = 0; op->members && i < op->members->len; i++) {
+        Member *m = op->members->pdata[i];
         if (m->job)
-            hvd_domain_job_end(d, m->vm, error);
-        m->job = FALSE;
+            hvd_domain_job_end(op->d, m->vm, error);
     }
+    g_ptr_array_unref(op->members);
+    g_free(op->group_id);
+    g_free(op->group_name);
+    g_free(op);
 }
 
-/* Every member with its job begun and its checkpoint prepared */
-static GPtrArray *
-gather(HvdDriver *d, WsmanClient *c, const VmEntry *asker,
-       const HvdCheckpointDef *def, const char *group_id, GError **error)
+HvdGroupOp *
+hvd_group_op_begin(HvdDriver *d, WsmanClient *c, const VmEntry *asker,
+                   const HvdGroupRef *want, const HvdCheckpointDef *def,
+                   int operation, const char *verb, const char *what,
+                   GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(GPtrArray) found = hv_group_members(c, group_id, &local);
-    g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func(member_free);
+    g_autoptr(GPtrArray) groups = hv_vm_groups(c, asker->guid, &local);
+    g_autoptr(GPtrArray) found = NULL;
+    Msvm_VirtualSystemCollection *g;
+    HvdGroupOp *op;
 
+    if (!groups) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    if (!(g = pick(groups, want->name, want->id, asker->name, error)))
+        return NULL;
+    found = hv_group_members(c, g->CollectionID, &local);
     if (!found) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
+    op = g_new0(HvdGroupOp, 1);
+    op->d = d;
+    op->group_id = g_strdup(g->CollectionID);
+    op->group_name = g_strdup(g->ElementName);
+    op->members = g_ptr_array_new_with_free_func(member_free);
     for (guint i = 0; i < found->len; i++) {
         Msvm_ComputerSystem *cs = found->pdata[i];
         Member *m = g_new0(Member, 1);
         guchar uuid[16];
 
-        g_ptr_array_add(members, m);
+        g_ptr_array_add(op->members, m);
         if (!cs->Name || !hvd_uuid_parse(cs->Name, uuid) ||
             !(m->vm = hvd_driver_find_vm(d, uuid, error)))
             break;
-        m->def = member_def(def, g_str_equal(m->vm->guid, asker->guid));
-        if (!hvd_domain_job_begin(d, m->vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
-                                  _("creating checkpoint"), def->name, error))
+        if (!hvd_domain_job_begin(d, m->vm, operation, verb, what, error))
             break;
         m->job = TRUE;
+        if (!def)
+            continue;
+        m->def = member_def(def, g_str_equal(m->vm->guid, asker->guid));
         if (!(m->slots =
                   hvd_driver_prepare_checkpoint(d, c, m->vm, m->def, error))) {
             g_prefix_error(error, _("member '%s': "), m->vm->name);
@@ -259,16 +288,76 @@ gather(HvdDriver *d, WsmanClient *c, const VmEntry *asker,
         }
     }
     if (error && *error) {
-        end_jobs(d, members, error);
+        hvd_group_op_end(op, error);
         return NULL;
     }
-    return g_steal_pointer(&members);
+    return op;
+}
+
+const char *
+hvd_group_op_id(const HvdGroupOp *op)
+{
+    return op->group_id;
+}
+
+const char *
+hvd_group_op_name(const HvdGroupOp *op)
+{
+    return op->group_name;
+}
+
+void
+hvd_group_op_set_abort(HvdGroupOp *op, GCancellable *abort)
+{
+    for (guint i = 0; i < op->members->len; i++)
+        hvd_domain_job_set_abort(op->d, ((Member *) op->members->pdata[i])->vm,
+                                 abort);
+}
+
+void
+hvd_group_op_progress(guint percent, gpointer data)
+{
+    HvdGroupOp *op = data;
+
+    for (guint i = 0; i < op->members->len; i++) {
+        HvdJobProgress p = { .driver = op->d };
+        memcpy(p.uuid, ((Member *) op->members->pdata[i])->vm->uuid, 16);
+        hvd_domain_job_progress(percent, &p);
+    }
+}
+
+char *
+hvd_group_op_snapshot(HvdGroupOp *op, WsmanClient *c, HvJobWait *wait,
+                      GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    char *snapshot = hv_group_snapshot_create(
+        c, op->group_id, MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY, wait, &local);
+
+    if (!snapshot) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        g_prefix_error(error, _("the group checkpoint of '%s' failed: "),
+                       op->group_name);
+    }
+    return snapshot;
+}
+
+void
+hvd_group_op_drop(HvdGroupOp *op, WsmanClient *c, const char *snapshot,
+                  HvJobWait *wait)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (!hv_group_snapshot_destroy(c, snapshot, wait, &local))
+        g_warning("%s: cannot remove the group recovery checkpoint %s of "
+                  "'%s': %s",
+                  hvd_driver_name(op->d), snapshot, op->group_name,
+                  local->message);
 }
 
 /* What a failed group checkpoint made goes again: every member's point */
 static void
-undo(HvdDriver *d, WsmanClient *c, GPtrArray *members, GPtrArray *points,
-     HvJobWait *wait)
+undo(HvdGroupOp *op, WsmanClient *c, GPtrArray *points, HvJobWait *wait)
 {
     for (guint i = 0; points && i < points->len; i++) {
         Msvm_VirtualSystemReferencePoint *p = points->pdata[i];
@@ -277,68 +366,38 @@ undo(HvdDriver *d, WsmanClient *c, GPtrArray *members, GPtrArray *points,
                                  wait, &local))
             g_warning("%s: cannot remove reference point %s a failed group "
                       "checkpoint left: %s",
-                      hvd_driver_name(d), p->InstanceID, local->message);
+                      hvd_driver_name(op->d), p->InstanceID, local->message);
     }
-    for (guint i = 0; members && i < members->len; i++) {
-        Member *m = members->pdata[i];
+    for (guint i = 0; i < op->members->len; i++) {
+        Member *m = op->members->pdata[i];
         if (m->point_id)
-            hvd_checkpoint_forget(d, m->vm, m->point_id);
+            hvd_checkpoint_forget(op->d, m->vm, m->point_id);
     }
 }
 
-char *
-hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
-                            HvdCheckpointDef *def, const HvdGroupRef *want,
-                            GError **error)
+gboolean
+hvd_group_op_checkpoint(HvdGroupOp *op, WsmanClient *c, const char *snapshot,
+                        HvJobWait *wait, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(GPtrArray) groups = NULL;
-    g_autoptr(GPtrArray) members = NULL;
     g_autoptr(GPtrArray) points = NULL;
-    g_autofree char *snapshot = NULL, *point = NULL;
-    HvJobWait wait = hvd_driver_job_wait(d);
-    Msvm_VirtualSystemCollection *g;
-    WsmanClient *c = hvd_driver_client_get(d, error);
-    gboolean ok = FALSE;
+    g_autofree char *point =
+        hv_group_snapshot_convert(c, snapshot, wait, &local);
+    gboolean ok = TRUE;
 
-    if (!c)
-        return NULL;
-    if (!def->name)
-        def->name = g_strdup_printf("%" G_GINT64_FORMAT,
-                                    g_get_real_time() / G_USEC_PER_SEC);
-    groups = hv_vm_groups(c, vm->guid, &local);
-    if (!groups) {
-        hvd_driver_map_error(error, g_steal_pointer(&local));
-        goto out;
-    }
-    if (!(g = pick(groups, want->name, want->id, vm->name, error)) ||
-        !(members = gather(d, c, vm, def, g->CollectionID, error)))
-        goto out;
-
-    snapshot = hv_group_snapshot_create(c, g->CollectionID,
-                                        MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY,
-                                        &wait, &local);
-    point =
-        snapshot ? hv_group_snapshot_convert(c, snapshot, &wait, &local) : NULL;
-    if (snapshot && !point) {
-        g_autoptr(GError) undone = NULL;
-        if (!hv_group_snapshot_destroy(c, snapshot, &wait, &undone))
-            g_warning("%s: cannot remove the group recovery checkpoint %s: "
-                      "%s",
-                      hvd_driver_name(d), snapshot, undone->message);
-    }
-    points = point ? hv_group_refpoint_items(c, point, g->CollectionID, &local)
-                   : NULL;
+    if (!point)
+        hvd_group_op_drop(op, c, snapshot, wait);
+    else
+        points = hv_group_refpoint_items(c, point, op->group_id, &local);
     if (!points) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         g_prefix_error(error, _("the group checkpoint of '%s' failed: "),
-                       g->ElementName);
-        goto out;
+                       op->group_name);
+        return FALSE;
     }
-    ok = TRUE;
-    for (guint i = 0; ok && i < members->len; i++) {
-        Member *m = members->pdata[i];
-        HvdGroupRef ref = { g->ElementName, g->CollectionID, point };
+    for (guint i = 0; ok && i < op->members->len; i++) {
+        Member *m = op->members->pdata[i];
+        HvdGroupRef ref = { op->group_name, op->group_id, point };
         Msvm_VirtualSystemReferencePoint *mine = NULL;
         char *domain;
 
@@ -353,23 +412,45 @@ hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
             hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_FAILED,
                           _("the group checkpoint of '%s' has no reference "
                             "point of member '%s'"),
-                          g->ElementName, m->vm->name);
+                          op->group_name, m->vm->name);
             ok = FALSE;
             break;
         }
         domain = hvd_group_ref_set(m->def->domain_xml, &ref);
         g_free(m->def->domain_xml);
         m->def->domain_xml = domain;
-        ok = hvd_checkpoint_record(d, c, m->vm, m->def, m->slots, mine, &wait,
-                                   error);
+        ok = hvd_checkpoint_record(op->d, c, m->vm, m->def, m->slots, mine,
+                                   wait, error);
         if (ok)
             m->point_id = g_strdup(mine->InstanceID);
     }
     if (!ok)
-        undo(d, c, members, points, &wait);
+        undo(op, c, points, wait);
+    return ok;
+}
 
-out:
+char *
+hvd_group_checkpoint_create(HvdDriver *d, const VmEntry *vm,
+                            HvdCheckpointDef *def, const HvdGroupRef *want,
+                            GError **error)
+{
+    g_autofree char *snapshot = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c = hvd_driver_client_get(d, error);
+    HvdGroupOp *op = NULL;
+    gboolean ok;
+
+    if (!c)
+        return NULL;
+    if (!def->name)
+        def->name = g_strdup_printf("%" G_GINT64_FORMAT,
+                                    g_get_real_time() / G_USEC_PER_SEC);
+    op = hvd_group_op_begin(d, c, vm, want, def,
+                            VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
+                            _("creating checkpoint"), def->name, error);
+    ok = op && (snapshot = hvd_group_op_snapshot(op, c, &wait, error)) &&
+         hvd_group_op_checkpoint(op, c, snapshot, &wait, error);
     hvd_driver_client_put(d, c);
-    end_jobs(d, members, ok ? NULL : error);
+    hvd_group_op_end(op, ok ? NULL : error);
     return ok ? g_strdup(def->name) : NULL;
 }
