@@ -1,7 +1,8 @@
 """VM groups end to end: a group of the three sample VMs (one running) made
 with virthypervd's --group-* commands, a group checkpoint asked for
-through virsh and python3-libvirt, and a failure of the group's job
-leaving nothing on any member."""
+through virsh and python3-libvirt, a failure of the group's job leaving
+nothing on any member, and group exports through backup-begin, full and
+differential, read back by qemu-img range by range, and aborted."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 
 import libvirt
 import taptest
-from hvd_env import VIRTHYPERVD
+from hvd_env import VIRTHYPERVD, wait_for
 from test_checkpoints_virsh import CheckpointSession
 
 GROUP_SNAPSHOT_JOB = 198  # Msvm_ConcreteJob.JobType of a group checkpoint
@@ -147,6 +148,110 @@ class Groups(GroupSession):
         self.assertEqual(self.checkpoints(vm="mail1"), [])
         # nothing is left busy
         self.virsh("checkpoint-create-as", "web1", "after")
+
+
+def raw(path):
+    out = path + ".raw"
+    subprocess.run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", path,
+                    out], check=True)
+    with open(out, "rb") as f:
+        data = f.read()
+    os.unlink(out)
+    return data
+
+
+class GroupExports(GroupSession):
+    def disk_of(self, vm):
+        with open(os.path.join(self.dir, "host", "host.json")) as f:
+            for v in json.load(f)["vms"]:
+                if v["name"] == vm:
+                    return v["disks"][0]["path"]
+
+    def backup(self, asker, folder, checkpoint, incremental=None):
+        vhd = "C:" + os.path.join(folder, asker, "Virtual Hard Disks") \
+            .replace("/", "\\")
+        inc = f"<incremental>{incremental}</incremental>" if incremental \
+            else ""
+        bx = os.path.join(self.dir, "b.xml")
+        with open(bx, "w") as f:
+            f.write(f"<domainbackup>{inc}<disks><disk name='sda' "
+                    f"type='file'><target file='{vhd}\\{asker}.vhdx'/>"
+                    "</disk></disks></domainbackup>")
+        cx = os.path.join(self.dir, "c.xml")
+        with open(cx, "w") as f:
+            f.write(group_xml(checkpoint).replace("<name>web1</name>",
+                                                  f"<name>{asker}</name>"))
+        self.assertIn("Backup started", self.virsh(
+            "backup-begin", asker, "--backupxml", bx, "--checkpointxml",
+            cx).stdout)
+
+    def done(self, vm):
+        def over():
+            out = self.virsh("domjobinfo", vm, "--completed",
+                             "--keep-completed").stdout
+            return "Completed" in out or "Failed" in out
+        wait_for("the group backup's end", over, 60)
+        return self.virsh("domjobinfo", vm, "--completed").stdout
+
+    def exported(self, folder, vm):
+        return raw(os.path.join(folder, vm, "Virtual Hard Disks",
+                                f"{vm}.vhdx"))
+
+    def test_full_then_differential(self):
+        for vm in MEMBERS:
+            self.control(op="write", vm=vm, disk=0, offset=1 << 20,
+                         text=f"{vm} before the group backup")
+        full = os.path.join(self.dir, "full")
+        self.backup("web1", full, "g1")
+        for vm in MEMBERS:
+            done = self.done(vm)
+            self.assertIn("Completed", done)
+            self.assertIn("Backup", done)
+        for vm in MEMBERS:
+            self.assertEqual(self.checkpoints(vm=vm), ["g1"])
+            # the guest's bytes, read the same way from the VM's own disk
+            self.assertEqual(self.exported(full, vm), raw(self.disk_of(vm)))
+
+        # guest writes on two members; a differential group export since
+        # g1 holds exactly those ranges, member by member
+        writes = {"web1": (2 << 20, b"web1 after g1"),
+                  "mail1": ((4 << 20) + 7, b"mail1, later")}
+        for vm, (offset, text) in writes.items():
+            self.control(op="write", vm=vm, disk=0, offset=offset,
+                         text=text.decode())
+        inc = os.path.join(self.dir, "inc")
+        self.backup("db1", inc, "g2", incremental="g1")
+        self.assertIn("Completed", self.done("db1"))
+        for vm in MEMBERS:
+            data = self.exported(inc, vm)
+            offset, text = writes.get(vm, (0, b""))
+            self.assertEqual(data[offset:offset + len(text)], text, vm)
+            rest = data[:offset] + data[offset + len(text):]
+            self.assertEqual(rest.count(0), len(rest), vm)
+            self.assertEqual(self.virsh("checkpoint-parent", vm,
+                                        "g2").stdout.strip(), "g1")
+        self.check_files()
+
+    def test_abort_leaves_nothing(self):
+        before = self.host_refpoints()
+        self.control(op="fail-job", job_type=62, delay_ms=20000)
+        folder = os.path.join(self.dir, "aborted")
+        self.backup("mail1", folder, "never")
+        for vm in MEMBERS:
+            self.assertIn("Backup", self.virsh("domjobinfo", vm).stdout)
+        self.virsh("domjobabort", "web1")
+        for vm in MEMBERS:
+            self.assertIn("Failed", self.virsh("domjobinfo", vm,
+                                               "--completed").stdout)
+            self.assertEqual(self.checkpoints(vm=vm), [])
+        self.assertFalse(os.path.exists(folder))
+        self.assertEqual(self.host_refpoints(), before)
+        with open(os.path.join(self.dir, "host", "host.json")) as f:
+            state = json.load(f)
+        self.assertEqual([s for v in state["vms"] for s in v["snapshots"]],
+                         [])
+        self.assertEqual([p for g in state["groups"] for p in g["snapshots"]],
+                         [])
 
 
 class GroupsPython(GroupSession):
