@@ -155,6 +155,8 @@ HvdGroupOp *hvd_group_op_begin(HvdDriver *d, WsmanClient *c,
                                GError **error);
 void hvd_group_op_end(HvdGroupOp *op, GError **error);
 const char *hvd_group_op_id(const HvdGroupOp *op);
+/* The members' VmEntry, owned by op */
+GPtrArray *hvd_group_op_members(const HvdGroupOp *op);
 const char *hvd_group_op_name(const HvdGroupOp *op);
 /* ABORT_JOB of any member cancels abort */
 void hvd_group_op_set_abort(HvdGroupOp *op, GCancellable *abort);

@@ -179,6 +179,10 @@ typedef enum {
     HVD_GROUP_ADD,    /* arg: the member domain's name */
     HVD_GROUP_REMOVE,
 } HvdGroupChange;
+/* ApplySnapshot of the group snapshot the snapshot name of domain belongs
+ * to: every member goes back (Hyper-V refuses while one runs) */
+gboolean hvd_group_snapshot_revert(HvdDriver *d, const char *domain,
+                                   const char *name, GError **error);
 /* The host's groups, one line each: name, id, members */
 GPtrArray *hvd_host_groups(HvdDriver *d, GError **error);
 /* A change to the host's group name (or id); DEFINE prints the new id */

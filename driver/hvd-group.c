@@ -294,6 +294,15 @@ hvd_group_op_begin(HvdDriver *d, WsmanClient *c, const VmEntry *asker,
     return op;
 }
 
+GPtrArray *
+hvd_group_op_members(const HvdGroupOp *op)
+{
+    GPtrArray *out = g_ptr_array_new();
+    for (guint i = 0; i < op->members->len; i++)
+        g_ptr_array_add(out, ((Member *) op->members->pdata[i])->vm);
+    return out;
+}
+
 const char *
 hvd_group_op_id(const HvdGroupOp *op)
 {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "hv-snapshot.h"
+#include "hv-group.h"
 #include "hvd-driver-private.h"
 #include "hvd-moment.h"
 #include "hvd-snapshot-xml.h"
@@ -32,6 +33,7 @@ typedef struct {
     gboolean saved;       /* memory captured */
     gboolean live;        /* taken of a running VM, without memory */
     HvdDomainDef *domain; /* NULL until read */
+    HvdGroupRef group;    /* the group snapshot it is part of, if any */
 } Snap;
 
 typedef struct {
@@ -54,6 +56,7 @@ snap_free(gpointer p)
     g_free(s->m.parent_id);
     if (s->domain)
         hvd_domain_def_free(s->domain);
+    hvd_group_ref_clear(&s->group);
     g_free(s);
 }
 
@@ -152,6 +155,9 @@ taken_path(HvdDriver *d, const VmEntry *vm)
  * others when the VM has been running since before the checkpoint's
  * CreationTime (its TimeOfLastStateChange says so). */
 #define TAKEN_GROUP "taken"
+/* and, for the member snapshots of a group snapshot the daemon made, the
+ * group: key snapshot GUID, value name, group id, group snapshot id */
+#define GROUPS_GROUP "groups"
 
 static GKeyFile *
 taken_load(HvdDriver *d, const VmEntry *vm)
@@ -191,6 +197,14 @@ taken_apply(HvdDriver *d, const VmEntry *vm, GPtrArray *snaps)
         const char *guid = hv_instance_guid(s->m.id);
         g_autofree char *v = g_key_file_get_string(kf, TAKEN_GROUP, guid, NULL);
 
+        g_auto(GStrv) group =
+            g_key_file_get_string_list(kf, GROUPS_GROUP, guid, NULL, NULL);
+
+        if (group && g_strv_length(group) == 3) {
+            s->group.name = g_strdup(group[0]);
+            s->group.id = g_strdup(group[1]);
+            s->group.point = g_strdup(group[2]);
+        }
         if (v) {
             s->live = !s->saved && g_str_equal(v, "running");
         } else if (!s->saved && hvd_state_active(vm->enabled_state) &&
@@ -533,6 +547,8 @@ format_snapshot(const SnapshotTree *t, const Snap *s)
             def, ((HvdDiskDef *) s->domain->disks->pdata[i])->target,
             "external");
     def->domain = s->domain;
+    if (s->domain)
+        s->domain->group = s->group.id ? &s->group : NULL;
     xml = hvd_snapshot_def_format(def);
     def->domain = NULL;
     return xml;
@@ -1189,6 +1205,143 @@ undo_create(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *id,
                    hv_instance_guid(id), local->message);
 }
 
+/* A group snapshot: one standard checkpoint of the whole group
+ * (CreateSnapshot of the collection, type 1), each member's part named as
+ * asked and recorded as the group's */
+static char *
+group_snapshot(HvdDriver *d, const VmEntry *vm, const HvdSnapshotDef *def,
+               const HvdGroupRef *want, guint flags, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) items = NULL;
+    g_autoptr(GPtrArray) members = NULL;
+    g_autofree char *name = NULL;
+    g_autofree char *snapshot = NULL;
+    const char *description = def->description ? def->description : "";
+    HvJobWait wait = hvd_driver_job_wait(d);
+    HvdGroupOp *op = NULL;
+    WsmanClient *c;
+    gboolean ok;
+
+    if (flags & (VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |
+                 VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
+                 VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                      _("flags 'disk-only', 'quiesce' and 'halt' are not "
+                        "supported for a group snapshot: each member's "
+                        "checkpoint type decides"));
+        return NULL;
+    }
+    name = def->name ? g_strdup(def->name)
+                     : g_strdup_printf("%" G_GINT64_FORMAT,
+                                       g_get_real_time() / G_USEC_PER_SEC);
+    if (!check_description(name, description, error) ||
+        !(c = hvd_driver_client_get(d, error)))
+        return NULL;
+    op = hvd_group_op_begin(d, c, vm, want, NULL,
+                            VIR_DOMAIN_JOB_OPERATION_SNAPSHOT,
+                            _("creating snapshot"), name, error);
+    ok = op != NULL;
+    members = ok ? hvd_group_op_members(op) : NULL;
+    for (guint i = 0; ok && i < members->len; i++)
+        ok = check_new_name(d, members->pdata[i], name, error);
+    if (ok) {
+        snapshot = hv_group_snapshot_create(
+            c, hvd_group_op_id(op), MSVM_COLLECTION_SNAPSHOT_TYPE_STANDARD,
+            &wait, &local);
+        items = snapshot ? hv_group_snapshot_items(c, snapshot, &local) : NULL;
+        ok = items != NULL;
+        if (!ok) {
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+            g_prefix_error(error, _("the group snapshot of '%s' failed: "),
+                           hvd_group_op_name(op));
+        }
+    }
+    for (guint i = 0; ok && i < items->len; i++) {
+        Msvm_VirtualSystemSettingData *v = items->pdata[i];
+        const char *group[] = { hvd_group_op_name(op), hvd_group_op_id(op),
+                                snapshot, NULL };
+        VmEntry *owner = NULL;
+
+        for (guint k = 0; k < members->len; k++)
+            if (g_ascii_strcasecmp(((VmEntry *) members->pdata[k])->guid,
+                                   v->VirtualSystemIdentifier) == 0)
+                owner = members->pdata[k];
+        ok = hv_settings_modify(c, v->InstanceID, name, description, 0, &wait,
+                                &local);
+        if (!ok) {
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+        } else if (owner) {
+            g_autoptr(GKeyFile) kf = taken_load(d, owner);
+            g_key_file_set_string(
+                kf, TAKEN_GROUP, hv_instance_guid(v->InstanceID),
+                hvd_state_active(owner->enabled_state) ? "running" : "off");
+            g_key_file_set_string_list(
+                kf, GROUPS_GROUP, hv_instance_guid(v->InstanceID), group, 3);
+            taken_save(d, owner, kf);
+        }
+    }
+    if (!ok && snapshot)
+        hvd_group_op_drop(op, c, snapshot, &wait);
+    for (guint i = 0; members && i < members->len; i++)
+        read_tree(d, c, members->pdata[i], NULL);
+    hvd_driver_client_put(d, c);
+    hvd_group_op_end(op, ok ? NULL : error);
+    return ok ? g_steal_pointer(&name) : NULL;
+}
+
+gboolean
+hvd_group_snapshot_revert(HvdDriver *d, const char *domain, const char *name,
+                          GError **error)
+{
+    g_autoptr(HvdDomain) dom = hvd_domain_lookup_by_name(d, domain, error);
+    g_autoptr(VmEntry) vm =
+        dom ? hvd_driver_find_vm(d, dom->uuid, error) : NULL;
+    g_autoptr(GPtrArray) members = NULL;
+    g_autoptr(GError) local = NULL;
+    g_auto(HvdGroupRef) group = { NULL };
+    HvJobWait wait = hvd_driver_job_wait(d);
+    HvdGroupOp *op = NULL;
+    SnapshotTree *t;
+    WsmanClient *c;
+    Snap *s;
+    gboolean ok;
+
+    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+        return FALSE;
+    group.name = g_strdup(s->group.name);
+    group.id = g_strdup(s->group.id);
+    group.point = g_strdup(s->group.point);
+    g_mutex_unlock(&d->lock);
+    if (!group.point) {
+        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_OPERATION_INVALID,
+                      _("snapshot '%s' of domain '%s' is no part of a group "
+                        "snapshot"),
+                      name, vm->name);
+        return FALSE;
+    }
+    if (!(c = hvd_driver_client_get(d, error)))
+        return FALSE;
+    op = hvd_group_op_begin(d, c, vm, &group, NULL,
+                            VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
+                            _("reverting to snapshot"), name, error);
+    ok = op && hv_group_snapshot_apply(c, group.point, &wait, &local);
+    if (op && !ok) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        g_prefix_error(error, _("the group snapshot of '%s' was not applied: "),
+                       group.name);
+    }
+    members = op ? hvd_group_op_members(op) : NULL;
+    for (guint i = 0; members && i < members->len; i++) {
+        VmEntry *m = members->pdata[i];
+        read_tree(d, c, m, NULL);
+        hvd_driver_refresh_vm(d, c, m, NULL);
+    }
+    hvd_driver_client_put(d, c);
+    hvd_group_op_end(op, ok ? NULL : error);
+    return ok;
+}
+
 char *
 hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
                                const char *xml, guint flags, GError **error)
@@ -1201,6 +1354,7 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     g_autofree char *made_id = NULL;
     g_autofree char *what = NULL;
     g_autofree char *label = NULL;
+    g_auto(HvdGroupRef) group = { NULL };
     const char *description;
     HvJobWait wait = hvd_driver_job_wait(d);
     WsmanClient *c;
@@ -1240,6 +1394,12 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
         return NULL;
     if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
         return redefine(d, vm, def, flags, error);
+    if (hvd_group_ref_get(def->domain_xml, &group, &local))
+        return group_snapshot(d, vm, def, &group, flags, error);
+    if (local) {
+        xml_error(error, local);
+        return NULL;
+    }
 
     if ((def->disks && def->disks->len > 0) || def->memory) {
         hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_CONFIG_UNSUPPORTED,

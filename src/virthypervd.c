@@ -39,7 +39,7 @@ typedef struct {
     /* --group-*: a VM group of the default host changed, then exit */
     gboolean group_list;
     char *group_define, *group_destroy, *group_rename, *group_add;
-    char *group_remove, *member;
+    char *group_remove, *member, *group_revert;
 } Options;
 
 static void
@@ -58,6 +58,7 @@ options_clear(Options *o)
     g_free(o->group_add);
     g_free(o->group_remove);
     g_free(o->member);
+    g_free(o->group_revert);
 }
 
 /* --reconnect CHILD --to PARENT: the repair Hyper-V offers for a broken
@@ -87,7 +88,8 @@ static gboolean
 wants_group(const Options *o)
 {
     return o->group_list || o->group_define || o->group_destroy ||
-           o->group_rename || o->group_add || o->group_remove;
+           o->group_rename || o->group_add || o->group_remove ||
+           o->group_revert;
 }
 
 /* --group-*: the VM groups of the default host, for hosts managed from
@@ -108,6 +110,17 @@ group_command(HvdDaemon *daemon, const Options *o, GError **error)
         for (guint i = 0; i < lines->len; i++)
             g_print("%s\n", (char *) lines->pdata[i]);
         return 0;
+    }
+    if (o->group_revert) {
+        if (!o->parent) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                        _("--group-revert needs --to, the snapshot"));
+            return 2;
+        }
+        return hvd_group_snapshot_revert(driver, o->group_revert, o->parent,
+                                         error)
+                   ? 0
+                   : 1;
     }
     if (o->group_define) {
         change = HVD_GROUP_DEFINE;
@@ -619,7 +632,7 @@ main(int argc, char **argv)
           N_("DIR") },
         { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
           N_("The parent file for --reconnect, the new name for "
-             "--group-rename"),
+             "--group-rename, the snapshot for --group-revert"),
           N_("PARENT") },
         { "group-list", 0, 0, G_OPTION_ARG_NONE, &o.group_list,
           N_("List the default host's VM groups (name, id, members) and "
@@ -638,6 +651,10 @@ main(int argc, char **argv)
         { "group-remove", 0, 0, G_OPTION_ARG_STRING, &o.group_remove,
           N_("Take the domain --member names out of a VM group and exit"),
           N_("NAME") },
+        { "group-revert", 0, 0, G_OPTION_ARG_STRING, &o.group_revert,
+          N_("Revert the whole group to the group snapshot whose part of "
+             "this domain --to names, and exit"),
+          N_("DOMAIN") },
         { "member", 0, 0, G_OPTION_ARG_STRING, &o.member,
           N_("The domain for --group-add and --group-remove"), N_("DOMAIN") },
         { NULL },

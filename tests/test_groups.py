@@ -254,6 +254,46 @@ class GroupExports(GroupSession):
                          [])
 
 
+class GroupSnapshots(GroupSession):
+    def test_take_list_revert(self):
+        self.control(op="write", vm="db1", disk=0, offset=3 << 20,
+                     text="db1 at gs1")
+        path = os.path.join(self.dir, "gs.xml")
+        with open(path, "w") as f:
+            f.write("<domainsnapshot><name>gs1</name><description>together"
+                    "</description><domain type='hyperv'><name>web1</name>"
+                    "<metadata><vg:group xmlns:vg='urn:virthypervd:group:1' "
+                    "name='web'/></metadata></domain></domainsnapshot>")
+        self.virsh("snapshot-create", "web1", path)
+        for vm in MEMBERS:
+            self.assertEqual(self.names(vm=vm), ["gs1"])
+            xml = self.virsh("snapshot-dumpxml", vm, "gs1").stdout
+            self.assert_valid(xml, "domainsnapshot.rng")
+            self.assertIn("<description>together</description>", xml)
+            self.assertIn(f'id="{self.group_id}"', xml)
+        # one member's part reverts like any snapshot
+        self.control(op="write", vm="db1", disk=0, offset=3 << 20,
+                     text="db1 changed")
+        self.virsh("snapshot-revert", "db1", "gs1")
+        self.assertEqual(self.read(10, vm="db1"), "db1 at gs1")
+        # the whole group: refused while a member runs, then done
+        r = self.group("--group-revert", "db1", "--to", "gs1", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Invalid state", r.stderr)
+        self.virsh("destroy", "web1")
+        self.control(op="write", vm="mail1", disk=0, offset=3 << 20,
+                     text="mail1 changed")
+        self.group("--group-revert", "db1", "--to", "gs1")
+        self.assertEqual(self.read(13, vm="mail1").strip("\x00"), "")
+        r = self.group("--group-revert", "db1", "--to", "nope", check=False)
+        self.assertIn("no domain snapshot with matching name 'nope'",
+                      r.stderr)
+        self.virsh("snapshot-create-as", "db1", "alone")
+        r = self.group("--group-revert", "db1", "--to", "alone", check=False)
+        self.assertIn("is no part of a group snapshot", r.stderr)
+        self.fails("snapshot-create", "web1", path, expect="already exists")
+
+
 class GroupsPython(GroupSession):
     def test_binding(self):
         conn = libvirt.open(self.uri)

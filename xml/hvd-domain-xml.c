@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hvd-domain-xml.h"
+#include "hvd-group-xml.h"
 
 static void
 layer_free(gpointer p)
@@ -257,6 +258,8 @@ hvd_domain_def_format_node(const HvdDomainDef *def, xmlNode *parent)
         format_disk(devices, def->disks->pdata[i]);
     for (guint i = 0; i < def->nics->len; i++)
         format_nic(devices, def->nics->pdata[i]);
+    if (def->group)
+        hvd_group_ref_add(hvd_xml_add(dom, "metadata", NULL), def->group);
     return dom;
 }
 

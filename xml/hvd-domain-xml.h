@@ -38,6 +38,8 @@ typedef struct {
     guint vcpus;
     GPtrArray *disks; /* HvdDiskDef */
     GPtrArray *nics;  /* HvdNicDef */
+    /* the VM group it is part of, put in <metadata>; not owned, NULL: none */
+    const struct _HvdGroupRef *group;
 } HvdDomainDef;
 
 HvdDomainDef *hvd_domain_def_new(void);

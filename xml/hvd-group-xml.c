@@ -71,13 +71,28 @@ hvd_group_ref_get(const char *domain_xml, HvdGroupRef *ref, GError **error)
     return found;
 }
 
+void
+hvd_group_ref_add(xmlNode *metadata, const HvdGroupRef *ref)
+{
+    xmlNode *n = xmlNewChild(metadata, NULL, (const xmlChar *) "group", NULL);
+    xmlNs *ns =
+        xmlNewNs(n, (const xmlChar *) HVD_GROUP_NS, (const xmlChar *) "vg");
+
+    xmlSetNs(n, ns);
+    if (ref->name)
+        hvd_xml_attr(n, "name", ref->name);
+    if (ref->id)
+        hvd_xml_attr(n, "id", ref->id);
+    if (ref->point)
+        hvd_xml_attr(n, "point", ref->point);
+}
+
 char *
 hvd_group_ref_set(const char *domain_xml, const HvdGroupRef *ref)
 {
     xmlDoc *doc = read_domain(domain_xml);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-    xmlNode *meta, *old, *n;
-    xmlNs *ns;
+    xmlNode *meta, *old;
     char *out;
 
     if (!root) {
@@ -91,15 +106,7 @@ hvd_group_ref_set(const char *domain_xml, const HvdGroupRef *ref)
     meta = hvd_xml_child(root, "metadata");
     if (!meta)
         meta = hvd_xml_add(root, "metadata", NULL);
-    n = xmlNewChild(meta, NULL, (const xmlChar *) "group", NULL);
-    ns = xmlNewNs(n, (const xmlChar *) HVD_GROUP_NS, (const xmlChar *) "vg");
-    xmlSetNs(n, ns);
-    if (ref->name)
-        hvd_xml_attr(n, "name", ref->name);
-    if (ref->id)
-        hvd_xml_attr(n, "id", ref->id);
-    if (ref->point)
-        hvd_xml_attr(n, "point", ref->point);
+    hvd_group_ref_add(meta, ref);
     out = hvd_xml_node_to_string(root);
     xmlFreeDoc(doc);
     return out;

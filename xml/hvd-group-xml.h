@@ -33,6 +33,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HvdGroupRef, hvd_group_ref_clear)
  * error. */
 gboolean hvd_group_ref_get(const char *domain_xml, HvdGroupRef *ref,
                            GError **error);
+/* ref's element under a <metadata> element */
+typedef struct _xmlNode xmlNode;
+void hvd_group_ref_add(xmlNode *metadata, const HvdGroupRef *ref);
 /* domain_xml with its group element replaced by ref's */
 char *hvd_group_ref_set(const char *domain_xml, const HvdGroupRef *ref);
 

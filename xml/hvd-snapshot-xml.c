@@ -40,6 +40,7 @@ hvd_snapshot_def_free(HvdSnapshotDef *def)
     g_free(def->parent);
     g_ptr_array_unref(def->disks);
     hvd_domain_def_free(def->domain);
+    g_free(def->domain_xml);
     g_free(def);
 }
 
@@ -133,6 +134,7 @@ parse_root(xmlNode *root, HvdSnapshotDef *def, GError **error)
         g_autofree char *uuid = hvd_xml_text(hvd_xml_child(n, "uuid"));
         def->domain = hvd_domain_def_new();
         def->domain_is_reference = TRUE;
+        def->domain_xml = hvd_xml_node_to_string(n);
         def->domain->name = hvd_xml_text(hvd_xml_child(n, "name"));
         if (uuid) {
             if (!hvd_uuid_parse(g_strstrip(uuid), def->domain->uuid))

@@ -52,6 +52,7 @@ typedef struct {
     HvdDomainDef *domain;
     gboolean domain_is_reference;
     gboolean has_domain_uuid;
+    char *domain_xml; /* a parsed document's <domain>, as it was given */
 } HvdSnapshotDef;
 
 HvdSnapshotDef *hvd_snapshot_def_new(void);
