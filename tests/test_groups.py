@@ -12,6 +12,7 @@ import subprocess
 import libvirt
 import taptest
 from hvd_env import VIRTHYPERVD, wait_for
+from test_backups import raw
 from test_checkpoints_virsh import CheckpointSession
 
 GROUP_SNAPSHOT_JOB = 198  # Msvm_ConcreteJob.JobType of a group checkpoint
@@ -148,16 +149,6 @@ class Groups(GroupSession):
         self.assertEqual(self.checkpoints(vm="mail1"), [])
         # nothing is left busy
         self.virsh("checkpoint-create-as", "web1", "after")
-
-
-def raw(path):
-    out = path + ".raw"
-    subprocess.run(["qemu-img", "convert", "-f", "vhdx", "-O", "raw", path,
-                    out], check=True)
-    with open(out, "rb") as f:
-        data = f.read()
-    os.unlink(out)
-    return data
 
 
 class GroupExports(GroupSession):
