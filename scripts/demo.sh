@@ -136,5 +136,21 @@ virsh checkpoint-create web1 "$work/group.xml"
 for vm in web1 db1 mail1; do virsh checkpoint-list $vm --name; done
 virsh checkpoint-dumpxml db1 nightly | grep 'vg:group'
 set +x
+show "A group export: every member since the group checkpoint, read back by qemu-img"
+gx="$work/group-export"
+printf "<domainbackup><incremental>nightly</incremental><disks><disk name='sda' type='file'><target file='%s\\\\db1\\\\Virtual Hard Disks\\\\db1.vhdx'/></disk></disks></domainbackup>" "$(win "$gx")" >"$work/group-backup.xml"
+printf "<domaincheckpoint><name>nightly2</name><domain type='hyperv'><name>db1</name><metadata><vg:group xmlns:vg='urn:virthypervd:group:1' name='web'/></metadata></domain></domaincheckpoint>" >"$work/group2.xml"
+set -x
+ctl write vm=mail1 offset=1048576 'text=mail1 after nightly'
+virsh backup-begin db1 --backupxml "$work/group-backup.xml" --checkpointxml "$work/group2.xml"
+{ set +x; } 2>/dev/null
+while virsh domjobinfo db1 | grep -q Unbounded; do sleep 0.2; done
+set -x
+virsh domjobinfo mail1 --completed
+ls "$gx"
+qemu-img convert -O raw "$gx/mail1/Virtual Hard Disks/mail1.vhdx" "$work/mail1.raw"
+dd if="$work/mail1.raw" bs=1 skip=1048576 count=19 2>/dev/null; echo
+virsh checkpoint-list mail1 --parent
+set +x
 
 show "Done"
