@@ -131,6 +131,31 @@ class Groups(GroupSession):
         self.fails("checkpoint-create", "web1", path, "--quiesce",
                    expect="group checkpoint")
 
+    def test_members_and_group_going(self):
+        path = os.path.join(self.dir, "g.xml")
+        with open(path, "w") as f:
+            f.write(group_xml("g1"))
+        self.virsh("checkpoint-create", "web1", path)
+        # a member leaves: its part stays its checkpoint
+        self.group("--group-remove", "web", "--member", "mail1")
+        self.assertEqual(self.checkpoints(vm="mail1"), ["g1"])
+        self.assertIn(f'id="{self.group_id}"', self.dumpxml("g1", vm="mail1"))
+        # the group destroyed on the host behind the daemon's back: every
+        # part stays, naming a group that is gone; a new group checkpoint
+        # of it is refused with the reason
+        self.group("--group-destroy", "web")
+        for vm in MEMBERS:
+            self.assertEqual(self.checkpoints(vm=vm), ["g1"])
+        with open(path, "w") as f:
+            f.write(group_xml("g2"))
+        self.fails("checkpoint-create", "web1", path,
+                   expect="domain 'web1' is in no group 'web'")
+        # a member VM removed from the host: the others keep theirs
+        self.control(op="remove-vm", name="db1")
+        self.assertEqual(self.checkpoints(vm="web1"), ["g1"])
+        self.assertEqual(self.checkpoints(vm="mail1"), ["g1"])
+        self.fails("checkpoint-list", "db1", expect="db1")
+
     def test_failure_leaves_nothing(self):
         self.virsh("checkpoint-create-as", "db1", "own")
         before = self.host_refpoints()
