@@ -511,13 +511,45 @@ check_disks(const VmEntry *vm, const HvdCheckpointDef *def, GPtrArray *slots,
     return TRUE;
 }
 
-/* The newest checkpoint with metadata: the new one's parent (lock held) */
-static const Ckpt *
-newest(const CheckpointTree *t)
+/* The current checkpoint, the one made last: its point's
+ * GUID in STATE/checkpoints/HOST/VM-GUID/current (creation times, in
+ * seconds, do not tell two made in one second apart) */
+static char *
+current_path(HvdDriver *d, const VmEntry *vm)
 {
+    g_autofree char *dir = meta_dir(d, vm);
+    return dir ? g_build_filename(dir, "current", NULL) : NULL;
+}
+
+static void
+current_set(HvdDriver *d, const VmEntry *vm, const char *point_id)
+{
+    g_autofree char *path = current_path(d, vm);
+    g_autofree char *guid = g_ascii_strdown(hv_instance_guid(point_id), -1);
+    g_autoptr(GError) local = NULL;
+
+    if (path && !hvd_state_write(path, guid, -1, &local))
+        g_warning("%s: cannot record the current checkpoint of '%s': %s",
+                  hvd_driver_name(d), vm->name, local->message);
+}
+
+/* The new checkpoint's parent (lock held): the current one while it is
+ * there, else the newest with metadata */
+static const Ckpt *
+newest(HvdDriver *d, const VmEntry *vm, const CheckpointTree *t)
+{
+    g_autofree char *path = current_path(d, vm);
+    g_autofree char *guid = NULL;
     GPtrArray *all = hvd_moment_tree_all(t->cache.moments);
     const Ckpt *best = NULL;
 
+    if (path && g_file_get_contents(path, &guid, NULL, NULL)) {
+        best = (const Ckpt *) hvd_moment_tree_find_name(t->cache.moments,
+                                                        g_strstrip(guid));
+        if (best && best->m.has_metadata)
+            return best;
+        best = NULL;
+    }
     for (guint i = 0; i < all->len; i++) {
         const Ckpt *k = all->pdata[i];
         if (k->m.has_metadata && (!best || k->m.created >= best->m.created))
@@ -813,7 +845,7 @@ hvd_checkpoint_record(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     const Ckpt *parent;
 
     g_mutex_lock(&d->lock);
-    parent = newest(tree_of(d, vm->uuid));
+    parent = newest(d, vm, tree_of(d, vm->uuid));
     g_free(def->parent);
     def->parent = parent ? g_strdup(parent->m.name) : NULL;
     g_mutex_unlock(&d->lock);
@@ -826,6 +858,7 @@ hvd_checkpoint_record(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                       local->message);
         return FALSE;
     }
+    current_set(d, vm, point->InstanceID);
     return read_tree(d, c, vm, error);
 }
 
