@@ -87,23 +87,15 @@ hv_group_refpoint_items(WsmanClient *c, const char *point_id,
                 &Msvm_VirtualSystemReferencePoint_class, error);
 }
 
-/* A method of a service, waited for; the job returned when asked */
-static gboolean
-call(WsmanClient *c, const char *service, const char *method, WsmanParams *p,
-     const HvJobWait *wait, Msvm_ConcreteJob **job, WmiObject **output,
-     GError **error)
+/* The CollectionID of the one object of klass a job affected */
+static char *
+affected_id(WsmanClient *c, Msvm_ConcreteJob *job, const WmiClassDef *klass,
+            const char *method, GError **error)
 {
-    g_autoptr(WmiEpr) svc = hv_service_epr(c, service, error);
-    g_autoptr(WmiObject) out = NULL;
+    g_autoptr(WmiObject) made =
+        hv_job_affected_one(c, job, klass, method, error);
 
-    if (!svc)
-        return FALSE;
-    out = wsman_invoke(c, svc, method, p, error);
-    if (!out || !hv_method_result(c, method, out, wait, job, error))
-        return FALSE;
-    if (output)
-        *output = g_steal_pointer(&out);
-    return TRUE;
+    return made ? g_strdup(wmi_object_text(made, "CollectionID")) : NULL;
 }
 
 #define MANAGEMENT "Msvm_CollectionManagementService"
@@ -116,28 +108,21 @@ hv_group_define(WsmanClient *c, const char *name, const HvJobWait *wait,
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiObject) out = NULL;
     g_autoptr(Msvm_ConcreteJob) job = NULL;
-    g_autoptr(GPtrArray) made = NULL;
     const WmiEpr *defined;
     const char *id;
 
     wsman_params_add_text(p, "Name", name);
     wsman_params_add_uint(p, "Type", 0);
-    if (!call(c, MANAGEMENT, "DefineCollection", p, wait, &job, &out, error))
+    if (!hv_service_call(c, MANAGEMENT, "DefineCollection", p, wait, &job, &out,
+                         error))
         return NULL;
     defined = wmi_object_epr(out, "DefinedCollection");
     id = defined ? wmi_epr_get_selector(defined, "CollectionID") : NULL;
     if (id)
         return g_strdup(id);
-    made = job ? hv_job_affected(c, job, &Msvm_VirtualSystemCollection_class,
-                                 error)
-               : NULL;
-    if (made && made->len == 1)
-        return g_strdup(wmi_object_text(made->pdata[0], "CollectionID"));
-    if (!error || !*error)
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: DefineCollection named no new group"),
-                    wsman_client_host(c));
-    return NULL;
+    /* no DefinedCollection: the job says what it made */
+    return affected_id(c, job, &Msvm_VirtualSystemCollection_class,
+                       "DefineCollection", error);
 }
 
 gboolean
@@ -148,7 +133,8 @@ hv_group_destroy(WsmanClient *c, const char *group_id, const HvJobWait *wait,
     g_autoptr(WmiEpr) g = group_epr(group_id);
 
     wsman_params_add_epr(p, "Collection", g);
-    return call(c, MANAGEMENT, "DestroyCollection", p, wait, NULL, NULL, error);
+    return hv_service_call(c, MANAGEMENT, "DestroyCollection", p, wait, NULL,
+                           NULL, error);
 }
 
 gboolean
@@ -160,7 +146,8 @@ hv_group_rename(WsmanClient *c, const char *group_id, const char *name,
 
     wsman_params_add_epr(p, "Collection", g);
     wsman_params_add_text(p, "NewName", name);
-    return call(c, MANAGEMENT, "RenameCollection", p, wait, NULL, NULL, error);
+    return hv_service_call(c, MANAGEMENT, "RenameCollection", p, wait, NULL,
+                           NULL, error);
 }
 
 gboolean
@@ -173,33 +160,8 @@ hv_group_member(WsmanClient *c, const char *group_id, const char *vm_guid,
 
     wsman_params_add_epr(p, "Member", vm);
     wsman_params_add_epr(p, "Collection", g);
-    return call(c, MANAGEMENT, add ? "AddMember" : "RemoveMember", p, wait,
-                NULL, NULL, error);
-}
-
-/* The CollectionID of the one object of klass a job affected */
-static char *
-affected_id(WsmanClient *c, Msvm_ConcreteJob *job, const WmiClassDef *klass,
-            const char *method, GError **error)
-{
-    g_autoptr(GPtrArray) made = NULL;
-
-    if (!job) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: %s finished without a job to name what it made"),
-                    wsman_client_host(c), method);
-        return NULL;
-    }
-    made = hv_job_affected(c, job, klass, error);
-    if (!made)
-        return NULL;
-    if (made->len != 1) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: the %s job affected %u objects, one was expected"),
-                    wsman_client_host(c), method, made->len);
-        return NULL;
-    }
-    return g_strdup(wmi_object_text(made->pdata[0], "CollectionID"));
+    return hv_service_call(c, MANAGEMENT, add ? "AddMember" : "RemoveMember", p,
+                           wait, NULL, NULL, error);
 }
 
 char *
@@ -213,7 +175,8 @@ hv_group_snapshot_create(WsmanClient *c, const char *group_id, guint16 type,
     wsman_params_add_epr(p, "Collection", g);
     wsman_params_add_text(p, "SnapshotSettings", "");
     wsman_params_add_uint(p, "SnapshotType", type);
-    if (!call(c, SNAPSHOTS, "CreateSnapshot", p, wait, &job, NULL, error))
+    if (!hv_service_call(c, SNAPSHOTS, "CreateSnapshot", p, wait, &job, NULL,
+                         error))
         return NULL;
     return affected_id(c, job, &Msvm_SnapshotCollection_class, "CreateSnapshot",
                        error);
@@ -228,8 +191,8 @@ hv_group_snapshot_convert(WsmanClient *c, const char *snapshot_id,
     g_autoptr(Msvm_ConcreteJob) job = NULL;
 
     wsman_params_add_epr(p, "AffectedSnapshotCollection", s);
-    if (!call(c, SNAPSHOTS, "ConvertToReferencePoint", p, wait, &job, NULL,
-              error))
+    if (!hv_service_call(c, SNAPSHOTS, "ConvertToReferencePoint", p, wait, &job,
+                         NULL, error))
         return NULL;
     return affected_id(c, job, &Msvm_ReferencePointCollection_class,
                        "ConvertToReferencePoint", error);
@@ -243,7 +206,7 @@ snapshot_call(WsmanClient *c, const char *method, const char *param,
     g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
 
     wsman_params_add_epr(p, param, s);
-    return call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
+    return hv_service_call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
 }
 
 gboolean

@@ -278,3 +278,28 @@ hv_job_affected(WsmanClient *c, const Msvm_ConcreteJob *job,
                               result_class, NULL);
     return wsman_enumerate(c, wql, FALSE, error);
 }
+
+WmiObject *
+hv_job_affected_one(WsmanClient *c, const Msvm_ConcreteJob *job,
+                    const WmiClassDef *result_class, const char *method,
+                    GError **error)
+{
+    g_autoptr(GPtrArray) made = NULL;
+
+    if (!job) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: %s finished without a job to name what it made"),
+                    wsman_client_host(c), method);
+        return NULL;
+    }
+    made = hv_job_affected(c, job, result_class, error);
+    if (!made)
+        return NULL;
+    if (made->len != 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
+                    _("%s: the %s job affected %u objects, one was expected"),
+                    wsman_client_host(c), method, made->len);
+        return NULL;
+    }
+    return g_ptr_array_steal_index(made, 0);
+}

@@ -54,4 +54,10 @@ gboolean hv_method_result(WsmanClient *client, const char *what,
 GPtrArray *hv_job_affected(WsmanClient *client, const Msvm_ConcreteJob *job,
                            const WmiClassDef *result_class, GError **error);
 
+/* The one object of result_class the job of method made (job NULL: the
+ * method ended without one, an error) */
+WmiObject *hv_job_affected_one(WsmanClient *client, const Msvm_ConcreteJob *job,
+                               const WmiClassDef *result_class,
+                               const char *method, GError **error);
+
 G_END_DECLS

@@ -28,39 +28,18 @@ hv_refpoint_convert(WsmanClient *c, const char *snapshot_id,
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) snap = hv_settings_epr(snapshot_id);
-    g_autoptr(WmiEpr) svc =
-        hv_service_epr(c, "Msvm_VirtualSystemSnapshotService", error);
-    g_autoptr(WmiObject) out = NULL;
     g_autoptr(Msvm_ConcreteJob) job = NULL;
-    g_autoptr(GPtrArray) made = NULL;
+    WmiObject *made;
 
-    if (!svc)
-        return NULL;
     wsman_params_add_epr(p, "AffectedSnapshot", snap);
-    out = wsman_invoke(c, svc, "ConvertToReferencePoint", p, error);
-    if (!out ||
-        !hv_method_result(c, "ConvertToReferencePoint", out, wait, &job, error))
+    if (!hv_service_call(c, "Msvm_VirtualSystemSnapshotService",
+                         "ConvertToReferencePoint", p, wait, &job, NULL,
+                         error) ||
+        !(made = hv_job_affected_one(c, job,
+                                     &Msvm_VirtualSystemReferencePoint_class,
+                                     "ConvertToReferencePoint", error)))
         return NULL;
-    if (!job) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: ConvertToReferencePoint finished without a job to "
-                      "name the reference point"),
-                    wsman_client_host(c));
-        return NULL;
-    }
-    made =
-        hv_job_affected(c, job, &Msvm_VirtualSystemReferencePoint_class, error);
-    if (!made)
-        return NULL;
-    if (made->len != 1) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: the ConvertToReferencePoint job affected %u "
-                      "reference points, one was expected"),
-                    wsman_client_host(c), made->len);
-        return NULL;
-    }
-    return wmi_typed_new(&Msvm_VirtualSystemReferencePoint_class,
-                         g_ptr_array_steal_index(made, 0), error);
+    return wmi_typed_new(&Msvm_VirtualSystemReferencePoint_class, made, error);
 }
 
 gboolean
@@ -69,18 +48,12 @@ hv_refpoint_destroy(WsmanClient *c, const char *instance_id,
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) point = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
-    g_autoptr(WmiEpr) svc =
-        hv_service_epr(c, "Msvm_VirtualSystemReferencePointService", error);
-    g_autoptr(WmiObject) out = NULL;
 
-    if (!svc)
-        return FALSE;
     wmi_epr_add_selector(point, "InstanceID", instance_id);
     wmi_epr_add_selector(point, "VirtualSystemIdentifier", vm_guid);
     wsman_params_add_epr(p, "AffectedReferencePoint", point);
-    out = wsman_invoke(c, svc, "DestroyReferencePoint", p, error);
-    return out &&
-           hv_method_result(c, "DestroyReferencePoint", out, wait, NULL, error);
+    return hv_service_call(c, "Msvm_VirtualSystemReferencePointService",
+                           "DestroyReferencePoint", p, wait, NULL, NULL, error);
 }
 
 /* One call, from offset on: what the host processed, and the ranges */

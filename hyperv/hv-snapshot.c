@@ -58,21 +58,7 @@ hv_settings_epr(const char *instance_id)
     return e;
 }
 
-/* Invokes a method of the host's one snapshot service. */
-static gboolean
-snapshot_service_call(WsmanClient *c, const char *method, WsmanParams *p,
-                      const HvJobWait *wait, Msvm_ConcreteJob **job,
-                      GError **error)
-{
-    g_autoptr(WmiEpr) svc =
-        hv_service_epr(c, "Msvm_VirtualSystemSnapshotService", error);
-    g_autoptr(WmiObject) out = NULL;
-
-    if (!svc)
-        return FALSE;
-    out = wsman_invoke(c, svc, method, p, error);
-    return out && hv_method_result(c, method, out, wait, job, error);
-}
+#define SNAPSHOTS "Msvm_VirtualSystemSnapshotService"
 
 Msvm_VirtualSystemSettingData *
 hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
@@ -81,7 +67,6 @@ hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
     g_autoptr(Msvm_ConcreteJob) job = NULL;
-    g_autoptr(GPtrArray) made = NULL;
     WmiObject *o;
 
     wsman_params_add_epr(p, "AffectedSystem", vm);
@@ -95,26 +80,11 @@ hv_snapshot_create(WsmanClient *c, const char *vm_guid, guint16 type,
         wsman_params_add_text(p, "SnapshotSettings", "");
     }
     wsman_params_add_uint(p, "SnapshotType", type);
-    if (!snapshot_service_call(c, "CreateSnapshot", p, wait, &job, error))
+    if (!hv_service_call(c, SNAPSHOTS, "CreateSnapshot", p, wait, &job, NULL,
+                         error) ||
+        !(o = hv_job_affected_one(c, job, &Msvm_VirtualSystemSettingData_class,
+                                  "CreateSnapshot", error)))
         return NULL;
-    if (!job) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: CreateSnapshot finished without a job to name the "
-                      "new checkpoint"),
-                    wsman_client_host(c));
-        return NULL;
-    }
-    made = hv_job_affected(c, job, &Msvm_VirtualSystemSettingData_class, error);
-    if (!made)
-        return NULL;
-    if (made->len != 1) {
-        g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
-                    _("%s: the CreateSnapshot job affected %u settings "
-                      "objects, one was expected"),
-                    wsman_client_host(c), made->len);
-        return NULL;
-    }
-    o = g_ptr_array_steal_index(made, 0);
     return wmi_typed_new(&Msvm_VirtualSystemSettingData_class, o, error);
 }
 
@@ -124,14 +94,9 @@ hv_settings_modify(WsmanClient *c, const char *instance_id, const char *name,
                    const HvJobWait *wait, GError **error)
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) svc =
-        hv_service_epr(c, "Msvm_VirtualSystemManagementService", error);
     g_autoptr(Msvm_VirtualSystemSettingData) s =
         wmi_typed_alloc(&Msvm_VirtualSystemSettingData_class);
-    g_autoptr(WmiObject) out = NULL;
 
-    if (!svc)
-        return FALSE;
     WMI_TYPED_SET(s, InstanceID, g_strdup(instance_id));
     if (name)
         WMI_TYPED_SET(s, ElementName, g_strdup(name));
@@ -143,9 +108,8 @@ hv_settings_modify(WsmanClient *c, const char *instance_id, const char *name,
     if (user_snapshot_type)
         WMI_TYPED_SET(s, UserSnapshotType, user_snapshot_type);
     wsman_params_add_typed(p, "SystemSettings", s);
-    out = wsman_invoke(c, svc, "ModifySystemSettings", p, error);
-    return out &&
-           hv_method_result(c, "ModifySystemSettings", out, wait, NULL, error);
+    return hv_service_call(c, "Msvm_VirtualSystemManagementService",
+                           "ModifySystemSettings", p, wait, NULL, NULL, error);
 }
 
 static gboolean
@@ -156,7 +120,7 @@ snapshot_call(WsmanClient *c, const char *method, const char *param,
     g_autoptr(WmiEpr) s = hv_settings_epr(instance_id);
 
     wsman_params_add_epr(p, param, s);
-    return snapshot_service_call(c, method, p, wait, NULL, error);
+    return hv_service_call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
 }
 
 gboolean
@@ -190,16 +154,11 @@ hv_disk_set_parent(WsmanClient *c, const char *child, const char *parent,
                    const HvJobWait *wait, GError **error)
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) img =
-        hv_service_epr(c, "Msvm_ImageManagementService", error);
-    g_autoptr(WmiObject) out = NULL;
 
-    if (!img)
-        return FALSE;
     wsman_params_add_text(p, "ChildPath", child);
     wsman_params_add_text(p, "ParentPath", parent);
     wsman_params_add_text(p, "IgnoreIDMismatch", "false");
-    out = wsman_invoke(c, img, "SetParentVirtualHardDisk", p, error);
-    return out && hv_method_result(c, "SetParentVirtualHardDisk", out, wait,
-                                   NULL, error);
+    return hv_service_call(c, "Msvm_ImageManagementService",
+                           "SetParentVirtualHardDisk", p, wait, NULL, NULL,
+                           error);
 }

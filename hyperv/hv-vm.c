@@ -76,6 +76,24 @@ hv_vm_epr(const char *guid)
     return e;
 }
 
+gboolean
+hv_service_call(WsmanClient *c, const char *service, const char *method,
+                WsmanParams *p, const HvJobWait *wait, Msvm_ConcreteJob **job,
+                WmiObject **output, GError **error)
+{
+    g_autoptr(WmiEpr) svc = hv_service_epr(c, service, error);
+    g_autoptr(WmiObject) out = NULL;
+
+    if (!svc)
+        return FALSE;
+    out = wsman_invoke(c, svc, method, p, error);
+    if (!out || !hv_method_result(c, method, out, wait, job, error))
+        return FALSE;
+    if (output)
+        *output = g_steal_pointer(&out);
+    return TRUE;
+}
+
 WmiEpr *
 hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
 {

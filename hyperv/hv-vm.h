@@ -30,6 +30,13 @@ WmiEpr *hv_vm_epr(const char *guid);
 
 /* The one instance of a service class (its EPR), asked once per
  * connection. */
+/* A method of the host's one service of class service, waited for; the
+ * job returned when job is not NULL, the method's output when output is
+ * not NULL */
+gboolean hv_service_call(WsmanClient *client, const char *service,
+                         const char *method, WsmanParams *params,
+                         const HvJobWait *wait, Msvm_ConcreteJob **job,
+                         WmiObject **output, GError **error);
 WmiEpr *hv_service_epr(WsmanClient *client, const char *class_name,
                        GError **error);
 
