@@ -254,7 +254,7 @@ get_disk_changes(SimHost *host, const WmiObject *target, const char *method,
     SimRefPoint *point = NULL;
     const char *slot = NULL;
     SimVm *owner = NULL;
-    gboolean any = FALSE;
+    g_autoptr(GArray) cut = g_array_new(FALSE, FALSE, sizeof(SimRange));
 
     if (!path || !limit ||
         !sim_param_uint(in, "ByteOffset", G_MAXUINT64, &offset) ||
@@ -286,26 +286,26 @@ get_disk_changes(SimHost *host, const WmiObject *target, const char *method,
     end = offset + MIN(length, G_MAXUINT64 - offset);
     ranges =
         sim_changed_ranges(owner, slot, point->change_seq, owner->change_seq);
+    /* the ranges cut to the span asked about, those left in cut */
     for (guint i = 0; i < ranges->len; i++) {
         const SimRange *r = &g_array_index(ranges, SimRange, i);
-        guint64 from = MAX(r->offset, offset);
+        SimRange one = { MAX(r->offset, offset), 0 };
         guint64 to = MIN(r->offset + r->length, end);
-        if (from >= to)
-            continue;
-        add_uint(out, "ChangedByteOffsets", from);
-        any = TRUE;
+        if (one.offset < to) {
+            one.length = to - one.offset;
+            g_array_append_val(cut, one);
+        }
     }
-    if (!any) {
+    if (!cut->len) {
         wmi_object_set_nil(out, "ChangedByteOffsets");
         wmi_object_set_nil(out, "ChangedByteLengths");
     }
-    for (guint i = 0; any && i < ranges->len; i++) {
-        const SimRange *r = &g_array_index(ranges, SimRange, i);
-        guint64 from = MAX(r->offset, offset);
-        guint64 to = MIN(r->offset + r->length, end);
-        if (from < to)
-            add_uint(out, "ChangedByteLengths", to - from);
-    }
+    for (guint i = 0; i < cut->len; i++)
+        add_uint(out, "ChangedByteOffsets",
+                 g_array_index(cut, SimRange, i).offset);
+    for (guint i = 0; i < cut->len; i++)
+        add_uint(out, "ChangedByteLengths",
+                 g_array_index(cut, SimRange, i).length);
     add_uint(out, "ProcessedByteLength", end - offset);
     wmi_object_set_nil(out, "Job");
     return MSVM_RETURN_VALUE_COMPLETED;
