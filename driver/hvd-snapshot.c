@@ -155,8 +155,10 @@ taken_path(HvdDriver *d, const VmEntry *vm)
  * others when the VM has been running since before the checkpoint's
  * CreationTime (its TimeOfLastStateChange says so). */
 #define TAKEN_GROUP "taken"
-/* and, for the member snapshots of a group snapshot the daemon made, the
- * group: key snapshot GUID, value name, group id, group snapshot id */
+/* and the group snapshot each is part of: key snapshot GUID, value name,
+ * group id, group snapshot id, or empty for none. The daemon records it for
+ * what it makes, and asks the host once for the others (made on Windows
+ * with Checkpoint-VMGroup, say). */
 #define GROUPS_GROUP "groups"
 
 static GKeyFile *
@@ -184,13 +186,90 @@ taken_save(HvdDriver *d, const VmEntry *vm, GKeyFile *kf)
                   hvd_driver_name(d), vm->name, local->message);
 }
 
-/* Sets each snapshot's live flag from the record, or from what the VM's
- * state says; what was learnt that way is recorded (lock not held) */
+/* Whether some group point recorded for the VM's snapshots is id */
+static gboolean
+group_point_recorded(GKeyFile *kf, const char *id)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, GROUPS_GROUP, NULL, NULL);
+
+    for (guint i = 0; keys && keys[i]; i++) {
+        g_auto(GStrv) v =
+            g_key_file_get_string_list(kf, GROUPS_GROUP, keys[i], NULL, NULL);
+        if (v && g_strv_length(v) == 3 && g_ascii_strcasecmp(v[2], id) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Records for each snapshot not known yet the group snapshot it is part
+ * of: the VM's groups, their group checkpoints not recorded yet and their
+ * members' parts. Without an answer, it is asked again next time. */
+static gboolean
+groups_learn(WsmanClient *c, const VmEntry *vm, GPtrArray *snaps, GKeyFile *kf)
+{
+    g_autoptr(GHashTable) unknown = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) groups = NULL;
+    g_autoptr(GError) local = NULL;
+    GHashTableIter iter;
+    gpointer left;
+
+    for (guint i = 0; i < snaps->len; i++) {
+        const char *guid = hv_instance_guid(((Snap *) snaps->pdata[i])->m.id);
+        if (!g_key_file_has_key(kf, GROUPS_GROUP, guid, NULL))
+            g_hash_table_add(unknown, (gpointer) guid);
+    }
+    if (!g_hash_table_size(unknown))
+        return FALSE;
+    groups = hv_vm_groups(c, vm->guid, &local);
+    for (guint i = 0; groups && i < groups->len; i++) {
+        Msvm_VirtualSystemCollection *g = groups->pdata[i];
+        g_autoptr(GPtrArray) points = NULL;
+
+        if (!g->CollectionID)
+            continue;
+        points = hv_group_snapshots(c, g->CollectionID, &local);
+        for (guint k = 0; points && k < points->len; k++) {
+            Msvm_SnapshotCollection *p = points->pdata[k];
+            g_autoptr(GPtrArray) items = NULL;
+
+            if (!p->CollectionID || group_point_recorded(kf, p->CollectionID))
+                continue;
+            items = hv_group_snapshot_items(c, p->CollectionID, &local);
+            for (guint n = 0; items && n < items->len; n++) {
+                Msvm_VirtualSystemSettingData *v = items->pdata[n];
+                const char *guid =
+                    v->InstanceID ? hv_instance_guid(v->InstanceID) : NULL;
+                const char *ref[] = { g->ElementName ? g->ElementName : "",
+                                      g->CollectionID, p->CollectionID, NULL };
+                if (guid && g_hash_table_remove(unknown, guid))
+                    g_key_file_set_string_list(kf, GROUPS_GROUP, guid, ref, 3);
+            }
+            if (!items)
+                break;
+        }
+        if (!points)
+            break;
+    }
+    if (local) {
+        g_info("domain '%s': the group snapshots its snapshots are part of "
+               "were not read: %s",
+               vm->name, local->message);
+        return FALSE;
+    }
+    g_hash_table_iter_init(&iter, unknown);
+    while (g_hash_table_iter_next(&iter, &left, NULL))
+        g_key_file_set_string_list(kf, GROUPS_GROUP, left, NULL, 0);
+    return TRUE;
+}
+
+/* Sets each snapshot's live flag and group from the record, or from what
+ * the VM's state and the host say; what was learnt that way is recorded
+ * (lock not held) */
 static void
-taken_apply(HvdDriver *d, const VmEntry *vm, GPtrArray *snaps)
+taken_apply(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GPtrArray *snaps)
 {
     g_autoptr(GKeyFile) kf = taken_load(d, vm);
-    gboolean learnt = FALSE;
+    gboolean learnt = groups_learn(c, vm, snaps, kf);
 
     for (guint i = 0; i < snaps->len; i++) {
         Snap *s = snaps->pdata[i];
@@ -227,6 +306,7 @@ taken_record(HvdDriver *d, const VmEntry *vm, const char *id)
     g_key_file_set_string(kf, TAKEN_GROUP, hv_instance_guid(id),
                           hvd_state_active(vm->enabled_state) ? "running"
                                                               : "off");
+    g_key_file_set_string_list(kf, GROUPS_GROUP, hv_instance_guid(id), NULL, 0);
     taken_save(d, vm, kf);
 }
 
@@ -288,7 +368,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     /* a parent that is not listed makes a root */
     moments = moments_new(g_steal_pointer(&snaps));
     all_new = hvd_moment_tree_all(moments);
-    taken_apply(d, vm, all_new);
+    taken_apply(d, c, vm, all_new);
 
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);

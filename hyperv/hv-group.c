@@ -71,6 +71,14 @@ hv_group_members(WsmanClient *c, const char *group_id, GError **error)
 }
 
 GPtrArray *
+hv_group_snapshots(WsmanClient *c, const char *group_id, GError **error)
+{
+    g_autoptr(WmiEpr) g = group_epr(group_id);
+    return walk(c, &Msvm_SnapshotOfVirtualSystemCollection_assoc, g,
+                &Msvm_SnapshotCollection_class, error);
+}
+
+GPtrArray *
 hv_group_snapshot_items(WsmanClient *c, const char *snapshot_id, GError **error)
 {
     g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);

@@ -48,6 +48,9 @@ gboolean hv_group_snapshot_destroy(WsmanClient *client, const char *snapshot_id,
                                    const HvJobWait *wait, GError **error);
 gboolean hv_group_snapshot_apply(WsmanClient *client, const char *snapshot_id,
                                  const HvJobWait *wait, GError **error);
+/* A group's group checkpoints, as Msvm_SnapshotCollection */
+GPtrArray *hv_group_snapshots(WsmanClient *client, const char *group_id,
+                              GError **error);
 /* The members' checkpoints of a group checkpoint (settings objects) or
  * the members' reference points of a group reference point */
 GPtrArray *hv_group_snapshot_items(WsmanClient *client, const char *snapshot_id,

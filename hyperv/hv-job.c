@@ -52,7 +52,8 @@ append_error_details(WsmanClient *c, const WmiEpr *epr, GString *msg)
         e = wmi_object_from_cimxml(v->text, NULL);
         text = e ? wmi_object_text(e, "Message") : NULL;
         if (text && *text && !strstr(msg->str, text))
-            g_string_append_printf(msg, "; %s", text);
+            g_string_append_printf(
+                msg, g_str_has_suffix(msg->str, ".") ? " %s" : "; %s", text);
     }
 }
 

@@ -11,8 +11,13 @@
  *   {"op": "snapshot", "vm": N, "name": S}     (a standard checkpoint taken
  *                                               on the host, as Hyper-V
  *                                               Manager would)
+ *   {"op": "group-snapshot", "group": G, "name": S}
+ *                                          (a standard group checkpoint
+ *                                           taken on the host, as
+ *                                           Checkpoint-VMGroup would)
  *   {"op": "fail-job", "job_type": 70, "error_code": 32768, "text": T,
- *    "count": 1, "delay_ms": 0}
+ *    "count": 1, "delay_ms": 0, "vm": N}   (vm: only that member's part of
+ *                                          a group job)
  *   {"op": "move-file", "from": P, "to": P}    (inside the state folder)
  *   {"op": "crash-merge", "after_bytes": 0}    (the next merge stops there)
  *   {"op": "slow-merge", "ms": 500}            (a pause after each chunk
@@ -138,6 +143,39 @@ op_write(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
     }
     sim_vm_track_write(vm, d->slot_id, offset, strlen(text));
     return vhdx_close(img, error) && sim_host_save(host, error);
+}
+
+static gboolean
+op_group_snapshot(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
+{
+    const char *group = member_string(o, "group");
+    const char *name = member_string(o, "name");
+    SimGroup *g = sim_host_find_group(host, group ? group : "");
+    SimGroupPoint *p;
+
+    if (!g) {
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("no VM group '%s'"), group ? group : "");
+        return FALSE;
+    }
+    p = sim_group_take(host, g, MSVM_COLLECTION_SNAPSHOT_TYPE_STANDARD, 0, NULL,
+                       error);
+    if (!p)
+        return FALSE;
+    for (guint i = 0; name && i < p->items->len; i++) {
+        SimSnapshot *s = sim_host_find_snapshot(host, p->items->pdata[i], NULL);
+        if (s) {
+            g_free(s->name);
+            s->name = g_strdup(name);
+        }
+    }
+    if (name) {
+        g_free(p->name);
+        p->name = g_strdup(name);
+    }
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, p->id);
+    return sim_host_save(host, error);
 }
 
 static gboolean
@@ -293,11 +331,14 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         json_builder_add_string_value(b, s->id);
         return sim_host_save(host, error);
     }
+    if (g_strcmp0(op, "group-snapshot") == 0)
+        return op_group_snapshot(host, o, b, error);
     if (g_strcmp0(op, "fail-job") == 0) {
         SimJobFault *f = g_new0(SimJobFault, 1);
         f->job_type = member_int(o, "job_type", 0);
         f->error_code = member_int(o, "error_code", 32768);
         f->text = g_strdup(member_string(o, "text"));
+        f->vm = g_strdup(member_string(o, "vm"));
         f->count = MAX(1, member_int(o, "count", 1));
         f->delay_ms = member_int(o, "delay_ms", 0);
         if (json_object_has_member(o, "delay_ms") &&

@@ -206,36 +206,50 @@ task_point(SimHost *host, GroupTask *t, gboolean refpoints, SimGroup **g,
     return p;
 }
 
-static gboolean
-run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
+/* What failed on one member, naming it as Hyper-V's per-VM errors do */
+static char *
+member_failure(const SimVm *vm, const char *member_id, const GError *local)
 {
-    GroupTask *t = data;
-    SimGroup *g;
+    g_autofree char *quoted = vm ? g_strdup_printf("'%s'", vm->name) : NULL;
+
+    if (!vm)
+        return g_strdup_printf(_("The member virtual machine %s was deleted."),
+                               member_id);
+    if (strstr(local->message, quoted))
+        return g_strdup(local->message);
+    return g_strdup_printf(_("'%s' could not create its checkpoint: %s "
+                             "(Virtual machine ID %s)"),
+                           vm->name, local->message, vm->id);
+}
+
+SimGroupPoint *
+sim_group_take(SimHost *host, SimGroup *g, guint16 type, guint8 consistency,
+               SimJob *job, GError **error)
+{
     SimGroupPoint *p;
     g_autoptr(GPtrArray) taken = g_ptr_array_new();
     g_autofree char *name = NULL;
-    guint16 vm_type = t->type == MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY
+    guint16 vm_type = type == MSVM_COLLECTION_SNAPSHOT_TYPE_RECOVERY
                           ? MSVM_SNAPSHOT_TYPE_RECOVERY
                           : MSVM_SNAPSHOT_TYPE_FULL;
     GError *local = NULL;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    g = sim_host_find_group(host, t->group_id);
-    if (!g || !g->members->len) {
+    if (!g->members->len) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
                     _("The virtual machine group has no members."));
-        g_mutex_unlock(&host->lock);
-        return FALSE;
+        return NULL;
     }
     name = default_point_name(g);
-    p = group_point_new(name, t->type, t->consistency);
+    p = group_point_new(name, type, consistency);
     for (guint i = 0; i < g->members->len; i++) {
         SimVm *vm = sim_host_find_vm(host, g->members->pdata[i]);
         SimSnapshot *s =
-            vm ? sim_take_snapshot(host, vm, vm_type, t->consistency, &local)
-               : NULL;
+            vm && !(job && sim_member_fault(host, job, vm, &local))
+                ? sim_take_snapshot(host, vm, vm_type, consistency, &local)
+                : NULL;
         if (!s) {
+            g_autofree char *why =
+                member_failure(vm, g->members->pdata[i], local);
             /* all members or none: the ones taken go again */
             for (guint k = 0; k < taken->len; k++) {
                 SimVm *owner = NULL;
@@ -244,14 +258,18 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
                 if (undo)
                     sim_destroy_snapshot(host, job, owner, undo, NULL);
             }
-            g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
-                        _("The group checkpoint of '%s' failed: %s"), g->name,
-                        local ? local->message
-                              : _("a member virtual machine was deleted."));
             g_clear_error(&local);
             sim_group_point_free(p);
-            g_mutex_unlock(&host->lock);
-            return FALSE;
+            /* as on Windows: the job's description is the group's, and
+             * GetErrorEx names the member and its reason */
+            if (job) {
+                g_ptr_array_add(job->error_messages, g_steal_pointer(&why));
+                g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
+                            _("The group checkpoint of '%s' failed."), g->name);
+            } else {
+                g_set_error_literal(error, SIM_ERROR, SIM_ERROR_FAILED, why);
+            }
+            return NULL;
         }
         g_free(s->name);
         s->name = g_strdup(name);
@@ -259,10 +277,30 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
         g_ptr_array_add(taken, p->items->pdata[p->items->len - 1]);
     }
     g_ptr_array_add(g->snapshots, p);
-    sim_job_affects(job, "Msvm_SnapshotCollection", p->id);
+    return p;
+}
+
+static gboolean
+run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
+{
+    GroupTask *t = data;
+    SimGroup *g;
+    SimGroupPoint *p = NULL;
+
+    sim_job_progress(host, job, 10);
+    g_mutex_lock(&host->lock);
+    g = sim_host_find_group(host, t->group_id);
+    if (!g)
+        g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
+                    _("The virtual machine group has no members."));
+    else
+        p = sim_group_take(host, g, t->type, t->consistency, job, error);
+    if (p)
+        sim_job_affects(job, "Msvm_SnapshotCollection", p->id);
     g_mutex_unlock(&host->lock);
-    sim_job_progress(host, job, 90);
-    return TRUE;
+    if (p)
+        sim_job_progress(host, job, 90);
+    return p != NULL;
 }
 
 static guint32

@@ -182,6 +182,7 @@ static void
 job_fault_free(SimJobFault *f)
 {
     g_free(f->text);
+    g_free(f->vm);
     g_free(f);
 }
 

@@ -128,9 +128,11 @@ typedef struct {
     char *parent_path;
 } SimJob;
 
-/* A fault a test asked for: the next job of a type fails or is slow. */
+/* A fault a test asked for: the next job of a type fails or is slow; with
+ * vm, only that member's part of a group job fails. */
 typedef struct {
     guint16 job_type; /* 0: any */
+    char *vm;
     guint16 error_code;
     char *text;
     guint delay_ms;

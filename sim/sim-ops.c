@@ -40,20 +40,37 @@ sim_job_progress(SimHost *host, SimJob *job, guint percent)
 }
 
 static SimJobFault *
-take_fault(SimHost *host, guint16 type)
+take_fault(SimHost *host, guint16 type, const char *vm)
 {
     for (guint i = 0; i < host->job_faults->len; i++) {
         SimJobFault *f = host->job_faults->pdata[i];
-        if (f->job_type == 0 || f->job_type == type) {
+        if ((f->job_type == 0 || f->job_type == type) &&
+            g_strcmp0(f->vm, vm) == 0) {
             SimJobFault *copy = g_new0(SimJobFault, 1);
             *copy = *f;
             copy->text = g_strdup(f->text);
+            copy->vm = NULL;
             if (--f->count == 0)
                 g_ptr_array_remove_index(host->job_faults, i);
             return copy;
         }
     }
     return NULL;
+}
+
+gboolean
+sim_member_fault(SimHost *host, const SimJob *job, const SimVm *vm,
+                 GError **error)
+{
+    SimJobFault *f = take_fault(host, job->type, vm->name);
+
+    if (!f)
+        return FALSE;
+    g_set_error_literal(error, SIM_ERROR, SIM_ERROR_FAILED,
+                        f->text ? f->text : _("The operation failed."));
+    g_free(f->text);
+    g_free(f);
+    return TRUE;
 }
 
 static void
@@ -70,7 +87,7 @@ run_job(gpointer data, gpointer user_data)
     g_mutex_lock(&host->lock);
     job->state = MSVM_JOB_STATE_RUNNING;
     job->started = g_date_time_new_now_utc();
-    fault = take_fault(host, job->type);
+    fault = take_fault(host, job->type, NULL);
     g_mutex_unlock(&host->lock);
 
     if (fault && fault->delay_ms) {
@@ -649,8 +666,10 @@ merge_progress(guint64 done, guint64 total, gpointer data)
     if (p->pause_ms)
         g_usleep(p->pause_ms * 1000); /* a slow disk, for tests */
     g_mutex_lock(&p->host->lock);
-    p->job->percent = MAX(p->job->percent, MIN(pct, 99));
-    if (p->job->cancel_requested || (p->crash && done >= p->crash_after))
+    if (p->job)
+        p->job->percent = MAX(p->job->percent, MIN(pct, 99));
+    if ((p->job && p->job->cancel_requested) ||
+        (p->crash && done >= p->crash_after))
         g_cancellable_cancel(p->stop);
     g_mutex_unlock(&p->host->lock);
 }
@@ -660,7 +679,8 @@ sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
 {
     g_autoptr(GCancellable) stop = g_cancellable_new();
     g_autofree char *parent = NULL;
-    MergeProgress progress = { host, job, job->percent, 40, stop, FALSE, 0 };
+    MergeProgress progress = { host,  job, job ? job->percent : 0, 40, stop,
+                               FALSE, 0 };
     GError *local = NULL;
     gboolean ok;
 

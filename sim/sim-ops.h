@@ -22,6 +22,10 @@ SimJob *sim_job_start(SimHost *host, guint16 type, gboolean storage,
                       SimJobRun run, gpointer data, GDestroyNotify free_data);
 /* Called without the lock, from a job's work. */
 void sim_job_progress(SimHost *host, SimJob *job, guint percent);
+/* Whether a test asked vm's part of job to fail (lock held): error says
+ * how */
+gboolean sim_member_fault(SimHost *host, const SimJob *job, const SimVm *vm,
+                          GError **error);
 void sim_job_affects(SimJob *job, const char *class_name, const char *key);
 
 /* What a job on one VM needs: the VM and a value or two. */
@@ -65,6 +69,11 @@ gboolean sim_apply_snapshot(SimHost *host, SimVm *vm, SimSnapshot *s,
 SimRefPoint *sim_convert_snapshot(SimHost *host, SimJob *job, SimVm *vm,
                                   SimSnapshot *s, GError **error);
 void sim_destroy_refpoint(SimHost *host, SimVm *vm, SimRefPoint *r);
+/* One checkpoint of every member of g, type MSVM_COLLECTION_SNAPSHOT_TYPE_*,
+ * all or none (lock held); job, when there is one, is told which member
+ * failed and why */
+SimGroupPoint *sim_group_take(SimHost *host, SimGroup *g, guint16 type,
+                              guint8 consistency, SimJob *job, GError **error);
 /* A snapshot or reference point that goes leaves its group's points */
 void sim_leave_group_points(SimHost *host, const char *id, gboolean refpoint);
 

@@ -176,6 +176,30 @@ class Groups(GroupSession):
         self.virsh("checkpoint-create-as", "web1", "after")
 
 
+    def test_member_failure_named(self):
+        # one member's part of the group's job fails on the host: the
+        # error names the member and the host's reason, and nothing is
+        # left on any member
+        before = self.host_refpoints()
+        self.control(op="fail-job", job_type=GROUP_SNAPSHOT_JOB,
+                     vm="mail1", text="The snapshot folder is read-only.")
+        path = os.path.join(self.dir, "g.xml")
+        with open(path, "w") as f:
+            f.write(group_xml("g1"))
+        err = self.fails("checkpoint-create", "web1", path,
+                         expect="'mail1' could not create its checkpoint: "
+                         "The snapshot folder is read-only.")
+        self.assertIn("group checkpoint of 'web' failed", err)
+        self.assertEqual(self.host_refpoints(), before)
+        with open(os.path.join(self.dir, "host", "host.json")) as f:
+            for v in json.load(f)["vms"]:
+                self.assertEqual(v["snapshots"], [], v["name"])
+        for vm in MEMBERS:
+            self.assertEqual(self.checkpoints(vm=vm), [])
+        self.virsh("checkpoint-create", "web1", path)
+        self.assertEqual(self.checkpoints(vm="mail1"), ["g1"])
+
+
 class GroupExports(GroupSession):
     def disk_of(self, vm):
         with open(os.path.join(self.dir, "host", "host.json")) as f:
@@ -308,6 +332,34 @@ class GroupSnapshots(GroupSession):
         r = self.group("--group-revert", "db1", "--to", "alone", check=False)
         self.assertIn("is no part of a group snapshot", r.stderr)
         self.fails("snapshot-create", "web1", path, expect="already exists")
+
+    def test_made_on_host(self):
+        # a group checkpoint taken on the host (Checkpoint-VMGroup): each
+        # member's part names the group as the daemon's own do, learnt
+        # from the host once
+        self.virsh("snapshot-create-as", "db1", "own")
+        self.assertEqual(self.names(vm="web1"), [])
+        made = self.control(op="group-snapshot", group="web",
+                            name="nightly")["id"]
+        for vm in MEMBERS:
+            self.assertIn("nightly", self.names(vm=vm))
+            xml = self.virsh("snapshot-dumpxml", vm, "nightly").stdout
+            self.assert_valid(xml, "domainsnapshot.rng")
+            self.assertIn(f'<vg:group xmlns:vg="urn:virthypervd:group:1" '
+                          f'name="web" id="{self.group_id}" '
+                          f'point="{made}"/>', xml)
+        self.assertNotIn("vg:group", self.virsh(
+            "snapshot-dumpxml", "db1", "own").stdout)
+        # learnt once: a restart reads it from the state folder
+        self.kill_daemon()
+        n = self.control(op="counters")["counters"]
+        self.assertIn(f'point="{made}"', self.virsh(
+            "snapshot-dumpxml", "mail1", "nightly").stdout)
+        m = self.control(op="counters")["counters"]
+        # the disks' one association query, not the groups' three
+        self.assertLessEqual(m["Enumerate *"] - n.get("Enumerate *", 0), 1)
+        self.virsh("destroy", "web1")
+        self.group("--group-revert", "mail1", "--to", "nightly")
 
 
 class GroupsPython(GroupSession):
