@@ -42,6 +42,7 @@ struct _HvdDriver {
     GAsyncQueue *idle; /* WsmanClient: one per worker at a time */
     GMutex lock;       /* everything below */
     GPtrArray *clients;
+    GHashTable *services;  /* the host's services, as wsman_services_new */
     GHashTable *vms;       /* uuid bytes -> VmEntry */
     gint64 listed_at;      /* monotonic time of the last listing, 0: never */
     GHashTable *hints;     /* uuid bytes -> event detail of a pending change */
@@ -93,6 +94,17 @@ gboolean hvd_driver_change_state(HvdDriver *d, const VmEntry *e,
 /* The disks of a settings object's resources, with their chains */
 gboolean hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                               HvdDomainDef *def, GError **error);
+/* Reads into files (hv_disk_files_new) the disk files that resources
+ * (RASDs) name and their parents, each file not there yet once, the reads
+ * of a wave together */
+gboolean hvd_driver_read_files(HvdDriver *d, WsmanClient *c, GHashTable *files,
+                               GPtrArray *rasds, GError **error);
+/* The disks, with their chains, from the files read */
+gboolean hvd_driver_disks_from(HvdDriver *d, GPtrArray *rasds,
+                               GHashTable *files, HvdDomainDef *def,
+                               GError **error);
+/* Spreads independent reads over the host's connections */
+HvRunner hvd_driver_runner(HvdDriver *d);
 char *hvd_format_mac(const char *hyperv);
 
 /* A disk of a VM as it is now: its target, its resource's InstanceID,
@@ -111,9 +123,11 @@ char *hvd_state_path(HvdDriver *d, const char *kind, const char *name);
 /* Written whole or not at all: a temporary file, fsync, rename */
 gboolean hvd_state_write(const char *path, const char *data, gssize len,
                          GError **error);
-/* Memory, processors, NICs and disks of a settings object's resources */
+/* Memory, processors, NICs and disks of a settings object's resources;
+ * the disks' files from files, or read now when it is NULL */
 gboolean hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
-                                HvdDomainDef *def, GError **error);
+                                GHashTable *files, HvdDomainDef *def,
+                                GError **error);
 
 /* What table (keyed by UUID bytes) keeps for a VM, made with make when
  * first asked for (lock held) */

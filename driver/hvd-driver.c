@@ -281,12 +281,15 @@ hvd_driver_new(const HvdHostConfig *config)
     d->config = hvd_host_config_copy(config);
     if (!d->config->poll_interval_ms)
         d->config->poll_interval_ms = 2000;
+    if (!d->config->connections)
+        d->config->connections = HVD_DEFAULT_CONNECTIONS;
     d->idle = g_async_queue_new();
     g_mutex_init(&d->lock);
     g_mutex_init(&d->refresh_lock);
     g_cond_init(&d->wake);
     d->clients =
         g_ptr_array_new_with_free_func((GDestroyNotify) wsman_client_free);
+    d->services = wsman_services_new();
     d->vms =
         g_hash_table_new_full(uuid_hash, uuid_equal, NULL, hvd_vm_entry_free);
     d->hints = g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
@@ -313,6 +316,7 @@ hvd_driver_free(HvdDriver *d)
     stop_poller(d);
     g_async_queue_unref(d->idle);
     g_ptr_array_unref(d->clients);
+    g_hash_table_unref(d->services);
     g_hash_table_unref(d->vms);
     g_hash_table_unref(d->hints);
     g_hash_table_unref(d->snapshots);
@@ -341,15 +345,18 @@ hvd_driver_client_get(HvdDriver *d, GError **error)
     WsmanClient *c = g_async_queue_try_pop(d->idle);
     g_autoptr(GError) local = NULL;
 
-    if (c)
-        return c;
-    c = wsman_client_new(&d->config->wsman, &local);
     if (!c) {
-        hvd_driver_map_error(error, g_steal_pointer(&local));
-        return NULL;
+        c = wsman_client_new(&d->config->wsman, &local);
+        if (!c) {
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_mutex_lock(&d->lock);
+        g_ptr_array_add(d->clients, c);
+        g_mutex_unlock(&d->lock);
     }
     g_mutex_lock(&d->lock);
-    g_ptr_array_add(d->clients, c);
+    wsman_client_share_services(c, d->services);
     g_mutex_unlock(&d->lock);
     return c;
 }
@@ -357,8 +364,96 @@ hvd_driver_client_get(HvdDriver *d, GError **error)
 void
 hvd_driver_client_put(HvdDriver *d, WsmanClient *c)
 {
+    if (!c)
+        return;
+    /* what one connection learnt of the host's services, the others
+     * know without asking */
+    g_mutex_lock(&d->lock);
+    wsman_client_share_services(c, d->services);
+    g_mutex_unlock(&d->lock);
+    g_async_queue_push(d->idle, c);
+}
+
+/* Reads that do not depend on each other, spread over the host's
+ * connections: the caller's own, and idle or new ones up to the host's
+ * bound, each on a thread of its own */
+typedef struct {
+    HvJob job;
+    gpointer data;
+    guint n;
+    gint next;
+} Fanout;
+
+typedef struct {
+    Fanout *fanout;
+    WsmanClient *client;
+    GThread *thread;
+} Helper;
+
+static void
+fanout_work(Fanout *f, WsmanClient *c)
+{
+    for (;;) {
+        guint i = (guint) g_atomic_int_add(&f->next, 1);
+        if (i >= f->n)
+            return;
+        f->job(c, i, f->data);
+    }
+}
+
+static gpointer
+helper_main(gpointer data)
+{
+    Helper *h = data;
+    fanout_work(h->fanout, h->client);
+    return NULL;
+}
+
+static WsmanClient *
+spare_client(HvdDriver *d)
+{
+    WsmanClient *c = g_async_queue_try_pop(d->idle);
+    gboolean room;
+
     if (c)
-        g_async_queue_push(d->idle, c);
+        return c;
+    g_mutex_lock(&d->lock);
+    room = d->clients->len < d->config->connections;
+    g_mutex_unlock(&d->lock);
+    return room ? hvd_driver_client_get(d, NULL) : NULL;
+}
+
+static void
+driver_run(gpointer self, WsmanClient *own, guint n, HvJob job, gpointer data)
+{
+    HvdDriver *d = self;
+    Fanout f = { job, data, n, 0 };
+    guint want = MIN(n, d->config->connections);
+    g_autofree Helper *helpers = g_new0(Helper, want);
+    guint started = 0;
+
+    for (guint i = 1; i < want; i++) {
+        WsmanClient *c = spare_client(d);
+        if (!c)
+            break;
+        helpers[started].fanout = &f;
+        helpers[started].client = c;
+        helpers[started].thread =
+            g_thread_new("hvd-read", helper_main, &helpers[started]);
+        started++;
+    }
+    fanout_work(&f, own);
+    for (guint i = 0; i < started; i++) {
+        g_thread_join(helpers[i].thread);
+        hvd_driver_client_put(d, helpers[i].client);
+    }
+}
+
+HvRunner
+hvd_driver_runner(HvdDriver *d)
+{
+    HvRunner r = { driver_run, d };
+    return r;
 }
 
 guint64
@@ -1424,32 +1519,24 @@ disk_target(guint n)
     return g_strdup_printf("sd%c", 'a' + (n < 26 ? n : 25));
 }
 
-/* The disks of a settings object, with their chains */
 gboolean
-hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
-                     HvdDomainDef *def, GError **error)
+hvd_driver_disks_from(HvdDriver *d, GPtrArray *rasds, GHashTable *files,
+                      HvdDomainDef *def, GError **error)
 {
-    g_autoptr(WmiEpr) img = NULL;
-    g_autoptr(GError) local = NULL;
-    guint n = 0;
-
     g_autoptr(GPtrArray) paths = disk_paths(rasds);
 
     for (guint i = 0; i < paths->len; i++) {
-        const char *path = paths->pdata[i];
-        g_autoptr(GPtrArray) chain = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GPtrArray) chain = hv_disk_chain_from(
+            hvd_driver_name(d), files, paths->pdata[i], &local);
         g_autofree char *target = NULL;
         HvdDiskDef *disk;
 
-        if (!img) {
-            img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
-            if (!img)
-                break;
+        if (!chain) {
+            hvd_driver_map_error(error, g_steal_pointer(&local));
+            return FALSE;
         }
-        chain = hv_disk_chain(c, img, path, &local);
-        if (!chain)
-            break;
-        target = disk_target(n++);
+        target = disk_target(i);
         disk = hvd_domain_def_add_disk(def, target, "scsi");
         for (guint k = 0; k < chain->len; k++) {
             Msvm_VirtualHardDiskSettingData *l = chain->pdata[k];
@@ -1458,11 +1545,38 @@ hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                                                                     : "vhdx");
         }
     }
-    if (local) {
+    return TRUE;
+}
+
+gboolean
+hvd_driver_read_files(HvdDriver *d, WsmanClient *c, GHashTable *files,
+                      GPtrArray *rasds, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(WmiEpr) img = NULL;
+    g_autoptr(GPtrArray) paths = disk_paths(rasds);
+    HvRunner runner = hvd_driver_runner(d);
+
+    if (!paths->len)
+        return TRUE;
+    img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
+    if (!img) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
+    hv_disk_files_read(c, img, files, paths, &runner);
     return TRUE;
+}
+
+/* The disks of a settings object, with their chains */
+gboolean
+hvd_driver_add_disks(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
+                     HvdDomainDef *def, GError **error)
+{
+    g_autoptr(GHashTable) files = hv_disk_files_new();
+
+    return hvd_driver_read_files(d, c, files, rasds, error) &&
+           hvd_driver_disks_from(d, rasds, files, def, error);
 }
 
 VmEntry *
@@ -1559,7 +1673,7 @@ hvd_format_mac(const char *hyperv)
  * object's resources */
 gboolean
 hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
-                       HvdDomainDef *def, GError **error)
+                       GHashTable *files, HvdDomainDef *def, GError **error)
 {
     guint64 mem, cpus;
 
@@ -1576,7 +1690,8 @@ hvd_driver_fill_domain(HvdDriver *d, WsmanClient *c, GPtrArray *rasds,
                 hvd_domain_def_add_nic(def, mac, NULL);
         }
     }
-    return hvd_driver_add_disks(d, c, rasds, def, error);
+    return files ? hvd_driver_disks_from(d, rasds, files, def, error)
+                 : hvd_driver_add_disks(d, c, rasds, def, error);
 }
 
 char *
@@ -1623,7 +1738,7 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
         def->id = flags & VIR_DOMAIN_XML_INACTIVE ? -1 : hvd_vm_entry_id(e);
         if (vssd->Notes)
             def->description = g_strjoinv("\n", vssd->Notes);
-        ok = hvd_driver_fill_domain(d, c, rasds, def, &local);
+        ok = hvd_driver_fill_domain(d, c, rasds, NULL, def, &local);
         if (ok || attempt == 4) {
             if (!ok)
                 g_propagate_error(error, g_steal_pointer(&local));

@@ -34,11 +34,19 @@ void hvd_error_set(GError **error, GQuark domain, int code, const char *fmt,
 gboolean hvd_check_flags(guint flags, guint allowed, const char *function,
                          GError **error);
 
+/* Well inside what a Windows host's WinRM allows one user by default
+ * (MaxConcurrentOperationsPerUser 1500, MaxConnections 300) */
+#define HVD_DEFAULT_CONNECTIONS 16
+#define HVD_MAX_CONNECTIONS     64
+
 typedef struct {
     char *name; /* the name clients use in ?name=hyperv://NAME/ */
     WsmanOptions wsman;
     guint poll_interval_ms; /* 0: 2000 */
     guint job_timeout_ms;   /* 0: hv-job's default */
+    /* connections a call may use at once for reads that do not depend on
+     * each other; 0: HVD_DEFAULT_CONNECTIONS */
+    guint connections;
     /* the daemon's state folder: operations in flight are recorded there
      * so that a restarted daemon can finish or undo them; NULL: none */
     char *state_dir;

@@ -43,6 +43,13 @@ typedef struct {
     /* while a create runs: the InstanceIDs there were before it; any
      * other is the half-made checkpoint, hidden from clients */
     GHashTable *known;
+    /* the snapshots' disk files (hv_disk_files_new): a snapshot's files
+     * keep their parents while no snapshot of the VM goes away (only the
+     * merge of a delete moves them), so they are kept as long as the
+     * snapshots' details are; files_gen counts the times they were
+     * dropped */
+    GHashTable *files;
+    guint files_gen;
 } SnapshotTree;
 
 static void
@@ -76,6 +83,8 @@ hvd_snapshot_tree_free(gpointer p)
     g_free(t->settings_id);
     if (t->known)
         g_hash_table_unref(t->known);
+    if (t->files)
+        g_hash_table_unref(t->files);
     g_free(t);
 }
 
@@ -383,6 +392,10 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
         if (old)
             s->domain = g_steal_pointer(&old->domain);
     }
+    if (vanished) {
+        g_clear_pointer(&t->files, g_hash_table_unref);
+        t->files_gen++;
+    }
     for (guint i = 0; t->known && i < all_new->len; i++) {
         Snap *s = all_new->pdata[i];
         g_autofree char *key = g_ascii_strdown(s->m.id, -1);
@@ -600,9 +613,83 @@ read_snapshot_domain(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     def = hvd_domain_def_new();
     def->name = g_strdup(vm->name);
     memcpy(def->uuid, vm->uuid, 16);
-    if (!hvd_driver_fill_domain(d, c, rasds, def, error))
+    if (!hvd_driver_fill_domain(d, c, rasds, NULL, def, error))
         return NULL;
     return g_steal_pointer(&def);
+}
+
+/* Reads the domain of every snapshot of the VM whose domain is not read
+ * yet: the resources of all of them in one query, then each disk file
+ * not known yet once, the files of a wave together. A snapshot left
+ * without (its resources not found that way, a file that cannot be read)
+ * is read alone afterwards, which says what is wrong. */
+static void
+read_domains(HvdDriver *d, WsmanClient *c, const VmEntry *vm)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) resources = NULL;
+    g_autoptr(GHashTable) files = NULL;
+    g_autoptr(GHashTable) made = g_hash_table_new_full(
+        g_str_hash, g_str_equal, NULL, (GDestroyNotify) hvd_domain_def_free);
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    g_autoptr(GError) local = NULL;
+    GHashTableIter iter;
+    gpointer key, value;
+    SnapshotTree *t;
+    guint gen;
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    for (guint i = 0; i < all_snaps(t)->len; i++) {
+        Snap *s = all_snaps(t)->pdata[i];
+        if (!s->domain)
+            g_ptr_array_add(ids, g_strdup(s->m.id));
+    }
+    files = g_steal_pointer(&t->files);
+    gen = t->files_gen;
+    g_mutex_unlock(&d->lock);
+    if (!files)
+        files = hv_disk_files_new();
+
+    resources = ids->len ? hv_settings_resources_of(c, ids, &local) : NULL;
+    if (resources) {
+        g_hash_table_iter_init(&iter, resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+            g_ptr_array_extend(all, value, NULL, NULL);
+        if (!hvd_driver_read_files(d, c, files, all, NULL))
+            g_clear_pointer(&resources, g_hash_table_unref);
+    } else if (local) {
+        g_debug("%s: the snapshots of '%s' are read one by one: %s",
+                hvd_driver_name(d), vm->name, local->message);
+    }
+    if (resources) {
+        g_hash_table_iter_init(&iter, resources);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+            GPtrArray *rasds = value;
+            g_autoptr(HvdDomainDef) def = hvd_domain_def_new();
+
+            if (!rasds->len)
+                continue;
+            def->name = g_strdup(vm->name);
+            memcpy(def->uuid, vm->uuid, 16);
+            if (hvd_driver_fill_domain(d, c, rasds, files, def, NULL))
+                g_hash_table_insert(made, key, g_steal_pointer(&def));
+        }
+    }
+
+    g_mutex_lock(&d->lock);
+    t = tree_of(d, vm->uuid);
+    for (guint i = 0; i < ids->len; i++) {
+        g_autofree char *guid =
+            g_ascii_strdown(hv_instance_guid(ids->pdata[i]), -1);
+        Snap *s = snap_by_id(t, ids->pdata[i]);
+        if (s && !s->domain && g_hash_table_contains(made, guid))
+            g_hash_table_steal_extended(made, guid, NULL,
+                                        (gpointer *) &s->domain);
+    }
+    if (t->files_gen == gen && !t->files)
+        t->files = g_steal_pointer(&files);
+    g_mutex_unlock(&d->lock);
 }
 
 /* The snapshot's XML (lock held, domain read) */
@@ -664,6 +751,16 @@ hvd_domain_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16],
     c = hvd_driver_client_get(d, error);
     if (!c)
         return NULL;
+    read_domains(d, c, vm);
+    g_mutex_lock(&d->lock);
+    s = snap_by_id(tree_of(d, uuid), id);
+    if (s && s->domain) {
+        xml = format_snapshot(tree_of(d, uuid), s);
+        g_mutex_unlock(&d->lock);
+        hvd_driver_client_put(d, c);
+        return xml;
+    }
+    g_mutex_unlock(&d->lock);
     /* a delete merging the VM's files meanwhile moves the chain between
      * two reads of it: a snapshot still there is read again */
     for (guint wait_ms = 200;; wait_ms *= 2) {

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
 #include "hv-snapshot.h"
 #include "hv-vm.h"
@@ -163,6 +164,76 @@ hv_settings_resources(WsmanClient *c, const char *instance_id, GError **error)
     return wsman_enumerate(c, wql, FALSE, error);
 }
 
+/* "Microsoft:GUID\\..." -> "guid" */
+static char *
+owner_of(const char *rasd_id)
+{
+    const char *colon = rasd_id ? strchr(rasd_id, ':') : NULL;
+    const char *slash = colon ? strchr(colon, '\\') : NULL;
+    g_autofree char *guid =
+        slash ? g_strndup(colon + 1, slash - colon - 1) : NULL;
+    return guid ? g_ascii_strdown(guid, -1) : NULL;
+}
+
+#define SETTINGS_PER_QUERY 64
+
+static gboolean
+is_guid(const char *s)
+{
+    if (strlen(s) != 36)
+        return FALSE;
+    for (guint i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-'
+                                                      : !g_ascii_isxdigit(s[i]))
+            return FALSE;
+    return TRUE;
+}
+
+GHashTable *
+hv_settings_resources_of(WsmanClient *c, GPtrArray *instance_ids,
+                         GError **error)
+{
+    g_autoptr(GHashTable) out = g_hash_table_new_full(
+        g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
+
+    for (guint i = 0; i < instance_ids->len; i += SETTINGS_PER_QUERY) {
+        g_autoptr(GString) wql = g_string_new(
+            "SELECT * FROM CIM_ResourceAllocationSettingData WHERE ");
+        g_autoptr(GPtrArray) found = NULL;
+        guint terms = 0;
+
+        for (guint k = i; k < MIN(i + SETTINGS_PER_QUERY, instance_ids->len);
+             k++) {
+            g_autofree char *guid =
+                g_ascii_strdown(hv_instance_guid(instance_ids->pdata[k]), -1);
+            /* only GUIDs go in: nothing to quote */
+            if (!is_guid(guid))
+                continue;
+            g_string_append_printf(wql,
+                                   "%sInstanceID LIKE 'Microsoft:%s\\\\%%'",
+                                   terms++ ? " OR " : "", guid);
+            g_hash_table_insert(out, g_steal_pointer(&guid),
+                                g_ptr_array_new_with_free_func(
+                                    (GDestroyNotify) wmi_object_free));
+        }
+        if (!terms)
+            continue;
+        found = wsman_enumerate(c, wql->str, FALSE, error);
+        if (!found)
+            return NULL;
+        for (guint k = 0; k < found->len; k++) {
+            WmiObject *o = found->pdata[k];
+            g_autofree char *owner = owner_of(wmi_object_text(o, "InstanceID"));
+            GPtrArray *list = owner ? g_hash_table_lookup(out, owner) : NULL;
+            if (list) {
+                g_ptr_array_add(list, o);
+                found->pdata[k] = NULL;
+            }
+        }
+    }
+    return g_steal_pointer(&out);
+}
+
 /* An image service method that takes a Path and answers one embedded
  * instance in the output parameter param */
 static gpointer
@@ -214,44 +285,160 @@ same_path(const char *a, const char *b)
     return g_ascii_strcasecmp(a, b) == 0;
 }
 
-GPtrArray *
-hv_disk_chain(WsmanClient *c, const WmiEpr *img, const char *path,
-              GError **error)
+typedef struct {
+    Msvm_VirtualHardDiskSettingData *settings; /* NULL: error says why */
+    GError *error;
+} DiskFile;
+
+static void
+disk_file_free(gpointer p)
 {
-    g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(wmi_typed_free);
+    DiskFile *f = p;
+    wmi_typed_free(f->settings);
+    g_clear_error(&f->error);
+    g_free(f);
+}
+
+GHashTable *
+hv_disk_files_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                 disk_file_free);
+}
+
+static DiskFile *
+file_of(GHashTable *files, const char *path)
+{
+    g_autofree char *key = g_ascii_strdown(path, -1);
+    return g_hash_table_lookup(files, key);
+}
+
+typedef struct {
+    const WmiEpr *img;
+    GPtrArray *wave; /* paths */
+    DiskFile **read;
+} Wave;
+
+static void
+read_one(WsmanClient *c, guint i, gpointer data)
+{
+    Wave *w = data;
+    DiskFile *f = g_new0(DiskFile, 1);
+
+    f->settings = disk_settings(c, w->img, w->wave->pdata[i], &f->error);
+    w->read[i] = f;
+}
+
+static void
+add_unknown(GHashTable *files, GHashTable *queued, GPtrArray *wave,
+            const char *path)
+{
+    g_autofree char *key = NULL;
+
+    if (!path || !*path)
+        return;
+    key = g_ascii_strdown(path, -1);
+    if (g_hash_table_contains(files, key) || g_hash_table_contains(queued, key))
+        return;
+    g_ptr_array_add(wave, g_strdup(path));
+    g_hash_table_add(queued, g_steal_pointer(&key));
+}
+
+void
+hv_disk_files_read(WsmanClient *c, const WmiEpr *img, GHashTable *files,
+                   GPtrArray *paths, const HvRunner *runner)
+{
+    g_autoptr(GHashTable) queued =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) wave = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; i < paths->len; i++)
+        add_unknown(files, queued, wave, paths->pdata[i]);
+    while (wave->len) {
+        g_autoptr(GPtrArray) next = g_ptr_array_new_with_free_func(g_free);
+        g_autofree DiskFile **read = g_new0(DiskFile *, wave->len);
+        Wave w = { img, wave, read };
+
+        if (runner)
+            runner->run(runner->self, c, wave->len, read_one, &w);
+        else
+            for (guint i = 0; i < wave->len; i++)
+                read_one(c, i, &w);
+        g_hash_table_remove_all(queued);
+        for (guint i = 0; i < wave->len; i++)
+            g_hash_table_insert(files, g_ascii_strdown(wave->pdata[i], -1),
+                                read[i]);
+        for (guint i = 0; i < wave->len; i++)
+            if (read[i]->settings)
+                add_unknown(files, queued, next, read[i]->settings->ParentPath);
+        g_ptr_array_unref(wave);
+        wave = g_steal_pointer(&next);
+    }
+}
+
+GPtrArray *
+hv_disk_chain_from(const char *host, GHashTable *files, const char *path,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) chain = g_ptr_array_new();
     const char *next = path;
 
     while (next && *next) {
-        Msvm_VirtualHardDiskSettingData *d;
-        g_autoptr(GError) local = NULL;
+        DiskFile *f = file_of(files, next);
+        const GError *why = f ? f->error : NULL;
 
         for (guint i = 0; i < chain->len; i++) {
             Msvm_VirtualHardDiskSettingData *seen = chain->pdata[i];
             if (same_path(seen->Path ? seen->Path : "", next)) {
                 g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
                             _("%s: the disk chain of %s loops back to %s"),
-                            wsman_client_host(c), path, next);
+                            host, path, next);
                 return NULL;
             }
         }
-        d = disk_settings(c, img, next, &local);
-        if (!d) {
+        if (!f || !f->settings) {
+            GQuark domain = why ? why->domain : HV_ERROR;
+            int code = why ? why->code : HV_ERROR_NOT_FOUND;
+            const char *text = why ? why->message : _("not read");
             if (chain->len == 0) {
-                g_set_error(error, local->domain, local->code,
-                            _("the disk %s cannot be read: %s"), path,
-                            local->message);
+                g_set_error(error, domain, code,
+                            _("the disk %s cannot be read: %s"), path, text);
             } else {
                 Msvm_VirtualHardDiskSettingData *child =
                     chain->pdata[chain->len - 1];
-                g_set_error(error, local->domain, local->code,
+                g_set_error(error, domain, code,
                             _("the disk chain of %s is broken: %s names the "
                               "parent %s, which cannot be read: %s"),
-                            path, child->Path, next, local->message);
+                            path, child->Path, next, text);
             }
             return NULL;
         }
-        g_ptr_array_add(chain, d);
-        next = d->ParentPath;
+        g_ptr_array_add(chain, f->settings);
+        next = f->settings->ParentPath;
     }
     return g_steal_pointer(&chain);
+}
+
+GPtrArray *
+hv_disk_chain(WsmanClient *c, const WmiEpr *img, const char *path,
+              GError **error)
+{
+    g_autoptr(GHashTable) files = hv_disk_files_new();
+    g_autoptr(GPtrArray) paths = g_ptr_array_new();
+    g_autoptr(GPtrArray) chain = NULL;
+    GPtrArray *out;
+
+    g_ptr_array_add(paths, (gpointer) path);
+    hv_disk_files_read(c, img, files, paths, NULL);
+    chain = hv_disk_chain_from(wsman_client_host(c), files, path, error);
+    if (!chain)
+        return NULL;
+    /* the caller owns what it gets: taken out of the table */
+    out = g_ptr_array_new_with_free_func(wmi_typed_free);
+    for (guint i = 0; i < chain->len; i++) {
+        Msvm_VirtualHardDiskSettingData *l = chain->pdata[i];
+        g_ptr_array_add(out, l);
+        file_of(files, l->Path)->settings = NULL;
+    }
+    return out;
 }

@@ -54,6 +54,35 @@ Msvm_VirtualSystemSettingData *hv_vm_settings(WsmanClient *client,
 GPtrArray *hv_settings_resources(WsmanClient *client, const char *instance_id,
                                  GError **error);
 
+/* The resources of many settings objects in one query (a few for very
+ * many): lowered GUID of each settings object -> its RASDs (WmiObject),
+ * an empty list for one that has none. */
+GHashTable *hv_settings_resources_of(WsmanClient *client,
+                                     GPtrArray *instance_ids, GError **error);
+
+/* Runs job(client, i, data) for i in 0..n-1, as concurrently as it can,
+ * each call with a connection of its own (own is the caller's), and
+ * returns when all are done. */
+typedef void (*HvJob)(WsmanClient *client, guint index, gpointer data);
+typedef struct {
+    void (*run)(gpointer self, WsmanClient *own, guint n, HvJob job,
+                gpointer data);
+    gpointer self;
+} HvRunner;
+
+/* Disk files' settings by path, case-insensitive: a table that
+ * hv_disk_files_read fills, one GetVirtualHardDiskSettingData per file not
+ * in it yet, wave by wave from paths to their bases, each wave's reads
+ * together through runner (NULL: one after the other on client); a file
+ * that cannot be read is kept with the reason. */
+GHashTable *hv_disk_files_new(void);
+void hv_disk_files_read(WsmanClient *client, const WmiEpr *image_service,
+                        GHashTable *files, GPtrArray *paths,
+                        const HvRunner *runner);
+/* path's chain from the table (borrowed); fails as hv_disk_chain does */
+GPtrArray *hv_disk_chain_from(const char *host, GHashTable *files,
+                              const char *path, GError **error);
+
 /* A disk file's chain, as Msvm_VirtualHardDiskSettingData: the file
  * first, then each parent up to the base. A parent that cannot be read,
  * or a cycle, fails naming the child and the parent. */

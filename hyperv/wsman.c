@@ -90,8 +90,7 @@ wsman_client_new(const WsmanOptions *opts, GError **error)
         opts->max_response ? opts->max_response : WSMAN_DEFAULT_MAX_RESPONSE;
     c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
     c->counters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    c->services = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify) wmi_epr_free);
+    c->services = wsman_services_new();
     c->curl = curl_easy_init();
     c->headers = curl_slist_append(
         NULL, "Content-Type: application/soap+xml;charset=UTF-8");
@@ -154,6 +153,32 @@ wsman_client_set_service(WsmanClient *c, const char *class_name,
                          const WmiEpr *epr)
 {
     g_hash_table_replace(c->services, g_strdup(class_name), wmi_epr_copy(epr));
+}
+
+GHashTable *
+wsman_services_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                 (GDestroyNotify) wmi_epr_free);
+}
+
+static void
+add_missing(GHashTable *to, GHashTable *from)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, from);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (!g_hash_table_contains(to, k))
+            g_hash_table_insert(to, g_strdup(k), wmi_epr_copy(v));
+}
+
+void
+wsman_client_share_services(WsmanClient *c, GHashTable *known)
+{
+    add_missing(c->services, known);
+    add_missing(known, c->services);
 }
 
 const char *

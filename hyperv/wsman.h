@@ -75,6 +75,11 @@ void wsman_client_reset_counters(WsmanClient *client);
 
 /* The EPRs of the host's singleton services, kept per connection */
 const WmiEpr *wsman_client_service(WsmanClient *client, const char *class_name);
+/* The host's service instances (class name -> WmiEpr), known to one
+ * connection and told to the others: each learns what the table knows,
+ * and the table what it knows */
+GHashTable *wsman_services_new(void);
+void wsman_client_share_services(WsmanClient *client, GHashTable *known);
 void wsman_client_set_service(WsmanClient *client, const char *class_name,
                               const WmiEpr *epr);
 

@@ -731,6 +731,19 @@ typedef struct {
 static void serve_wsman(SimServer *srv, SoupServerMessage *msg,
                         gboolean delayed);
 
+/* The answer after the injected latency: requests wait side by side, as
+ * a host's do, not one after the other */
+static gboolean
+serve_late(gpointer data)
+{
+    Delayed *later = data;
+
+    soup_server_message_unpause(later->msg);
+    serve_wsman(later->srv, later->msg, FALSE);
+    g_object_unref(later->msg);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean
 serve_delayed(gpointer data)
 {
@@ -840,9 +853,15 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         soup_server_message_set_status(msg, 413, NULL);
         return;
     }
-    if (srv->latency_ms)
-        g_usleep(srv->latency_ms * 1000);
-
+    if (srv->latency_ms) {
+        Delayed *later = g_new0(Delayed, 1);
+        later->srv = srv;
+        later->msg = g_object_ref(msg);
+        soup_server_message_pause(msg);
+        g_timeout_add_full(G_PRIORITY_DEFAULT, srv->latency_ms, serve_late,
+                           later, g_free);
+        return;
+    }
     serve_wsman(srv, msg, FALSE);
 }
 

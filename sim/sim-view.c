@@ -416,6 +416,16 @@ sim_class_is(const char *instance_class, const char *wanted)
     return FALSE;
 }
 
+/* Whether objects rendered as produced (or a subclass) can answer for
+ * wanted: one is the other's ancestor */
+static gboolean
+may_be(const char *produced, const char *wanted)
+{
+    return sim_class_is(produced, wanted) || sim_class_is(wanted, produced);
+}
+
+/* Only what can be of class_name is rendered: a query's cost follows
+ * what it asks for, not the size of the host */
 GPtrArray *
 sim_host_instances(SimHost *host, const char *class_name)
 {
@@ -423,12 +433,18 @@ sim_host_instances(SimHost *host, const char *class_name)
         g_ptr_array_new_with_free_func((GDestroyNotify) wmi_object_free);
     GPtrArray *all =
         g_ptr_array_new_with_free_func((GDestroyNotify) wmi_object_free);
+    gboolean systems = may_be("Msvm_ComputerSystem", class_name);
+    gboolean settings = may_be("Msvm_VirtualSystemSettingData", class_name);
+    gboolean rasds = may_be("CIM_ResourceAllocationSettingData", class_name);
+    gboolean refpoints = may_be("Msvm_VirtualSystemReferencePoint", class_name);
 
-    g_ptr_array_add(all, render_host_system(host));
-    render_machine(host, all);
+    if (systems)
+        g_ptr_array_add(all, render_host_system(host));
+    render_machine(host, all); /* three small objects */
     for (guint i = 0; i < G_N_ELEMENTS(services); i++)
-        g_ptr_array_add(all, render_service(host, services[i].class_name,
-                                            services[i].name));
+        if (may_be(services[i].class_name, class_name))
+            g_ptr_array_add(all, render_service(host, services[i].class_name,
+                                                services[i].name));
     for (guint i = 0; i < host->vms->len; i++) {
         SimVm *vm = host->vms->pdata[i];
         /* a worker process (vmwp.exe) runs while the VM is not off */
@@ -436,31 +452,42 @@ sim_host_instances(SimHost *host, const char *class_name)
             vm->pid = 0;
         else if (!vm->pid)
             vm->pid = host->last_pid += 4;
-        g_ptr_array_add(all, sim_render_vm(vm));
-        g_ptr_array_add(all, sim_render_active_vssd(host, vm));
-        sim_render_rasds(host, NULL, vm->id, vm->memory_mb, vm->cpus, vm->disks,
-                         vm->macs, all);
-        for (guint k = 0; k < vm->snapshots->len; k++) {
+        if (systems)
+            g_ptr_array_add(all, sim_render_vm(vm));
+        if (settings)
+            g_ptr_array_add(all, sim_render_active_vssd(host, vm));
+        if (rasds)
+            sim_render_rasds(host, NULL, vm->id, vm->memory_mb, vm->cpus,
+                             vm->disks, vm->macs, all);
+        for (guint k = 0; (settings || rasds) && k < vm->snapshots->len; k++) {
             SimSnapshot *s = vm->snapshots->pdata[k];
-            g_ptr_array_add(all, sim_render_snapshot_vssd(host, vm, s));
-            sim_render_rasds(host, NULL, s->id, s->memory_mb, s->cpus, s->disks,
-                             NULL, all);
+            if (settings)
+                g_ptr_array_add(all, sim_render_snapshot_vssd(host, vm, s));
+            if (rasds)
+                sim_render_rasds(host, NULL, s->id, s->memory_mb, s->cpus,
+                                 s->disks, NULL, all);
         }
-        for (guint k = 0; k < vm->refpoints->len; k++)
+        for (guint k = 0; refpoints && k < vm->refpoints->len; k++)
             g_ptr_array_add(all,
                             sim_render_refpoint(vm, vm->refpoints->pdata[k]));
     }
     for (guint i = 0; i < host->groups->len; i++) {
         SimGroup *g = host->groups->pdata[i];
-        g_ptr_array_add(all, sim_render_group(g));
-        for (guint k = 0; k < g->snapshots->len; k++)
+        if (may_be("Msvm_VirtualSystemCollection", class_name))
+            g_ptr_array_add(all, sim_render_group(g));
+        for (guint k = 0; may_be("Msvm_SnapshotCollection", class_name) &&
+                          k < g->snapshots->len;
+             k++)
             g_ptr_array_add(all,
                             sim_render_group_snapshot(g->snapshots->pdata[k]));
-        for (guint k = 0; k < g->refpoints->len; k++)
+        for (guint k = 0; may_be("Msvm_ReferencePointCollection", class_name) &&
+                          k < g->refpoints->len;
+             k++)
             g_ptr_array_add(
                 all, sim_render_group_refpoint(g, g->refpoints->pdata[k]));
     }
-    for (guint i = 0; i < host->jobs->len; i++)
+    for (guint i = 0;
+         may_be("Msvm_ConcreteJob", class_name) && i < host->jobs->len; i++)
         g_ptr_array_add(all, render_job(host->jobs->pdata[i]));
 
     for (guint i = 0; i < all->len; i++) {

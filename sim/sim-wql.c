@@ -3,6 +3,7 @@
  *
  *   SELECT * FROM Class [WHERE cond]      cond: term {AND|OR term},
  *                                         term: [NOT] Prop op literal |
+ *                                               Prop LIKE 'pattern' |
  *                                               Prop IS [NOT] NULL | (cond)
  *   ASSOCIATORS OF {Class.Key='v',...} [WHERE AssocClass = A
  *       ResultClass = R ResultRole = X Role = Y]
@@ -220,6 +221,8 @@ parse_term(Scan *s, int depth)
         return c;
     }
     c->kind = COND_CMP;
+    if (keyword(s, "LIKE"))
+        c->op = g_strdup("like");
     for (gsize i = 0; i < G_N_ELEMENTS(ops) && !c->op; i++)
         if (punct(s, ops[i]))
             c->op = g_strdup(ops[i]);
@@ -381,6 +384,46 @@ compare(const char *have, const WqlCond *c)
     return g_ascii_strcasecmp(have, c->literal);
 }
 
+/* WQL's LIKE: % any run, _ any one character, [abc] / [a-z] / [^a] one
+ * of a set; case-insensitive */
+static gboolean
+like(const char *s, const char *p)
+{
+    for (; *p; p++, s++) {
+        if (*p == '%') {
+            for (;; s++) {
+                if (like(s, p + 1))
+                    return TRUE;
+                if (!*s)
+                    return FALSE;
+            }
+        }
+        if (!*s)
+            return FALSE;
+        if (*p == '[') {
+            const char *q = p + 1;
+            gboolean negate = *q == '^', in = FALSE;
+            char ch = g_ascii_tolower(*s);
+            if (negate)
+                q++;
+            for (; *q && *q != ']'; q++) {
+                char lo = g_ascii_tolower(*q), hi = lo;
+                if (q[1] == '-' && q[2] && q[2] != ']') {
+                    hi = g_ascii_tolower(q[2]);
+                    q += 2;
+                }
+                in |= ch >= lo && ch <= hi;
+            }
+            if (!*q || in == negate)
+                return FALSE; /* an open set matches nothing */
+            p = q;
+        } else if (*p != '_' && g_ascii_tolower(*p) != g_ascii_tolower(*s)) {
+            return FALSE;
+        }
+    }
+    return !*s;
+}
+
 static gboolean
 eval(const WqlCond *c, const WmiObject *obj)
 {
@@ -402,6 +445,8 @@ eval(const WqlCond *c, const WmiObject *obj)
     have = wmi_object_text(obj, c->prop);
     if (!have)
         return FALSE; /* NULL compares false, as in SQL */
+    if (g_str_equal(c->op, "like"))
+        return like(have, c->literal);
     r = compare(have, c);
     if (g_str_equal(c->op, "="))
         return r == 0;

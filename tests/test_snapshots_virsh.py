@@ -321,6 +321,34 @@ class Budgets(SnapshotSession):
         self.virsh("snapshot-delete", "web1", "b1")
         print(f"# snapshot-delete: {self.requests() - n} round trips")
 
+    def test_cold_list_round_trips(self):
+        # 50 checkpoints of a VM with two disks, made on the host; a daemon
+        # that has read nothing of them yet
+        for i in range(50):
+            self.control(op="snapshot", vm="web1", name=f"c{i:02}")
+        self.kill_daemon()
+        self.virsh("list", "--all")  # the start-up listing
+        before = self.control(op="counters")["counters"]
+        out = self.virsh("snapshot-list", "web1").stdout
+        after = self.control(op="counters")["counters"]
+        self.assertEqual(len(out.split("\n")) - 1, 50, out)
+        used = {k: after[k] - before.get(k, 0) for k in after
+                if after[k] != before.get(k, 0)}
+        print(f"# cold snapshot-list of 50 checkpoints, 2 disks: {used}")
+        listings = sum(v for k, v in used.items()
+                       if k.startswith("Enumerate ") and
+                       not k.endswith("Service"))
+        files = used.pop("Invoke Msvm_ImageManagementService."
+                         "GetVirtualHardDiskSettingData", 0)
+        # the VM's settings, their resources, and its groups; each
+        # distinct file once: the two roots and 49 AVHDX of each disk
+        self.assertLessEqual(listings, 3)
+        self.assertEqual(files, 100)
+        self.assertFalse([k for k in used if k.startswith("Pull ")], used)
+        n = self.requests()
+        self.virsh("snapshot-list", "web1")
+        self.assertLessEqual(self.requests() - n, 1)
+
 
 if __name__ == "__main__":
     taptest.main()
