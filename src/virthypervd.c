@@ -239,7 +239,7 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
     g_autofree char *ca = NULL, *auth_kind = NULL;
     g_autofree char *user = NULL, *password = NULL;
     g_autoptr(GUri) uri = NULL;
-    gint port = 0;
+    gint port = 0, connections;
 
     if (url_opt) {
         url = g_strdup(url_opt);
@@ -254,6 +254,14 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
             g_key_file_get_boolean(conf, group, "no_verify", NULL);
         h.job_timeout_ms =
             g_key_file_get_integer(conf, group, "job_timeout", NULL) * 1000;
+        connections = g_key_file_get_integer(conf, group, "connections", NULL);
+        if (connections < 0 || connections > HVD_MAX_CONNECTIONS) {
+            g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        _("[%s] connections is 1 to %d, not %d"), group,
+                        HVD_MAX_CONNECTIONS, connections);
+            return FALSE;
+        }
+        h.connections = connections;
         if (!url) {
             gboolean https;
             if (transport && g_strcmp0(transport, "http") != 0 &&

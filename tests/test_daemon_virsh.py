@@ -222,6 +222,14 @@ class Virsh(DaemonSession):
             text=True, timeout=30)
         self.assertEqual(r.returncode, 1)
         self.assertIn("transport is http or https, not 'ftp'", r.stderr)
+        with open(bad, "w") as f:
+            f.write("[host x]\nconnections = 65\n")
+        r = subprocess.run(
+            [os.environ["VIRTHYPERVD"], "--config", bad, "--socket",
+             os.path.join(self.dir, "other.sock")], capture_output=True,
+            text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("[host x] connections is 1 to 64, not 65", r.stderr)
         r = subprocess.run(
             [os.environ["VIRTHYPERVD"], "--host",
              "http://user:pw@127.0.0.1:1/wsman", "--socket",
