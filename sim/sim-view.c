@@ -424,10 +424,61 @@ may_be(const char *produced, const char *wanted)
     return sim_class_is(produced, wanted) || sim_class_is(wanted, produced);
 }
 
-/* Only what can be of class_name is rendered: a query's cost follows
- * what it asks for, not the size of the host */
+static gboolean
+in_scope(GHashTable *scope, const char *id)
+{
+    g_autofree char *guid = NULL;
+
+    if (!scope)
+        return TRUE;
+    guid = sim_guid_in(id);
+    return guid && g_hash_table_contains(scope, guid);
+}
+
+/* Whether anything of vm (itself, its checkpoints, reference points) is
+ * named in scope */
+static gboolean
+vm_in_scope(GHashTable *scope, SimVm *vm)
+{
+    if (in_scope(scope, vm->id))
+        return TRUE;
+    for (guint k = 0; k < vm->snapshots->len; k++)
+        if (in_scope(scope, ((SimSnapshot *) vm->snapshots->pdata[k])->id))
+            return TRUE;
+    for (guint k = 0; k < vm->refpoints->len; k++)
+        if (in_scope(scope, ((SimRefPoint *) vm->refpoints->pdata[k])->id))
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean
+group_in_scope(GHashTable *scope, SimGroup *g)
+{
+    if (in_scope(scope, g->id))
+        return TRUE;
+    for (guint k = 0; k < g->snapshots->len; k++)
+        if (in_scope(scope, ((SimGroupPoint *) g->snapshots->pdata[k])->id))
+            return TRUE;
+    for (guint k = 0; k < g->refpoints->len; k++)
+        if (in_scope(scope, ((SimGroupPoint *) g->refpoints->pdata[k])->id))
+            return TRUE;
+    return FALSE;
+}
+
+static GPtrArray *instances_in(SimHost *host, const char *class_name,
+                               GHashTable *scope);
+
 GPtrArray *
 sim_host_instances(SimHost *host, const char *class_name)
+{
+    return instances_in(host, class_name, NULL);
+}
+
+/* Only what can be of class_name and, with a scope, what belongs to one
+ * of its GUIDs is rendered: a query's cost follows what it asks for, not
+ * the size of the host */
+static GPtrArray *
+instances_in(SimHost *host, const char *class_name, GHashTable *scope)
 {
     GPtrArray *out =
         g_ptr_array_new_with_free_func((GDestroyNotify) wmi_object_free);
@@ -438,10 +489,11 @@ sim_host_instances(SimHost *host, const char *class_name)
     gboolean rasds = may_be("CIM_ResourceAllocationSettingData", class_name);
     gboolean refpoints = may_be("Msvm_VirtualSystemReferencePoint", class_name);
 
-    if (systems)
+    if (systems && !scope)
         g_ptr_array_add(all, render_host_system(host));
-    render_machine(host, all); /* three small objects */
-    for (guint i = 0; i < G_N_ELEMENTS(services); i++)
+    if (!scope)
+        render_machine(host, all); /* three small objects */
+    for (guint i = 0; !scope && i < G_N_ELEMENTS(services); i++)
         if (may_be(services[i].class_name, class_name))
             g_ptr_array_add(all, render_service(host, services[i].class_name,
                                                 services[i].name));
@@ -452,6 +504,8 @@ sim_host_instances(SimHost *host, const char *class_name)
             vm->pid = 0;
         else if (!vm->pid)
             vm->pid = host->last_pid += 4;
+        if (scope && !vm_in_scope(scope, vm))
+            continue;
         if (systems)
             g_ptr_array_add(all, sim_render_vm(vm));
         if (settings)
@@ -473,6 +527,8 @@ sim_host_instances(SimHost *host, const char *class_name)
     }
     for (guint i = 0; i < host->groups->len; i++) {
         SimGroup *g = host->groups->pdata[i];
+        if (scope && !group_in_scope(scope, g))
+            continue;
         if (may_be("Msvm_VirtualSystemCollection", class_name))
             g_ptr_array_add(all, sim_render_group(g));
         for (guint k = 0; may_be("Msvm_SnapshotCollection", class_name) &&
@@ -488,7 +544,8 @@ sim_host_instances(SimHost *host, const char *class_name)
     }
     for (guint i = 0;
          may_be("Msvm_ConcreteJob", class_name) && i < host->jobs->len; i++)
-        g_ptr_array_add(all, render_job(host->jobs->pdata[i]));
+        if (in_scope(scope, ((SimJob *) host->jobs->pdata[i])->id))
+            g_ptr_array_add(all, render_job(host->jobs->pdata[i]));
 
     for (guint i = 0; i < all->len; i++) {
         WmiObject *o = all->pdata[i];
@@ -521,8 +578,23 @@ static WmiObject *
 find_one(SimHost *host, const char *class_name, GPtrArray *names,
          GPtrArray *values, GError **error)
 {
-    g_autoptr(GPtrArray) all = sim_host_instances(host, class_name);
+    g_autoptr(GHashTable) scope = NULL;
+    g_autoptr(GPtrArray) all = NULL;
     guint n = 0, at = 0;
+
+    for (guint i = 0; i < names->len && !scope; i++) {
+        char *guid = (g_ascii_strcasecmp(names->pdata[i], "InstanceID") == 0 ||
+                      g_ascii_strcasecmp(names->pdata[i], "Name") == 0 ||
+                      g_ascii_strcasecmp(names->pdata[i], "CollectionID") == 0)
+                         ? sim_guid_in(values->pdata[i])
+                         : NULL;
+        if (guid) {
+            scope = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          NULL);
+            g_hash_table_add(scope, guid);
+        }
+    }
+    all = instances_in(host, class_name, scope);
 
     for (guint i = 0; i < all->len; i++)
         if (keys_match(all->pdata[i], names, values)) {
@@ -569,7 +641,8 @@ sim_host_query(SimHost *host, const WqlQuery *q, GError **error)
                         _("invalid class: %s"), q->class_name);
             return NULL;
         }
-        out = sim_host_instances(host, q->class_name);
+        g_autoptr(GHashTable) scope = wql_scope(q);
+        out = instances_in(host, q->class_name, scope);
         for (guint i = out->len; i > 0; i--)
             if (!wql_matches(q, out->pdata[i - 1]))
                 g_ptr_array_remove_index(out, i - 1);

@@ -466,3 +466,83 @@ wql_matches(const WqlQuery *q, const WmiObject *obj)
 {
     return !q->where || eval(q->where, obj);
 }
+
+char *
+sim_guid_in(const char *text)
+{
+    const char *g = text;
+
+    if (!g)
+        return NULL;
+    if (g_ascii_strncasecmp(g, "Microsoft:", 10) == 0)
+        g += 10;
+    if (strlen(g) < 36)
+        return NULL;
+    for (guint i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? g[i] != '-'
+                                                       : !g_ascii_isxdigit(g[i]))
+            return NULL;
+    if (g[36] && g[36] != '\\')
+        return NULL;
+    return g_ascii_strdown(g, 36);
+}
+
+/* The properties whose value names the object (or its owner) by GUID */
+static gboolean
+names_owner(const char *prop)
+{
+    return g_ascii_strcasecmp(prop, "InstanceID") == 0 ||
+           g_ascii_strcasecmp(prop, "Name") == 0 ||
+           g_ascii_strcasecmp(prop, "VirtualSystemIdentifier") == 0 ||
+           g_ascii_strcasecmp(prop, "CollectionID") == 0;
+}
+
+static GHashTable *
+cond_scope(const WqlCond *c)
+{
+    GHashTable *left, *right;
+    char *guid;
+
+    switch (c->kind) {
+    case COND_CMP:
+        if (!names_owner(c->prop) || !c->literal_is_string ||
+            (!g_str_equal(c->op, "=") && !g_str_equal(c->op, "like")))
+            return NULL;
+        guid = sim_guid_in(c->literal);
+        if (!guid)
+            return NULL;
+        left = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_hash_table_add(left, guid);
+        return left;
+    case COND_AND:
+        left = cond_scope(c->left);
+        return left ? left : cond_scope(c->right);
+    case COND_OR:
+        left = cond_scope(c->left);
+        right = left ? cond_scope(c->right) : NULL;
+        if (!right) {
+            if (left)
+                g_hash_table_unref(left);
+            return NULL;
+        }
+        {
+            GHashTableIter it;
+            gpointer k;
+            g_hash_table_iter_init(&it, right);
+            while (g_hash_table_iter_next(&it, &k, NULL)) {
+                g_hash_table_iter_steal(&it);
+                g_hash_table_add(left, k);
+            }
+        }
+        g_hash_table_unref(right);
+        return left;
+    default:
+        return NULL;
+    }
+}
+
+GHashTable *
+wql_scope(const WqlQuery *q)
+{
+    return q->where ? cond_scope(q->where) : NULL;
+}

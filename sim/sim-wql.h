@@ -45,4 +45,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(WqlQuery, wql_query_free)
  * case-insensitively, as WMI does. */
 gboolean wql_matches(const WqlQuery *q, const WmiObject *obj);
 
+/* The GUIDs (lowered) that every object the WHERE clause can match is
+ * named by or belongs to (InstanceID, Name, VirtualSystemIdentifier or
+ * CollectionID equal to, or LIKE a pattern starting with, one of them);
+ * NULL when it can match anything. */
+GHashTable *wql_scope(const WqlQuery *q);
+/* The GUID that text ("GUID", "Microsoft:GUID" or "Microsoft:GUID\...")
+ * starts with, lowered, or NULL */
+char *sim_guid_in(const char *text);
+
 G_END_DECLS
