@@ -566,6 +566,18 @@ curl_failure(CURLcode rc, HvErrorCode *kind)
     }
 }
 
+/* Whether the request is a method that may change the host: Hyper-V's
+ * Get* methods (GetVirtualHardDiskSettingData, GetErrorEx, ...) only
+ * read */
+static gboolean
+may_change(const char *counter)
+{
+    const char *dot = strrchr(counter, '.');
+
+    return g_str_has_prefix(counter, "Invoke") &&
+           !(dot && g_str_has_prefix(dot + 1, "Get"));
+}
+
 /* Sends the envelope and returns the parsed reply (never a fault). */
 static xmlDoc *
 call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
@@ -589,7 +601,7 @@ call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
      * dies before any answer: harmless for a read, a second checkpoint or
      * a second merge for a method, which must go out exactly once */
     curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT,
-                     g_str_has_prefix(counter, "Invoke") ? 1L : 0L);
+                     may_change(counter) ? 1L : 0L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (char *) out);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long) out_len);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);

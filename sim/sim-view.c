@@ -589,8 +589,8 @@ find_one(SimHost *host, const char *class_name, GPtrArray *names,
                          ? sim_guid_in(values->pdata[i])
                          : NULL;
         if (guid) {
-            scope = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          NULL);
+            scope =
+                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
             g_hash_table_add(scope, guid);
         }
     }

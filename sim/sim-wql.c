@@ -480,7 +480,7 @@ sim_guid_in(const char *text)
         return NULL;
     for (guint i = 0; i < 36; i++)
         if ((i == 8 || i == 13 || i == 18 || i == 23) ? g[i] != '-'
-                                                       : !g_ascii_isxdigit(g[i]))
+                                                      : !g_ascii_isxdigit(g[i]))
             return NULL;
     if (g[36] && g[36] != '\\')
         return NULL;

@@ -485,13 +485,21 @@ vhdx_metadata_rebuild(VhdxImage *img, GError **error)
 
     if (!fresh)
         return FALSE;
+    static const guint8 zero[VHDX_SECTOR_SIZE];
+
     for (guint32 s = 0; s < img->meta_length / VHDX_SECTOR_SIZE; s++) {
         gsize at = (gsize) s * VHDX_SECTOR_SIZE;
-        if (memcmp(fresh + at, img->meta + at, VHDX_SECTOR_SIZE))
+        gsize held = at < img->meta_held
+                         ? MIN(VHDX_SECTOR_SIZE, img->meta_held - at)
+                         : 0;
+        /* what was not read is zero */
+        if (memcmp(fresh + at, img->meta + at, held) ||
+            memcmp(fresh + at + held, zero, VHDX_SECTOR_SIZE - held))
             img->meta_dirty[s] = 1;
     }
     g_free(img->meta);
     img->meta = g_steal_pointer(&fresh);
+    img->meta_held = img->meta_length;
     /* parse again so that every derived field follows the new items */
     return vhdx_metadata_parse(img, error);
 }

@@ -51,6 +51,8 @@ struct _VhdxImage {
     guint32 bat_length;
     guint64 meta_offset;
     guint32 meta_length;
+    guint32 meta_held; /* bytes of meta read (the rest of the region reads
+                          as zero); meta_length once rebuilt */
 
     /* 2.6: metadata region bytes, and which 4 KiB sectors changed */
     guint8 *meta;

@@ -518,12 +518,17 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
     /* the region is sized in MiB, its table and items take a few KiB:
      * the table first, then up to the end of the last item (the rest reads
      * as zero, as written) */
-    img->meta = g_malloc0(img->meta_length);
     img->meta_dirty = g_malloc0(img->meta_length / VHDX_SECTOR_SIZE);
     table = MIN(img->meta_length, VHDX_METADATA_TABLE_SIZE);
+    img->meta = g_malloc0(table);
+    img->meta_held = table;
     if (!vhdx_io_pread(img, img->meta, table, img->meta_offset, error))
         return NULL;
     used = vhdx_metadata_used_length(img->meta, img->meta_length);
+    if (used > table) {
+        img->meta = g_realloc(img->meta, used);
+        img->meta_held = used;
+    }
     if ((used > table && !vhdx_io_pread(img, img->meta + table, used - table,
                                         img->meta_offset + table, error)) ||
         !vhdx_metadata_parse(img, error) || !parse_bat(img, error))
