@@ -731,6 +731,18 @@ typedef struct {
 static void serve_wsman(SimServer *srv, SoupServerMessage *msg,
                         gboolean delayed);
 
+/* msg answered by serve after ms, other requests served meanwhile */
+static void
+serve_after(SimServer *srv, SoupServerMessage *msg, guint ms, GSourceFunc serve)
+{
+    Delayed *later = g_new0(Delayed, 1);
+
+    later->srv = srv;
+    later->msg = g_object_ref(msg);
+    soup_server_message_pause(msg);
+    g_timeout_add_full(G_PRIORITY_DEFAULT, ms, serve, later, g_free);
+}
+
 /* The answer after the injected latency: requests wait side by side, as
  * a host's do, not one after the other */
 static gboolean
@@ -769,13 +781,7 @@ serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
     parsed = parse_request(body->data, body->length, &q);
     fault = delayed ? NULL : take_fault(srv, parsed ? &q : NULL, FALSE);
     if (fault && fault->kind == HTTP_FAULT_DELAY) {
-        /* served later; other requests are served meanwhile */
-        Delayed *later = g_new0(Delayed, 1);
-        later->srv = srv;
-        later->msg = g_object_ref(msg);
-        soup_server_message_pause(msg);
-        g_timeout_add_full(G_PRIORITY_DEFAULT, fault->delay_ms, serve_delayed,
-                           later, g_free);
+        serve_after(srv, msg, fault->delay_ms, serve_delayed);
         http_fault_free(fault);
         g_mutex_unlock(&srv->host->lock);
         request_clear(&q);
@@ -853,16 +859,10 @@ wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         soup_server_message_set_status(msg, 413, NULL);
         return;
     }
-    if (srv->latency_ms) {
-        Delayed *later = g_new0(Delayed, 1);
-        later->srv = srv;
-        later->msg = g_object_ref(msg);
-        soup_server_message_pause(msg);
-        g_timeout_add_full(G_PRIORITY_DEFAULT, srv->latency_ms, serve_late,
-                           later, g_free);
-        return;
-    }
-    serve_wsman(srv, msg, FALSE);
+    if (srv->latency_ms)
+        serve_after(srv, msg, srv->latency_ms, serve_late);
+    else
+        serve_wsman(srv, msg, FALSE);
 }
 
 static void

@@ -435,34 +435,31 @@ in_scope(GHashTable *scope, const char *id)
     return guid && g_hash_table_contains(scope, guid);
 }
 
+/* Whether one of items (structs whose first member is their GUID: a
+ * checkpoint, a reference point, a group point) is named in scope */
+static gboolean
+any_in_scope(GHashTable *scope, GPtrArray *items)
+{
+    for (guint k = 0; k < items->len; k++)
+        if (in_scope(scope, *(const char **) items->pdata[k]))
+            return TRUE;
+    return FALSE;
+}
+
 /* Whether anything of vm (itself, its checkpoints, reference points) is
  * named in scope */
 static gboolean
 vm_in_scope(GHashTable *scope, SimVm *vm)
 {
-    if (in_scope(scope, vm->id))
-        return TRUE;
-    for (guint k = 0; k < vm->snapshots->len; k++)
-        if (in_scope(scope, ((SimSnapshot *) vm->snapshots->pdata[k])->id))
-            return TRUE;
-    for (guint k = 0; k < vm->refpoints->len; k++)
-        if (in_scope(scope, ((SimRefPoint *) vm->refpoints->pdata[k])->id))
-            return TRUE;
-    return FALSE;
+    return in_scope(scope, vm->id) || any_in_scope(scope, vm->snapshots) ||
+           any_in_scope(scope, vm->refpoints);
 }
 
 static gboolean
 group_in_scope(GHashTable *scope, SimGroup *g)
 {
-    if (in_scope(scope, g->id))
-        return TRUE;
-    for (guint k = 0; k < g->snapshots->len; k++)
-        if (in_scope(scope, ((SimGroupPoint *) g->snapshots->pdata[k])->id))
-            return TRUE;
-    for (guint k = 0; k < g->refpoints->len; k++)
-        if (in_scope(scope, ((SimGroupPoint *) g->refpoints->pdata[k])->id))
-            return TRUE;
-    return FALSE;
+    return in_scope(scope, g->id) || any_in_scope(scope, g->snapshots) ||
+           any_in_scope(scope, g->refpoints);
 }
 
 static GPtrArray *instances_in(SimHost *host, const char *class_name,

@@ -214,22 +214,18 @@ class Virsh(DaemonSession):
 
     def test_config_errors(self):
         bad = os.path.join(self.dir, "bad.conf")
-        with open(bad, "w") as f:
-            f.write("[host x]\ntransport = ftp\n")
-        r = subprocess.run(
-            [os.environ["VIRTHYPERVD"], "--config", bad, "--socket",
-             os.path.join(self.dir, "other.sock")], capture_output=True,
-            text=True, timeout=30)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("transport is http or https, not 'ftp'", r.stderr)
-        with open(bad, "w") as f:
-            f.write("[host x]\nconnections = 65\n")
-        r = subprocess.run(
-            [os.environ["VIRTHYPERVD"], "--config", bad, "--socket",
-             os.path.join(self.dir, "other.sock")], capture_output=True,
-            text=True, timeout=30)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("[host x] connections is 1 to 64, not 65", r.stderr)
+        for conf, expect in (
+                ("transport = ftp", "transport is http or https, not 'ftp'"),
+                ("connections = 65",
+                 "[host x] connections is 1 to 64, not 65")):
+            with open(bad, "w") as f:
+                f.write(f"[host x]\n{conf}\n")
+            r = subprocess.run(
+                [os.environ["VIRTHYPERVD"], "--config", bad, "--socket",
+                 os.path.join(self.dir, "other.sock")], capture_output=True,
+                text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(expect, r.stderr)
         r = subprocess.run(
             [os.environ["VIRTHYPERVD"], "--host",
              "http://user:pw@127.0.0.1:1/wsman", "--socket",
