@@ -5,6 +5,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#define _GNU_SOURCE 1 /* copy_file_range */
+
 #include "config.h"
 
 #include <errno.h>
@@ -143,6 +145,41 @@ vhdx_io_pwrite(VhdxImage *img, const void *buf, gsize len, guint64 offset,
                 img->path, len, offset, g_strerror(errno));
             return FALSE;
         }
+        done += n;
+    }
+    if (offset + len > img->effective_size)
+        img->effective_size = offset + len;
+    return TRUE;
+}
+
+gboolean
+vhdx_io_copy(VhdxImage *img, VhdxImage *src, guint64 src_offset, gsize len,
+             guint64 offset, GError **error)
+{
+    gsize done = 0;
+    g_autofree guint8 *buf = NULL;
+
+    if (!write_allowed(img, error))
+        return FALSE;
+    /* what the log of src would change is read through it */
+    while (done < len && !(src->overlay && g_hash_table_size(src->overlay))) {
+        off_t from = (off_t) (src_offset + done), to = (off_t) (offset + done);
+        ssize_t n =
+            copy_file_range(src->fd, &from, img->fd, &to, len - done, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* not here (another file system, a hole past the end):
+                      the rest through a buffer */
+        done += n;
+    }
+    while (done < len) {
+        gsize n = MIN(len - done, 1 * MiB);
+        if (!buf)
+            buf = g_malloc(1 * MiB);
+        if (!vhdx_io_pread(src, buf, n, src_offset + done, error) ||
+            !vhdx_io_pwrite(img, buf, n, offset + done, error))
+            return FALSE;
         done += n;
     }
     if (offset + len > img->effective_size)

@@ -42,12 +42,15 @@ copy_range(Merge *m, guint64 off, guint64 len, gboolean zeros, GError **error)
         /* stopping between chunks leaves what a crash there would */
         if (g_cancellable_set_error_if_cancelled(m->cancellable, error))
             return FALSE;
-        if (zeros)
+        if (zeros) {
             memset(m->buf, 0, n);
-        else if (!vhdx_read_local(m->child, m->buf, n, off, error))
+            if (!vhdx_write(m->parent, m->buf, n, off, error))
+                return FALSE;
+        } else if (!vhdx_write_from(m->parent, m->child,
+                                    vhdx_local_offset(m->child, off), n, off,
+                                    error)) {
             return FALSE;
-        if (!vhdx_write(m->parent, m->buf, n, off, error))
-            return FALSE;
+        }
         off += n;
         len -= n;
         m->done += n;

@@ -91,6 +91,16 @@ gboolean vhdx_fault(VhdxImage *img, GError **error, gboolean can_continue,
 /* I/O, all through here so that a test can cut writes off at any point. */
 gboolean vhdx_io_pread(VhdxImage *img, void *buf, gsize len, guint64 offset,
                        GError **error);
+/* vhdx_write of len bytes of from's own file at from_offset: what a merge
+ * copies, without passing through memory where the kernel can copy;
+ * offset and len sector-aligned */
+gboolean vhdx_write_from(VhdxImage *img, VhdxImage *from, guint64 from_offset,
+                         gsize len, guint64 offset, GError **error);
+/* len bytes of src's file at src_offset written at offset of img's file,
+ * copied by the kernel where it can (copy_file_range), through a buffer
+ * where it cannot */
+gboolean vhdx_io_copy(VhdxImage *img, VhdxImage *src, guint64 src_offset,
+                      gsize len, guint64 offset, GError **error);
 gboolean vhdx_io_pwrite(VhdxImage *img, const void *buf, gsize len,
                         guint64 offset, GError **error);
 gboolean vhdx_io_sync(VhdxImage *img, GError **error);
@@ -155,5 +165,8 @@ guint64 vhdx_payload_index(VhdxImage *img, guint64 block);
 guint64 vhdx_bat_entries_for(VhdxDiskType type, guint64 blocks,
                              guint32 chunk_ratio);
 guint64 vhdx_bitmap_index(VhdxImage *img, guint64 chunk);
+/* Where in its own file the image keeps a virtual offset whose block it
+ * holds */
+guint64 vhdx_local_offset(VhdxImage *img, guint64 offset);
 gboolean vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
                          GError **error);

@@ -763,16 +763,20 @@ vhdx_read(VhdxImage *img, void *buf, gsize len, guint64 offset, GError **error)
            read_range(img, buf, len, offset, error);
 }
 
+guint64
+vhdx_local_offset(VhdxImage *img, guint64 offset)
+{
+    guint64 e =
+        img->bat[vhdx_payload_index(img, offset / img->info.block_size)];
+    return vhdx_bat_offset(e) + offset % img->info.block_size;
+}
+
 /* Reads what this file itself holds for a range inside one block. */
 gboolean
 vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
                 GError **error)
 {
-    guint64 e =
-        img->bat[vhdx_payload_index(img, offset / img->info.block_size)];
-    return vhdx_io_pread(img, buf, len,
-                         vhdx_bat_offset(e) + offset % img->info.block_size,
-                         error);
+    return vhdx_io_pread(img, buf, len, vhdx_local_offset(img, offset), error);
 }
 
 static gboolean
@@ -822,9 +826,25 @@ set_bitmap_bits(VhdxImage *img, guint64 off, gsize len, GError **error)
     return TRUE;
 }
 
+/* What a write puts: bytes in memory, or a range of another image's
+ * file */
+typedef struct {
+    const guint8 *buf;
+    VhdxImage *from;
+    guint64 from_offset;
+} Source;
+
+static gboolean
+put(VhdxImage *img, const Source *src, gsize len, guint64 at, GError **error)
+{
+    return src->from
+               ? vhdx_io_copy(img, src->from, src->from_offset, len, at, error)
+               : vhdx_io_pwrite(img, src->buf, len, at, error);
+}
+
 /* A sector-aligned write inside one payload block of the leaf. */
 static gboolean
-write_in_block(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
+write_in_block(VhdxImage *img, const Source *src, gsize len, guint64 off,
                GError **error)
 {
     guint32 bs = img->info.block_size;
@@ -839,18 +859,16 @@ write_in_block(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
 
     img->payload_unsynced = TRUE;
     if (state == VHDX_BLOCK_FULLY_PRESENT)
-        return vhdx_io_pwrite(img, buf, len, vhdx_bat_offset(e) + in_block,
-                              error);
+        return put(img, src, len, vhdx_bat_offset(e) + in_block, error);
     if (state == VHDX_BLOCK_PARTIALLY_PRESENT)
-        return vhdx_io_pwrite(img, buf, len, vhdx_bat_offset(e) + in_block,
-                              error) &&
+        return put(img, src, len, vhdx_bat_offset(e) + in_block, error) &&
                set_bitmap_bits(img, off, len, error);
 
     /* Not allocated: a new block at the end of the file, zeros elsewhere.
      * In a child, a block that was inherited becomes partially present so
      * that the sectors not written still come from the parent. */
     if (!allocate(img, bs, &at, error) ||
-        !vhdx_io_pwrite(img, buf, len, at + in_block, error))
+        !put(img, src, len, at + in_block, error))
         return FALSE;
     if (img->info.type == VHDX_DISK_DIFFERENCING &&
         state == VHDX_BLOCK_NOT_PRESENT &&
@@ -868,20 +886,48 @@ write_in_block(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
 }
 
 static gboolean
-write_aligned(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
-              GError **error)
+write_source(VhdxImage *img, Source src, gsize len, guint64 off, GError **error)
 {
     guint32 bs = img->info.block_size;
 
     while (len > 0) {
         gsize n = MIN(len, bs - off % bs);
-        if (!write_in_block(img, buf, n, off, error))
+        if (!write_in_block(img, &src, n, off, error))
             return FALSE;
-        buf += n;
+        if (src.buf)
+            src.buf += n;
+        src.from_offset += n;
         off += n;
         len -= n;
     }
     return TRUE;
+}
+
+static gboolean
+write_aligned(VhdxImage *img, const guint8 *buf, gsize len, guint64 off,
+              GError **error)
+{
+    Source src = { buf, NULL, 0 };
+    return write_source(img, src, len, off, error);
+}
+
+gboolean
+vhdx_write_from(VhdxImage *img, VhdxImage *from, guint64 from_offset, gsize len,
+                guint64 offset, GError **error)
+{
+    Source src = { NULL, from, from_offset };
+    guint32 lss = img->info.logical_sector_size;
+
+    if (offset % lss || len % lss) {
+        g_set_error(error, VHDX_ERROR, VHDX_ERROR_INVALID,
+                    _("%s: a copy of %zu bytes at %" PRIu64 " is not "
+                      "sector-aligned"),
+                    img->path, len, offset);
+        return FALSE;
+    }
+    return check_range(img, len, offset, error) &&
+           vhdx_begin_change(img, TRUE, error) &&
+           write_source(img, src, len, offset, error);
 }
 
 gboolean
