@@ -348,6 +348,25 @@ wsman_parse_instance(xmlNode *node)
     return obj;
 }
 
+/* A WSManFault's message: Windows nests the provider's own fault in it
+ * (f:Message/f:ProviderFault/f:WSManFault), whose message is the one that
+ * says what went wrong */
+static char *
+fault_message(xmlNode *wf, int depth)
+{
+    xmlNode *m = wsman_child(wf, NULL, "Message");
+    xmlNode *pf = wsman_child(m, NULL, "ProviderFault");
+    xmlNode *inner = pf ? wsman_child(pf, NULL, "WSManFault") : NULL;
+
+    if (inner && depth < 4) {
+        char *text = fault_message(inner, depth + 1);
+        if (text && *text)
+            return text;
+        g_free(text);
+    }
+    return wsman_text(pf ? pf : m);
+}
+
 /* A SOAP fault (s:Fault) as a GError keeping Windows' text and code. */
 static void
 set_fault(xmlNode *fault, const char *host, GError **error)
@@ -374,7 +393,7 @@ set_fault(xmlNode *fault, const char *host, GError **error)
             xmlChar *c = xmlGetProp(d, (const xmlChar *) "Code");
             wincode = c ? g_strdup((const char *) c) : NULL;
             xmlFree(c);
-            message = wsman_text(wsman_child(d, NULL, "Message"));
+            message = fault_message(d, 0);
         } else if (g_str_equal((const char *) d->name, "MSFT_WmiError")) {
             message = wsman_text(wsman_child(d, NULL, "Message"));
             wincode = wsman_text(wsman_child(d, NULL, "error_Code"));

@@ -100,9 +100,10 @@ reply_init(Reply *r, const char *action, const char *relates_to)
     xmlNodeSetLang(env, (const xmlChar *) "en-US");
     r->header = wsman_add(env, r->s, "Header", NULL);
     r->body = wsman_add(env, r->s, "Body", NULL);
-    wsman_add(r->header, r->a, "To", WSMAN_ANONYMOUS);
+    /* Windows' order: Action, MessageID, To, RelatesTo */
     wsman_add(r->header, r->a, "Action", action);
     wsman_add(r->header, r->a, "MessageID", id);
+    wsman_add(r->header, r->a, "To", WSMAN_ANONYMOUS);
     if (relates_to)
         wsman_add(r->header, r->a, "RelatesTo", relates_to);
 }
@@ -113,7 +114,14 @@ reply_send(SoupServerMessage *msg, Reply *r, guint status)
     xmlChar *out = NULL;
     int len = 0;
 
-    xmlDocDumpMemoryEnc(r->doc, &out, &len, "UTF-8");
+    /* the envelope alone: Windows sends no <?xml?> prolog */
+    {
+        xmlBuffer *buf = xmlBufferCreate();
+        xmlNodeDump(buf, r->doc, xmlDocGetRootElement(r->doc), 0, 0);
+        len = xmlBufferLength(buf);
+        out = xmlStrndup(xmlBufferContent(buf), len);
+        xmlBufferFree(buf);
+    }
     xmlFreeDoc(r->doc);
     soup_server_message_set_status(msg, status, NULL);
     soup_server_message_set_response(msg, "application/soap+xml;charset=UTF-8",
@@ -121,18 +129,63 @@ reply_send(SoupServerMessage *msg, Reply *r, guint status)
     xmlFree(out);
 }
 
+static xmlNode *
+add_wsman_fault(SimServer *srv, xmlNode *parent, guint32 wincode)
+{
+    xmlNode *wf = wsman_add(parent, NULL, "WSManFault", NULL);
+    xmlNs *f =
+        xmlNewNs(wf, (const xmlChar *) WSMAN_NS_FAULT, (const xmlChar *) "f");
+    char num[16];
+
+    xmlSetNs(wf, f);
+    g_snprintf(num, sizeof(num), "%u", wincode);
+    xmlNewProp(wf, (const xmlChar *) "Code", (const xmlChar *) num);
+    xmlNewProp(wf, (const xmlChar *) "Machine",
+               (const xmlChar *) srv->host->name);
+    return wf;
+}
+
+static void send_fault_from(SimServer *srv, SoupServerMessage *msg,
+                            const char *relates_to, const char *code,
+                            const char *subcode, guint32 wincode,
+                            const char *text, const char *provider);
+
 /* A fault the way Windows shapes it: Code/Subcode, Reason, WSManFault. */
 static void
 send_fault(SimServer *srv, SoupServerMessage *msg, const char *relates_to,
            const char *code, const char *subcode, guint32 wincode,
            const char *text)
 {
+    send_fault_from(srv, msg, relates_to, code, subcode, wincode, text, NULL);
+}
+
+/* An object that is not there, as Windows answers it (microsoft/omi issue
+ * 254): a:DestinationUnreachable, its WSManFault holding the WMI
+ * provider's own */
+static void
+send_not_found(SimServer *srv, SoupServerMessage *msg, const char *relates_to)
+{
+    send_fault_from(srv, msg, relates_to, "s:Sender",
+                    "a:DestinationUnreachable", FAULT_NOT_FOUND,
+                    "The WS-Management service cannot process the request. "
+                    "The service cannot find the resource identified by the "
+                    "resource URI and selectors. ",
+                    "WMI Provider");
+}
+
+static void
+send_fault_from(SimServer *srv, SoupServerMessage *msg, const char *relates_to,
+                const char *code, const char *subcode, guint32 wincode,
+                const char *text, const char *provider)
+{
     Reply r;
     xmlNode *fault, *c, *sub, *reason, *t, *detail, *wf;
-    xmlNs *f;
-    char num[16];
 
-    reply_init(&r, "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+    /* an addressing fault comes with the addressing fault action */
+    reply_init(&r,
+               g_str_has_prefix(subcode, "a:")
+                   ? "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
+                   : "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
                relates_to);
     fault = wsman_add(r.body, r.s, "Fault", NULL);
     c = wsman_add(fault, r.s, "Code", NULL);
@@ -143,14 +196,20 @@ send_fault(SimServer *srv, SoupServerMessage *msg, const char *relates_to,
     t = wsman_add(reason, r.s, "Text", text);
     xmlNodeSetLang(t, (const xmlChar *) "en-US");
     detail = wsman_add(fault, r.s, "Detail", NULL);
-    wf = wsman_add(detail, NULL, "WSManFault", NULL);
-    f = xmlNewNs(wf, (const xmlChar *) WSMAN_NS_FAULT, (const xmlChar *) "f");
-    xmlSetNs(wf, f);
-    g_snprintf(num, sizeof(num), "%u", wincode);
-    xmlNewProp(wf, (const xmlChar *) "Code", (const xmlChar *) num);
-    xmlNewProp(wf, (const xmlChar *) "Machine",
-               (const xmlChar *) srv->host->name);
-    wsman_add(wf, f, "Message", text);
+    wf = add_wsman_fault(srv, detail, wincode);
+    if (provider) {
+        xmlNode *m = wsman_add(wf, wf->ns, "Message", NULL);
+        xmlNode *pf = wsman_add(m, wf->ns, "ProviderFault", NULL);
+        xmlNode *inner;
+        xmlNewProp(pf, (const xmlChar *) "provider",
+                   (const xmlChar *) provider);
+        xmlNewProp(pf, (const xmlChar *) "path",
+                   (const xmlChar *) "%systemroot%\\system32\\WsmWmiPl.dll");
+        inner = add_wsman_fault(srv, pf, wincode);
+        wsman_add(inner, inner->ns, "Message", text);
+    } else {
+        wsman_add(wf, wf->ns, "Message", text);
+    }
     reply_send(msg, &r, 500);
 }
 
@@ -174,8 +233,14 @@ render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
         xmlNewNs(node, (const xmlChar *) WSMAN_NS_XSI, (const xmlChar *) "xsi");
     g_autoptr(GPtrArray) names = g_ptr_array_sized_new(obj->names->len);
 
+    const WmiClassDef *k = typed ? wmi_class_lookup(obj->class_name) : NULL;
+
     for (guint i = 0; i < obj->names->len; i++)
         g_ptr_array_add(names, obj->names->pdata[i]); /* borrowed */
+    /* Windows sends every property of the class, a null one as xsi:nil */
+    for (guint i = 0; k && i < k->n_props; i++)
+        if (!wmi_object_values(obj, k->props[i].name))
+            g_ptr_array_add(names, (gpointer) k->props[i].name);
     xmlSetNs(node, p);
     if (typed) {
         g_autofree char *type = g_strconcat("p:", element, "_Type", NULL);
@@ -185,8 +250,13 @@ render_object(Reply *r, xmlNode *parent, const WmiObject *obj,
     g_ptr_array_sort(names, compare_names);
     for (guint i = 0; i < names->len; i++) {
         GPtrArray *values = wmi_object_values(obj, names->pdata[i]);
-        for (guint k = 0; k < values->len; k++) {
-            WmiValue *v = values->pdata[k];
+        if (!values) {
+            xmlNewNsProp(wsman_add(node, p, names->pdata[i], NULL), xsi,
+                         (const xmlChar *) "nil", (const xmlChar *) "true");
+            continue;
+        }
+        for (guint n = 0; n < values->len; n++) {
+            WmiValue *v = values->pdata[n];
             xmlNode *prop = wsman_add(node, p, names->pdata[i], NULL);
             switch (v->kind) {
             case WMI_VALUE_NIL:
@@ -313,7 +383,7 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
     GError *err = NULL;
     EnumContext *ctx;
     Reply r;
-    xmlNode *resp;
+    xmlNode *resp, *context;
     char *id;
 
     if (!filter)
@@ -371,11 +441,13 @@ handle_enumerate(SimServer *srv, SoupServerMessage *msg, Request *q)
     reply_init(&r, WSMAN_NS_ENUM "/EnumerateResponse", q->message_id);
     resp = wsman_add(r.body, r.n, "EnumerateResponse", NULL);
     id = register_context(srv, ctx);
-    wsman_add(resp, r.n, "EnumerationContext", id);
+    context = wsman_add(resp, r.n, "EnumerationContext", id);
     if (wsman_child(en, WSMAN_NS_WSMAN, "OptimizeEnumeration")) {
         xmlNode *items = wsman_add(resp, r.w, "Items", NULL);
         take_items(srv, &r, items, ctx, max_elements(en, WSMAN_NS_WSMAN));
         if (!ctx->items->len) {
+            /* all in one page: as Windows, an empty context and the end */
+            xmlNodeSetContent(context, NULL);
             wsman_add(resp, r.w, "EndOfSequence", NULL);
             g_hash_table_remove(srv->contexts, id);
         }
@@ -475,10 +547,7 @@ find_target(SimServer *srv, SoupServerMessage *msg, Request *q, const char *cls)
     }
     obj = sim_host_get(srv->host, cls, q->selectors, &err);
     if (!obj) {
-        send_fault(srv, msg, q->message_id, "s:Sender", "w:InvalidSelectors",
-                   FAULT_NOT_FOUND,
-                   "The WS-Management service cannot process the request. "
-                   "The object was not found on the server.");
+        send_not_found(srv, msg, q->message_id);
         g_error_free(err);
     }
     return obj;

@@ -13,6 +13,22 @@
 
 #include "sim-view.h"
 
+char *
+sim_format_datetime(GDateTime *dt)
+{
+    g_autoptr(GDateTime) utc = g_date_time_to_utc(dt);
+    g_autofree char *secs = g_date_time_format(utc, "%Y-%m-%dT%H:%M:%S");
+    /* as WinRM writes them: 100 ns ticks, trailing zeros left out (0 to 7
+     * digits) */
+    g_autofree char *ticks =
+        g_strdup_printf("%07d", g_date_time_get_microsecond(utc) * 10);
+    gsize n = strlen(ticks);
+
+    while (n > 0 && ticks[n - 1] == '0')
+        ticks[--n] = '\0';
+    return g_strdup_printf("%s%s%sZ", secs, n ? "." : "", ticks);
+}
+
 #define PROCESSOR_GUID "B637F346-6A0E-4DEC-AF52-BD70CB80A21D"
 #define MEMORY_GUID    "4764334D-E001-4176-82EE-5594EC9B530E"
 #define VHD_SUBTYPE    "Microsoft:Hyper-V:Virtual Hard Disk"
@@ -52,7 +68,7 @@ set_datetime(WmiObject *o, const char *name, GDateTime *dt)
         return;
     }
     v->kind = WMI_VALUE_DATETIME;
-    v->text = g_date_time_format_iso8601(dt);
+    v->text = sim_format_datetime(dt);
     wmi_object_add_value(o, name, v);
 }
 
@@ -167,8 +183,9 @@ render_vssd_common(SimHost *host, WmiObject *o, const char *id,
                    const char *parent_id, const char *type, SimVm *vm)
 {
     g_autofree char *parent = parent_id ? vssd_path(host, parent_id) : NULL;
+    g_autofree char *root = vm->dir ? sim_path_to_windows(vm->dir) : NULL;
     set(o, "Caption", "Virtual Machine Settings");
-    set(o, "ConfigurationDataRoot", vm->dir);
+    set(o, "ConfigurationDataRoot", root); /* a Windows path, as all are */
     set(o, "ConfigurationID", id);
     set_datetime(o, "CreationTime", created);
     set(o, "ElementName", name);

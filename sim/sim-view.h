@@ -42,4 +42,7 @@ extern const SimAssocAnswer sim_assoc_answers[];
 void sim_host_associators(SimHost *host, const WqlQuery *q, WmiObject *src,
                           GPtrArray *out);
 
+/* A datetime as Windows' WinRM sends it: UTC, 0 to 7 fraction digits */
+char *sim_format_datetime(GDateTime *dt);
+
 G_END_DECLS

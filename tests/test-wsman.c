@@ -116,6 +116,50 @@ test_parse_enumerate_optimized(void)
     xmlFreeDoc(doc);
 }
 
+/* Windows' shape: one page with an empty context and the end, every
+ * property present (null ones nil), datetimes with 0 to 7 fraction digits */
+static void
+test_parse_one_page(void)
+{
+    GError *err = NULL;
+    xmlDoc *doc = parse_file("enumerate-onepage.xml", &err);
+    xmlNode *resp =
+        wsman_child(wsman_body(doc), WSMAN_NS_ENUM, "EnumerateResponse");
+    g_autoptr(GPtrArray) items = NULL;
+    g_autoptr(Msvm_ComputerSystem) a = NULL, b = NULL;
+    g_autofree char *context = NULL;
+
+    g_assert_no_error(err);
+    context =
+        wsman_text(wsman_child(resp, WSMAN_NS_ENUM, "EnumerationContext"));
+    g_assert_cmpstr(context, ==, "");
+    g_assert_nonnull(wsman_child(resp, WSMAN_NS_WSMAN, "EndOfSequence"));
+    items = items_of(doc, WSMAN_NS_WSMAN, "EnumerateResponse");
+    g_assert_cmpuint(items->len, ==, 2);
+    a = wmi_typed_new(&Msvm_ComputerSystem_class,
+                      g_ptr_array_steal_index(items, 0), &err);
+    g_assert_no_error(err);
+    b = wmi_typed_new(&Msvm_ComputerSystem_class,
+                      g_ptr_array_steal_index(items, 0), &err);
+    g_assert_no_error(err);
+
+    g_assert_cmpstr(a->ElementName, ==, "web1");
+    g_assert_cmpuint(a->ProcessID, ==, 4242);
+    g_assert_null(a->StatusDescriptions);
+    g_assert_true(wmi_object_is_nil(a->object, "EnhancedSessionModeState"));
+    g_assert_nonnull(a->InstallDate); /* no fraction */
+    g_assert_cmpint(g_date_time_get_second(a->InstallDate), ==, 12);
+    g_assert_cmpint(g_date_time_get_microsecond(a->TimeOfLastStateChange), ==,
+                    123456); /* 7 digits */
+    g_assert_cmpint(g_date_time_get_microsecond(b->TimeOfLastStateChange), ==,
+                    123000); /* 3 digits */
+    g_assert_null(b->InstallDate);
+    g_assert_cmpuint(b->ProcessID, ==, 0);
+    g_assert_true(wmi_object_is_nil(b->object, "ProcessID"));
+    g_assert_cmpuint(b->EnabledState, ==, MSVM_ENABLED_STATE_DISABLED);
+    xmlFreeDoc(doc);
+}
+
 static void
 test_parse_arrays_and_wide_numbers(void)
 {
@@ -235,6 +279,10 @@ static const FaultCase faults[] = {
     { "fault-notfound.xml",
       HV_ERROR_NOT_FOUND,
       { "w:InvalidSelectors", "object was not found", "0x80338000" } },
+    { "fault-destination-unreachable.xml",
+      HV_ERROR_NOT_FOUND,
+      { "a:DestinationUnreachable", "No instance of Msvm_ComputerSystem",
+        "(0x80338000)" } },
     { "fault-mustunderstand.xml",
       HV_ERROR_FAULT,
       { "s:MustUnderstand", "mustUnderstand", NULL } },
@@ -1027,6 +1075,7 @@ main(int argc, char **argv)
 
     g_test_add_func("/wsman/parse/enumerate-optimized",
                     test_parse_enumerate_optimized);
+    g_test_add_func("/wsman/parse/one-page", test_parse_one_page);
     g_test_add_func("/wsman/parse/arrays-and-wide-numbers",
                     test_parse_arrays_and_wide_numbers);
     g_test_add_func("/wsman/parse/job", test_parse_job);

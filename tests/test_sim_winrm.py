@@ -26,6 +26,14 @@ class WinrmAgainstSim(SimSession):
         items = self.enumerate("SELECT * FROM Msvm_VirtualSystemSettingData",
                                optimized=True, max_elements=100)
         self.assertEqual(len(items), 3)
+        # paths are Windows paths; a property without a value is nil
+        for i in items:
+            self.assertRegex(self.prop(i, "ConfigurationDataRoot"),
+                             r"^C:\\[^/]*$")
+            self.assertEqual(
+                i.find("{%s}SwapFileDataRoot" % i.tag.split("}")[0][1:])
+                .get("{http://www.w3.org/2001/XMLSchema-instance}nil"),
+                "true")
 
     def test_get_with_partial_selectors(self):
         vm = self.enumerate("SELECT * FROM Msvm_ComputerSystem WHERE "
@@ -50,8 +58,13 @@ class WinrmAgainstSim(SimSession):
         with self.assertRaises(WinRMTransportError) as e:
             self.send(NS["x"] + "/Get", V2 + "Msvm_ComputerSystem", "",
                       {"Name": "00000000-0000-0000-0000-000000000000"})
-        self.assertIn("w:InvalidSelectors", self.fault_text(e))
-        self.assertIn('Code="2150858752"', self.fault_text(e))
+        # as Windows answers it (microsoft/omi issue 254)
+        text = self.fault_text(e)
+        self.assertIn("a:DestinationUnreachable", text)
+        self.assertIn("/2004/08/addressing/fault</a:Action>", text)
+        self.assertIn('Code="2150858752"', text)
+        self.assertIn("<f:Message><f:ProviderFault", text)
+        self.assertFalse(text.startswith("<?xml"), text)
 
     def test_bad_password(self):
         t = Transport(self.url, username="Administrator", password="nope",
