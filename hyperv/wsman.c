@@ -101,7 +101,10 @@ wsman_client_new(const WsmanOptions *opts, GError **error)
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long) c->timeout_ms);
+    /* MS-WSMV 3.2.5: the host answers within OperationTimeout, a fault if
+     * it must; the answer then still has the network to cross */
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
+                     (long) (c->timeout_ms + MIN(c->timeout_ms / 2, 10000)));
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
                      (long) MIN(c->timeout_ms, 30000));
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
