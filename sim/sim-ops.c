@@ -263,12 +263,15 @@ char *
 sim_disk_parent(const char *path)
 {
     g_autoptr(VhdxImage) img = vhdx_open(path, VHDX_OPEN_READ_ONLY, NULL);
-    const VhdxInfo *info;
+    return img ? sim_image_parent(img, path) : NULL;
+}
+
+char *
+sim_image_parent(VhdxImage *img, const char *path)
+{
+    const VhdxInfo *info = vhdx_get_info(img);
     g_autofree char *dir = NULL, *rel = NULL;
 
-    if (!img)
-        return NULL;
-    info = vhdx_get_info(img);
     if (info->type != VHDX_DISK_DIFFERENCING || !info->parent_relative_path)
         return NULL;
     rel = g_strdup(info->parent_relative_path);

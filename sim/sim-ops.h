@@ -11,6 +11,7 @@
 #pragma once
 
 #include "sim-host.h"
+#include "vhdx.h"
 
 G_BEGIN_DECLS
 
@@ -79,6 +80,8 @@ void sim_leave_group_points(SimHost *host, const char *id, gboolean refpoint);
 
 /* The parent file of a differencing disk, or NULL */
 char *sim_disk_parent(const char *path);
+/* The same, of a file open as img */
+char *sim_image_parent(VhdxImage *img, const char *path);
 /* Merges a child into its parent, with the job's progress */
 gboolean sim_merge_file(SimHost *host, SimJob *job, const char *child,
                         GError **error);

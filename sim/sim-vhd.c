@@ -65,7 +65,7 @@ get_vhd_setting_data(SimHost *host, const WmiObject *target, const char *method,
         return ret;
     info = vhdx_get_info(img);
     win = sim_path_to_windows(path);
-    parent = sim_disk_parent(path);
+    parent = sim_image_parent(img, path);
     parent_win = parent ? sim_path_to_windows(parent) : NULL;
     disk_id = vhdx_guid_to_string(&info->virtual_disk_id);
     wmi_object_add_text(
