@@ -392,14 +392,20 @@ set_fault(xmlNode *fault, const char *host, GError **error)
     for (xmlNode *d = detail ? detail->children : NULL; d; d = d->next) {
         if (d->type != XML_ELEMENT_NODE)
             continue;
+        /* the last detail of a kind says it */
         if (g_str_equal((const char *) d->name, "WSManFault")) {
             xmlChar *c = xmlGetProp(d, (const xmlChar *) "Code");
+            g_free(wincode);
             wincode = c ? g_strdup((const char *) c) : NULL;
             xmlFree(c);
+            g_free(message);
             message = fault_message(d, 0);
         } else if (g_str_equal((const char *) d->name, "MSFT_WmiError")) {
+            g_free(message);
             message = wsman_text(wsman_child(d, NULL, "Message"));
+            g_free(wincode);
             wincode = wsman_text(wsman_child(d, NULL, "error_Code"));
+            g_free(cim_status);
             cim_status = wsman_text(wsman_child(d, NULL, "CIMStatusCode"));
         }
     }
