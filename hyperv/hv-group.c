@@ -240,15 +240,9 @@ hv_group_export_start(WsmanClient *c, const char *snapshot_id, const char *dir,
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
-    g_autoptr(WmiEpr) svc = hv_service_epr(c, SNAPSHOTS, error);
     g_autoptr(Msvm_CollectionSnapshotExportSettingData) esd =
         wmi_typed_alloc(&Msvm_CollectionSnapshotExportSettingData_class);
-    g_autoptr(WmiObject) out = NULL;
-    const WmiEpr *started;
 
-    *job = NULL;
-    if (!svc)
-        return FALSE;
     WMI_TYPED_SET(esd, CopyVmStorage, TRUE);
     if (base_id)
         WMI_TYPED_SET(esd, DifferentialBackupBase,
@@ -260,9 +254,5 @@ hv_group_export_start(WsmanClient *c, const char *snapshot_id, const char *dir,
     wsman_params_add_epr(p, "SnapshotCollection", s);
     wsman_params_add_text(p, "ExportDirectory", dir);
     wsman_params_add_typed(p, "ExportSettingData", esd);
-    out = wsman_invoke(c, svc, "ExportSnapshot", p, error);
-    if (!out || !hv_method_started(c, "ExportSnapshot", out, &started, error))
-        return FALSE;
-    *job = started ? wmi_epr_copy(started) : NULL;
-    return TRUE;
+    return hv_service_start(c, SNAPSHOTS, "ExportSnapshot", p, job, error);
 }

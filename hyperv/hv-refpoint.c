@@ -147,16 +147,9 @@ hv_export_start(WsmanClient *c, const char *vm_guid, const char *dir,
 {
     g_autoptr(WsmanParams) p = wsman_params_new();
     g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
-    g_autoptr(WmiEpr) svc =
-        hv_service_epr(c, "Msvm_VirtualSystemManagementService", error);
     g_autoptr(Msvm_VirtualSystemExportSettingData) esd =
         wmi_typed_alloc(&Msvm_VirtualSystemExportSettingData_class);
-    g_autoptr(WmiObject) out = NULL;
-    const WmiEpr *started;
 
-    *job = NULL;
-    if (!svc)
-        return FALSE;
     WMI_TYPED_SET(esd, CopySnapshotConfiguration,
                   MSVM_COPY_SNAPSHOT_CONFIGURATION_ONE_FOR_BACKUP);
     WMI_TYPED_SET(esd, SnapshotVirtualSystem,
@@ -178,10 +171,6 @@ hv_export_start(WsmanClient *c, const char *vm_guid, const char *dir,
     wsman_params_add_epr(p, "ComputerSystem", vm);
     wsman_params_add_text(p, "ExportDirectory", dir);
     wsman_params_add_typed(p, "ExportSettingData", esd);
-    out = wsman_invoke(c, svc, "ExportSystemDefinition", p, error);
-    if (!out ||
-        !hv_method_started(c, "ExportSystemDefinition", out, &started, error))
-        return FALSE;
-    *job = started ? wmi_epr_copy(started) : NULL;
-    return TRUE;
+    return hv_service_start(c, "Msvm_VirtualSystemManagementService",
+                            "ExportSystemDefinition", p, job, error);
 }

@@ -95,6 +95,24 @@ hv_service_call(WsmanClient *c, const char *service, const char *method,
     return TRUE;
 }
 
+gboolean
+hv_service_start(WsmanClient *c, const char *service, const char *method,
+                 WsmanParams *p, WmiEpr **job, GError **error)
+{
+    g_autoptr(WmiEpr) svc = hv_service_epr(c, service, error);
+    g_autoptr(WmiObject) out = NULL;
+    const WmiEpr *started;
+
+    *job = NULL;
+    if (!svc)
+        return FALSE;
+    out = wsman_invoke(c, svc, method, p, error);
+    if (!out || !hv_method_started(c, method, out, &started, error))
+        return FALSE;
+    *job = started ? wmi_epr_copy(started) : NULL;
+    return TRUE;
+}
+
 WmiEpr *
 hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
 {
@@ -177,18 +195,6 @@ owner_of(const char *rasd_id)
 
 #define SETTINGS_PER_QUERY 64
 
-static gboolean
-is_guid(const char *s)
-{
-    if (strlen(s) != 36)
-        return FALSE;
-    for (guint i = 0; i < 36; i++)
-        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-'
-                                                      : !g_ascii_isxdigit(s[i]))
-            return FALSE;
-    return TRUE;
-}
-
 GHashTable *
 hv_settings_resources_of(WsmanClient *c, GPtrArray *instance_ids,
                          GError **error)
@@ -207,7 +213,7 @@ hv_settings_resources_of(WsmanClient *c, GPtrArray *instance_ids,
             g_autofree char *guid =
                 g_ascii_strdown(hv_instance_guid(instance_ids->pdata[k]), -1);
             /* only GUIDs go in: nothing to quote */
-            if (!is_guid(guid))
+            if (!g_uuid_string_is_valid(guid))
                 continue;
             g_string_append_printf(wql,
                                    "%sInstanceID LIKE 'Microsoft:%s\\\\%%'",

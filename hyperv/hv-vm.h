@@ -28,8 +28,6 @@ Msvm_ComputerSystem *hv_vm_lookup(WsmanClient *client, const char *guid,
 
 WmiEpr *hv_vm_epr(const char *guid);
 
-/* The one instance of a service class (its EPR), asked once per
- * connection. */
 /* A method of the host's one service of class service, waited for; the
  * job returned when job is not NULL, the method's output when output is
  * not NULL */
@@ -37,6 +35,13 @@ gboolean hv_service_call(WsmanClient *client, const char *service,
                          const char *method, WsmanParams *params,
                          const HvJobWait *wait, Msvm_ConcreteJob **job,
                          WmiObject **output, GError **error);
+/* The same, started and not waited for: job is the job's EPR, NULL when
+ * the method was done at once */
+gboolean hv_service_start(WsmanClient *client, const char *service,
+                          const char *method, WsmanParams *params, WmiEpr **job,
+                          GError **error);
+/* The one instance of a service class (its EPR), asked once per
+ * connection. */
 WmiEpr *hv_service_epr(WsmanClient *client, const char *class_name,
                        GError **error);
 

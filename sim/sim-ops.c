@@ -376,19 +376,6 @@ sim_vm_replace_references(SimVm *vm, const char *from, const char *to)
     }
 }
 
-/* 8-4-4-4-12 hexadecimal digits */
-static gboolean
-is_guid(const char *s)
-{
-    if (strlen(s) != 36)
-        return FALSE;
-    for (guint i = 0; i < 36; i++)
-        if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-'
-                                                    : !g_ascii_isxdigit(s[i]))
-            return FALSE;
-    return TRUE;
-}
-
 /* "<root name>_<GUID>.avhdx" beside the parent, as Hyper-V names them. */
 static char *
 child_path_for(const char *parent)
@@ -404,7 +391,7 @@ child_path_for(const char *parent)
         *dot = '\0';
     /* a checkpoint of a checkpoint keeps the root disk's name, which may
      * have underscores of its own (web1_1): only GUID suffixes go */
-    while ((under = strrchr(base, '_')) && is_guid(under + 1))
+    while ((under = strrchr(base, '_')) && g_uuid_string_is_valid(under + 1))
         *under = '\0';
     name = g_strdup_printf("%s_%s.avhdx", base, guid);
     return g_build_filename(dir, name, NULL);

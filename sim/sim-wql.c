@@ -471,20 +471,16 @@ char *
 sim_guid_in(const char *text)
 {
     const char *g = text;
+    g_autofree char *guid = NULL;
 
     if (!g)
         return NULL;
     if (g_ascii_strncasecmp(g, "Microsoft:", 10) == 0)
         g += 10;
-    if (strlen(g) < 36)
+    if (strlen(g) < 36 || (g[36] && g[36] != '\\'))
         return NULL;
-    for (guint i = 0; i < 36; i++)
-        if ((i == 8 || i == 13 || i == 18 || i == 23) ? g[i] != '-'
-                                                      : !g_ascii_isxdigit(g[i]))
-            return NULL;
-    if (g[36] && g[36] != '\\')
-        return NULL;
-    return g_ascii_strdown(g, 36);
+    guid = g_ascii_strdown(g, 36);
+    return g_uuid_string_is_valid(guid) ? g_steal_pointer(&guid) : NULL;
 }
 
 /* The properties whose value names the object (or its owner) by GUID */
