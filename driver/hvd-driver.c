@@ -344,18 +344,15 @@ hvd_driver_client_get(HvdDriver *d, GError **error)
 {
     WsmanClient *c = g_async_queue_try_pop(d->idle);
     g_autoptr(GError) local = NULL;
+    gboolean fresh = !c;
 
-    if (!c) {
-        c = wsman_client_new(&d->config->wsman, &local);
-        if (!c) {
-            hvd_driver_map_error(error, g_steal_pointer(&local));
-            return NULL;
-        }
-        g_mutex_lock(&d->lock);
-        g_ptr_array_add(d->clients, c);
-        g_mutex_unlock(&d->lock);
+    if (fresh && !(c = wsman_client_new(&d->config->wsman, &local))) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        return NULL;
     }
     g_mutex_lock(&d->lock);
+    if (fresh)
+        g_ptr_array_add(d->clients, c);
     wsman_client_share_services(c, d->services);
     g_mutex_unlock(&d->lock);
     return c;
@@ -409,16 +406,15 @@ helper_main(gpointer data)
     return NULL;
 }
 
+/* An idle connection, or a new one while the host's bound allows */
 static WsmanClient *
 spare_client(HvdDriver *d)
 {
-    WsmanClient *c = g_async_queue_try_pop(d->idle);
     gboolean room;
 
-    if (c)
-        return c;
     g_mutex_lock(&d->lock);
-    room = d->clients->len < d->config->connections;
+    room = g_async_queue_length(d->idle) > 0 ||
+           d->clients->len < d->config->connections;
     g_mutex_unlock(&d->lock);
     return room ? hvd_driver_client_get(d, NULL) : NULL;
 }

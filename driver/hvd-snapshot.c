@@ -598,24 +598,33 @@ hvd_domain_snapshot_has_metadata(HvdDriver *d, const guchar uuid[16],
 
 /* XML */
 
+/* A snapshot's domain from its resources, its disks' files from files
+ * (NULL: read now) */
+static HvdDomainDef *
+domain_from(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GPtrArray *rasds,
+            GHashTable *files, GError **error)
+{
+    g_autoptr(HvdDomainDef) def = hvd_domain_def_new();
+
+    def->name = g_strdup(vm->name);
+    memcpy(def->uuid, vm->uuid, 16);
+    if (!hvd_driver_fill_domain(d, c, rasds, files, def, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
 static HvdDomainDef *
 read_snapshot_domain(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                      const char *id, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) rasds = hv_settings_resources(c, id, &local);
-    g_autoptr(HvdDomainDef) def = NULL;
 
     if (!rasds) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    def = hvd_domain_def_new();
-    def->name = g_strdup(vm->name);
-    memcpy(def->uuid, vm->uuid, 16);
-    if (!hvd_driver_fill_domain(d, c, rasds, NULL, def, error))
-        return NULL;
-    return g_steal_pointer(&def);
+    return domain_from(d, c, vm, rasds, NULL, error);
 }
 
 /* Reads the domain of every snapshot of the VM whose domain is not read
@@ -666,14 +675,11 @@ read_domains(HvdDriver *d, WsmanClient *c, const VmEntry *vm)
         g_hash_table_iter_init(&iter, resources);
         while (g_hash_table_iter_next(&iter, &key, &value)) {
             GPtrArray *rasds = value;
-            g_autoptr(HvdDomainDef) def = hvd_domain_def_new();
+            HvdDomainDef *def =
+                rasds->len ? domain_from(d, c, vm, rasds, files, NULL) : NULL;
 
-            if (!rasds->len)
-                continue;
-            def->name = g_strdup(vm->name);
-            memcpy(def->uuid, vm->uuid, 16);
-            if (hvd_driver_fill_domain(d, c, rasds, files, def, NULL))
-                g_hash_table_insert(made, key, g_steal_pointer(&def));
+            if (def)
+                g_hash_table_insert(made, key, def);
         }
     }
 
