@@ -168,5 +168,3 @@ guint64 vhdx_bitmap_index(VhdxImage *img, guint64 chunk);
 /* Where in its own file the image keeps a virtual offset whose block it
  * holds */
 guint64 vhdx_local_offset(VhdxImage *img, guint64 offset);
-gboolean vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
-                         GError **error);

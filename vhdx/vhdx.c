@@ -771,14 +771,6 @@ vhdx_local_offset(VhdxImage *img, guint64 offset)
     return vhdx_bat_offset(e) + offset % img->info.block_size;
 }
 
-/* Reads what this file itself holds for a range inside one block. */
-gboolean
-vhdx_read_local(VhdxImage *img, void *buf, gsize len, guint64 offset,
-                GError **error)
-{
-    return vhdx_io_pread(img, buf, len, vhdx_local_offset(img, offset), error);
-}
-
 static gboolean
 allocate(VhdxImage *img, guint64 size, guint64 *out, GError **error)
 {
