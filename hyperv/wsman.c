@@ -13,6 +13,7 @@
 #include <glib/gi18n-lib.h>
 #include <libxml/parser.h>
 
+#include "wsman-gss.h"
 #include "wsman.h"
 
 #define ACTION_ENUMERATE WSMAN_NS_ENUM "/Enumerate"
@@ -21,13 +22,23 @@
 #define ACTION_GET       WSMAN_NS_XFER "/Get"
 #define MAX_ELEMENTS     "512"
 #define MAX_ENVELOPE     "512000"
+#define SOAP_TYPE        "application/soap+xml;charset=UTF-8"
+#define MAX_LEGS         8
 
 struct _WsmanClient {
     char *url;
     char *host;
     CURL *curl;
-    struct curl_slist *headers;
     char curl_error[CURL_ERROR_SIZE];
+    WsmanAuth auth;
+    gboolean gss;  /* Negotiate through GSS-API, not libcurl's Basic */
+    gboolean seal; /* and the bodies sealed: over http:// */
+    WsmanGssMech mech;
+    char *user;
+    char *password;
+    char *ccache;
+    char *keytab;
+    WsmanGss *ctx; /* the current connection's security context */
     gsize max_response;
     guint timeout_ms;
     guint64 requests;
@@ -65,12 +76,59 @@ collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* Which authentication to run and how: Basic through libcurl, or
+ * Negotiate through GSS-API, sealing the bodies over http:// */
+static gboolean
+choose_auth(WsmanClient *c, const WsmanOptions *opts, gboolean https,
+            GError **error)
+{
+    gboolean krb5_creds = opts->krb5_ccache || opts->krb5_keytab;
+
+    c->auth = opts->auth;
+    switch (opts->auth) {
+    case WSMAN_AUTH_BASIC:
+        if (opts->user && !https && !opts->allow_unencrypted) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        _("%s: Basic authentication over http:// sends the "
+                          "password and every message in clear; use an "
+                          "https:// address, Negotiate (NTLM or Kerberos, "
+                          "encrypted), or allow_unencrypted = true"),
+                        c->host);
+            return FALSE;
+        }
+        return TRUE;
+    case WSMAN_AUTH_NEGOTIATE:
+        c->gss = opts->user || krb5_creds;
+        c->mech = opts->user ? WSMAN_GSS_NTLM : WSMAN_GSS_SPNEGO;
+        break;
+    case WSMAN_AUTH_NTLM:
+        if (!opts->user) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        _("%s: NTLM needs a user name and password"),
+                        c->host);
+            return FALSE;
+        }
+        c->gss = TRUE;
+        c->mech = WSMAN_GSS_NTLM;
+        break;
+    case WSMAN_AUTH_KERBEROS:
+        c->gss = TRUE;
+        c->mech = WSMAN_GSS_SPNEGO;
+        break;
+    }
+    c->seal = c->gss && !https;
+    c->user = g_strdup(opts->user);
+    c->password = g_strdup(opts->user ? opts->password : NULL);
+    c->ccache = g_strdup(opts->krb5_ccache);
+    c->keytab = g_strdup(opts->krb5_keytab);
+    return TRUE;
+}
+
 WsmanClient *
 wsman_client_new(const WsmanOptions *opts, GError **error)
 {
     g_autoptr(GUri) uri = NULL;
     WsmanClient *c;
-    long auth;
 
     g_once(&curl_once, curl_init_once, NULL);
     uri = g_uri_parse(opts->url, G_URI_FLAGS_NONE, NULL);
@@ -86,21 +144,25 @@ wsman_client_new(const WsmanOptions *opts, GError **error)
     c = g_new0(WsmanClient, 1);
     c->url = g_strdup(opts->url);
     c->host = g_strdup(g_uri_get_host(uri));
+    if (!choose_auth(c, opts, g_str_equal(g_uri_get_scheme(uri), "https"),
+                     error)) {
+        wsman_client_free(c);
+        return NULL;
+    }
     c->max_response =
         opts->max_response ? opts->max_response : WSMAN_DEFAULT_MAX_RESPONSE;
     c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
     c->counters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     c->services = wsman_services_new();
     c->curl = curl_easy_init();
-    c->headers = curl_slist_append(
-        NULL, "Content-Type: application/soap+xml;charset=UTF-8");
-    c->headers = curl_slist_append(c->headers, "Expect:");
 
     curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* one connection: a fresh one replaces the one kept alive, so that
+     * the legs of an authentication and the request it is for share it */
+    curl_easy_setopt(c->curl, CURLOPT_MAXCONNECTS, 1L);
     /* MS-WSMV 3.2.5: the host answers within OperationTimeout, a fault if
      * it must; the answer then still has the network to cross */
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
@@ -117,16 +179,12 @@ wsman_client_new(const WsmanOptions *opts, GError **error)
         curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (opts->user) {
+    if (opts->user && !c->gss) {
         /* kept only in libcurl's handle; never logged */
         curl_easy_setopt(c->curl, CURLOPT_USERNAME, opts->user);
         curl_easy_setopt(c->curl, CURLOPT_PASSWORD,
                          opts->password ? opts->password : "");
-        auth = opts->auth == WSMAN_AUTH_BASIC ? CURLAUTH_BASIC
-               : opts->auth == WSMAN_AUTH_NEGOTIATE
-                   ? CURLAUTH_NEGOTIATE | CURLAUTH_NTLM
-                   : CURLAUTH_NTLM;
-        curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, auth);
+        curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     }
     return c;
 }
@@ -136,12 +194,21 @@ wsman_client_free(WsmanClient *c)
 {
     if (!c)
         return;
-    curl_easy_cleanup(c->curl);
-    curl_slist_free_all(c->headers);
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    wsman_gss_free(c->ctx);
+    if (c->password)
+        memset(c->password, 0, strlen(c->password));
+    g_free(c->password);
+    g_free(c->user);
+    g_free(c->ccache);
+    g_free(c->keytab);
     g_free(c->url);
     g_free(c->host);
-    g_hash_table_unref(c->counters);
-    g_hash_table_unref(c->services);
+    if (c->counters)
+        g_hash_table_unref(c->counters);
+    if (c->services)
+        g_hash_table_unref(c->services);
     g_free(c);
 }
 
@@ -606,6 +673,278 @@ may_change(const char *counter)
            !(dot && g_str_has_prefix(dot + 1, "Get"));
 }
 
+/* One HTTP exchange: body POSTed with type (and authorization), the answer
+ * in r and *status; fresh: on a new connection. *opened: whether one was
+ * opened for it. */
+static gboolean
+perform(WsmanClient *c, const char *what, const char *type,
+        const char *authorization, const void *body, gsize len,
+        gboolean fresh, Response *r, long *status, gboolean *opened,
+        GError **error)
+{
+    g_autofree char *ct = g_strconcat("Content-Type: ", type, NULL);
+    struct curl_slist *headers = curl_slist_append(NULL, ct);
+    long connects = 0;
+    CURLcode rc;
+
+    headers = curl_slist_append(headers, "Expect:");
+    if (authorization)
+        headers = curl_slist_append(headers, authorization);
+    g_byte_array_set_size(r->data, 0);
+    r->too_large = FALSE;
+    c->curl_error[0] = '\0';
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, len ? body : "");
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long) len);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
+    rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &connects);
+    c->connections += (guint64) connects;
+    if (opened)
+        *opened = connects > 0;
+
+    if (r->too_large) {
+        g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                    _("%s: the reply to %s is larger than %zu bytes"), c->host,
+                    what, c->max_response);
+        return FALSE;
+    }
+    if (rc != CURLE_OK) {
+        HvErrorCode kind;
+        const char *why = curl_failure(rc, &kind);
+        g_set_error(error, HV_ERROR, kind, "%s: %s (%s): %s", c->host, why,
+                    what,
+                    c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
+        return FALSE;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+    return TRUE;
+}
+
+/* The host's WWW-Authenticate headers: whether it offers scheme, and the
+ * token of a "Negotiate TOKEN" one */
+static gboolean
+host_offers(WsmanClient *c, const char *scheme, GBytes **token)
+{
+    struct curl_header *h;
+    gsize n = strlen(scheme);
+    gboolean offered = FALSE;
+
+    if (token)
+        *token = NULL;
+    for (size_t i = 0;
+         curl_easy_header(c->curl, "WWW-Authenticate", i, CURLH_HEADER, -1,
+                          &h) == CURLHE_OK;
+         i++) {
+        const char *v = h->value;
+
+        if (g_ascii_strncasecmp(v, scheme, n) != 0 ||
+            (v[n] != '\0' && v[n] != ' '))
+            continue;
+        offered = TRUE;
+        v += n + strspn(v + n, " ");
+        if (token && *v && !*token) {
+            gsize len = 0;
+            guchar *raw = g_base64_decode(v, &len);
+            *token = g_bytes_new_take(raw, len);
+        }
+        if (i + 1 >= h->amount)
+            break;
+    }
+    return offered;
+}
+
+static const char *
+mech_name(WsmanClient *c)
+{
+    return c->mech == WSMAN_GSS_NTLM ? "NTLM" : "Kerberos";
+}
+
+/* Negotiate, run to its end in empty POSTs as WinRM takes it, on the
+ * connection the requests then go over (a new one when fresh) */
+static gboolean
+authenticate(WsmanClient *c, gboolean fresh, GError **error)
+{
+    WsmanGssCreds creds = { c->ccache, c->keytab };
+    g_autoptr(GBytes) in = NULL;
+    g_autoptr(GByteArray) data = g_byte_array_new();
+    Response r = { data, c->max_response, FALSE };
+
+    wsman_gss_free(c->ctx);
+    c->ctx = wsman_gss_initiator(c->mech, c->host, c->user, c->password,
+                                 &creds, error);
+    if (!c->ctx) {
+        g_prefix_error(error, "%s: ", c->host);
+        return FALSE;
+    }
+    for (int leg = 0; leg < MAX_LEGS; leg++) {
+        g_autoptr(GBytes) out = NULL;
+        g_autofree char *b64 = NULL, *header = NULL;
+        gboolean opened;
+        long status = 0;
+
+        if (!wsman_gss_step(c->ctx, in, &out, error)) {
+            g_prefix_error(error, _("%s: %s authentication: "), c->host,
+                           mech_name(c));
+            break;
+        }
+        g_clear_pointer(&in, g_bytes_unref);
+        if (!out) {
+            if (wsman_gss_established(c->ctx))
+                return TRUE;
+            g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                        _("%s: %s authentication stopped before it was "
+                          "through"),
+                        c->host, mech_name(c));
+            break;
+        }
+        b64 = g_base64_encode(g_bytes_get_data(out, NULL),
+                              g_bytes_get_size(out));
+        header = g_strconcat("Authorization: Negotiate ", b64, NULL);
+        if (!perform(c, "authentication", SOAP_TYPE, header, NULL, 0,
+                     fresh && leg == 0, &r, &status, &opened, error))
+            break;
+        if (leg > 0 && opened) {
+            g_set_error(error, HV_ERROR, HV_ERROR_CONNECTION,
+                        _("%s: the connection was closed during "
+                          "authentication"),
+                        c->host);
+            break;
+        }
+        if (status == 200) {
+            host_offers(c, "Negotiate", &in);
+            if (!in && wsman_gss_established(c->ctx))
+                return TRUE;
+            if (!in) {
+                g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                            _("%s: the host let the %s authentication "
+                              "through before it was complete"),
+                            c->host, mech_name(c));
+                break;
+            }
+            continue;
+        }
+        if (status != 401) {
+            g_set_error(error, HV_ERROR, HV_ERROR_HTTP,
+                        _("%s: HTTP status %ld to %s authentication"),
+                        c->host, status, mech_name(c));
+            break;
+        }
+        if (!host_offers(c, "Negotiate", &in)) {
+            g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                        _("%s: access denied (HTTP 401): the host does not "
+                          "take Negotiate (NTLM or Kerberos); turn on "
+                          "Negotiate in its WinRM service configuration "
+                          "(winrm/config/service/auth), or use Basic over "
+                          "HTTPS"),
+                        c->host);
+            break;
+        }
+        if (!in) {
+            if (c->mech == WSMAN_GSS_NTLM)
+                g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                            _("%s: access denied (HTTP 401): the host "
+                              "refused the NTLM credentials; check the "
+                              "user name and password"),
+                            c->host);
+            else
+                g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                            _("%s: access denied (HTTP 401): the host "
+                              "refused the Kerberos ticket; check that "
+                              "the host has the service name HTTP/%s and "
+                              "the user a ticket of its realm"),
+                            c->host, c->host);
+            break;
+        }
+    }
+    if (error && !*error)
+        g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                    _("%s: %s authentication did not end"), c->host,
+                    mech_name(c));
+    g_clear_pointer(&c->ctx, wsman_gss_free);
+    return FALSE;
+}
+
+/* The request over Negotiate: a read on the kept-alive connection, sent
+ * again once on a new one when that connection has lost its
+ * authentication; a method that may change the host authenticated afresh
+ * and sent exactly once. Over http:// the bodies go sealed. */
+static gboolean
+send_negotiated(WsmanClient *c, const char *counter, const void *body,
+                gsize len, Response *r, long *status, GError **error)
+{
+    gboolean changes = may_change(counter);
+    char *reply_type = NULL;
+
+    for (int attempt = 0;; attempt++) {
+        g_autoptr(GBytes) sealed = NULL;
+        g_autofree char *type = NULL;
+        const void *data = body;
+        gsize dlen = len;
+
+        if ((changes || !c->ctx || attempt > 0) &&
+            !authenticate(c, changes || attempt > 0, error))
+            return FALSE;
+        if (c->seal) {
+            sealed = wsman_gss_seal(c->ctx, body, len, &type, error);
+            if (!sealed) {
+                g_prefix_error(error, "%s: ", c->host);
+                return FALSE;
+            }
+            data = g_bytes_get_data(sealed, &dlen);
+        }
+        if (!perform(c, counter, type ? type : SOAP_TYPE, NULL, data, dlen,
+                     FALSE, r, status, NULL, error)) {
+            g_clear_pointer(&c->ctx, wsman_gss_free);
+            return FALSE;
+        }
+        if (*status == 401 && !changes && attempt == 0) {
+            g_clear_pointer(&c->ctx, wsman_gss_free);
+            continue;
+        }
+        break;
+    }
+    if (*status == 401) {
+        g_clear_pointer(&c->ctx, wsman_gss_free);
+        g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                    _("%s: access denied (HTTP 401) to %s after the %s "
+                      "authentication went through"),
+                    c->host, counter, mech_name(c));
+        return FALSE;
+    }
+    if (!c->seal)
+        return TRUE;
+    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &reply_type);
+    if (wsman_gss_is_sealed(reply_type)) {
+        g_autoptr(GBytes) clear = wsman_gss_unseal(
+            c->ctx, reply_type, r->data->data, r->data->len, error);
+
+        if (!clear) {
+            /* the keys are out of step: the next request starts again */
+            g_clear_pointer(&c->ctx, wsman_gss_free);
+            g_prefix_error(error, _("%s: the reply to %s: "), c->host,
+                           counter);
+            return FALSE;
+        }
+        g_byte_array_set_size(r->data, 0);
+        g_byte_array_append(r->data, g_bytes_get_data(clear, NULL),
+                            (guint) g_bytes_get_size(clear));
+    } else if (*status == 200 || r->data->len > 0) {
+        g_clear_pointer(&c->ctx, wsman_gss_free);
+        if (*status == 200) {
+            g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                        _("%s: the reply to %s came unencrypted; the "
+                          "request was encrypted"),
+                        c->host, counter);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /* Sends the envelope and returns the parsed reply (never a fault). */
 static xmlDoc *
 call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
@@ -613,10 +952,10 @@ call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
     xmlChar *out = NULL;
     int out_len = 0;
     Response r = { g_byte_array_new(), c->max_response, FALSE };
-    CURLcode rc;
     long status = 0;
     xmlDoc *reply = NULL;
     g_autoptr(GByteArray) data = r.data;
+    gboolean sent;
 
     xmlDocDumpMemoryEnc(e->doc, &out, &out_len, "UTF-8");
     xmlFreeDoc(e->doc);
@@ -624,43 +963,34 @@ call(WsmanClient *c, Envelope *e, const char *counter, GError **error)
     count(c, counter);
     g_debug("%s: %s", c->host, counter);
 
-    c->curl_error[0] = '\0';
-    /* libcurl sends a request again, unasked, when a kept-alive connection
-     * dies before any answer: harmless for a read, a second checkpoint or
-     * a second merge for a method, which must go out exactly once */
-    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT,
-                     may_change(counter) ? 1L : 0L);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (char *) out);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long) out_len);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
-    rc = curl_easy_perform(c->curl);
+    if (c->gss)
+        sent = send_negotiated(c, counter, out, (gsize) out_len, &r, &status,
+                               error);
+    else
+        /* libcurl sends a request again, unasked, when a kept-alive
+         * connection dies before any answer: harmless for a read, a second
+         * checkpoint or a second merge for a method, which must go out
+         * exactly once */
+        sent = perform(c, counter, SOAP_TYPE, NULL, out, (gsize) out_len,
+                       may_change(counter), &r, &status, NULL, error);
     xmlFree(out);
-    {
-        long fresh = 0;
-        curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh);
-        c->connections += fresh;
-    }
-
-    if (r.too_large) {
-        g_set_error(error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                    _("%s: the reply to %s is larger than %zu bytes"), c->host,
-                    counter, c->max_response);
+    if (!sent)
         return NULL;
-    }
-    if (rc != CURLE_OK) {
-        HvErrorCode kind;
-        const char *what = curl_failure(rc, &kind);
-        g_set_error(error, HV_ERROR, kind, "%s: %s (%s): %s", c->host, what,
-                    counter,
-                    c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
-        return NULL;
-    }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status == 401) {
-        g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
-                    _("%s: access denied (HTTP 401): check the user name and "
-                      "password, and that WinRM accepts this authentication"),
-                    c->host);
+        if (c->auth == WSMAN_AUTH_BASIC && !host_offers(c, "Basic", NULL) &&
+            host_offers(c, "Negotiate", NULL))
+            g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                        _("%s: access denied (HTTP 401): the host does not "
+                          "take Basic authentication (WinRM's Basic is off "
+                          "as installed, and over HTTP so is unencrypted "
+                          "traffic); use Negotiate"),
+                        c->host);
+        else
+            g_set_error(error, HV_ERROR, HV_ERROR_AUTH,
+                        _("%s: access denied (HTTP 401): check the user "
+                          "name and password, and that WinRM accepts this "
+                          "authentication"),
+                        c->host);
         return NULL;
     }
     if (status == 403) {

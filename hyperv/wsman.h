@@ -41,10 +41,13 @@ const char *wsman_namespace_uri(const char *class_name);
 #define WSMAN_DEFAULT_MAX_RESPONSE (32 * 1024 * 1024)
 #define WSMAN_MAX_ITEMS            100000
 
+/* Over http://, every kind but Basic seals the bodies with the session
+ * key (MS-WSMV 2.2.9.1), as a Windows host as installed requires */
 typedef enum {
-    WSMAN_AUTH_BASIC,
-    WSMAN_AUTH_NEGOTIATE, /* Kerberos or NTLM, through libcurl */
+    WSMAN_AUTH_NEGOTIATE, /* NTLM with a password, Kerberos without */
+    WSMAN_AUTH_BASIC,     /* over https:// only, unless allow_unencrypted */
     WSMAN_AUTH_NTLM,
+    WSMAN_AUTH_KERBEROS, /* SPNEGO: Kerberos, from a password or creds */
 } WsmanAuth;
 
 typedef struct {
@@ -52,7 +55,10 @@ typedef struct {
     const char *user;
     const char *password;
     WsmanAuth auth;
-    const char *ca_file; /* NULL: the system's CA store */
+    gboolean allow_unencrypted; /* Basic over http://, in so many words */
+    const char *krb5_ccache;    /* Kerberos credentials without a password */
+    const char *krb5_keytab;    /* (NULL: the caller's defaults) */
+    const char *ca_file;        /* NULL: the system's CA store */
     gboolean no_verify;  /* an explicit choice: no certificate check */
     guint timeout_ms;    /* per request; 0: 60 s, Windows' own default */
     gsize max_response;  /* 0: WSMAN_DEFAULT_MAX_RESPONSE */

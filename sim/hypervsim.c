@@ -20,6 +20,26 @@ quit(gpointer loop)
     return G_SOURCE_REMOVE;
 }
 
+/* gss-ntlmssp's acceptor reads its users (DOMAIN:USER:PASSWORD) from the
+ * file $NTLM_USER_FILE names; set before any thread runs */
+static gboolean
+write_ntlm_users(const char *state_dir, const char *host_name,
+                 const char *user, const char *password, GError **error)
+{
+    g_autofree char *path = g_build_filename(state_dir, "ntlm-users", NULL);
+    g_autofree char *line = g_strdup_printf("%s:%s:%s\n", host_name, user,
+                                            password ? password : "");
+
+    if (!g_file_set_contents_full(path, line, -1,
+                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                  error))
+        return FALSE;
+    g_setenv("NTLM_USER_FILE", path, TRUE);
+    g_setenv("NETBIOS_COMPUTER_NAME", host_name, FALSE);
+    g_setenv("NETBIOS_DOMAIN_NAME", host_name, FALSE);
+    return TRUE;
+}
+
 static gboolean
 make_sample(SimHost *host, GError **error)
 {
@@ -43,8 +63,9 @@ main(int argc, char **argv)
 {
     g_autofree char *state_dir = NULL, *listen = NULL, *tls_cert = NULL;
     g_autofree char *tls_key = NULL, *user = NULL, *password = NULL;
-    g_autofree char *host_name = NULL;
-    gboolean sample = FALSE;
+    g_autofree char *host_name = NULL, *auth = NULL, *keytab = NULL;
+    gboolean sample = FALSE, require_sealing = FALSE;
+    gboolean basic = TRUE, negotiate = TRUE;
     GOptionEntry entries[] = {
         { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
           N_("Where the host keeps its VMs and disks"), N_("DIR") },
@@ -56,9 +77,20 @@ main(int argc, char **argv)
         { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key,
           N_("The certificate's private key"), N_("FILE") },
         { "user", 0, 0, G_OPTION_ARG_STRING, &user,
-          N_("Require Basic authentication as this user"), N_("USER") },
+          N_("Require authentication as this user"), N_("USER") },
         { "password", 0, 0, G_OPTION_ARG_STRING, &password,
           N_("The user's password"), N_("PASSWORD") },
+        { "auth", 0, 0, G_OPTION_ARG_STRING, &auth,
+          N_("Authentication accepted on /wsman: basic, negotiate or both "
+             "(basic,negotiate)"),
+          N_("LIST") },
+        { "require-sealing", 0, 0, G_OPTION_ARG_NONE, &require_sealing,
+          N_("Refuse bodies not sealed over HTTP, and Basic outside HTTPS "
+             "(WinRM's AllowUnencrypted = false)"),
+          NULL },
+        { "keytab", 0, 0, G_OPTION_ARG_FILENAME, &keytab,
+          N_("The keytab with the host's Kerberos keys (HTTP/host)"),
+          N_("FILE") },
         { "host-name", 0, 0, G_OPTION_ARG_STRING, &host_name,
           N_("The host's name (HV01)"), N_("NAME") },
         { "sample", 0, 0, G_OPTION_ARG_NONE, &sample,
@@ -94,6 +126,23 @@ main(int argc, char **argv)
         g_printerr(_("hypervsim: --state-dir is required\n"));
         return 2;
     }
+    if (auth) {
+        g_auto(GStrv) kinds = g_strsplit(auth, ",", -1);
+
+        basic = negotiate = FALSE;
+        for (char **k = kinds; *k; k++) {
+            if (g_str_equal(*k, "basic")) {
+                basic = TRUE;
+            } else if (g_str_equal(*k, "negotiate")) {
+                negotiate = TRUE;
+            } else {
+                g_printerr(_("hypervsim: --auth takes basic and negotiate, "
+                             "not '%s'\n"),
+                           *k);
+                return 2;
+            }
+        }
+    }
     hp = g_strsplit(listen ? listen : "127.0.0.1:5985", ":", 2);
     if (!hp[1] || !(addr = g_inet_address_new_from_string(hp[0])) ||
         !wmi_parse_unsigned(hp[1], 65535, &port)) {
@@ -114,6 +163,12 @@ main(int argc, char **argv)
         return 1;
     }
 
+    if (user && negotiate &&
+        !write_ntlm_users(state_dir, host_name ? host_name : "HV01", user,
+                          password, &err)) {
+        g_printerr("hypervsim: %s\n", err->message);
+        return 1;
+    }
     host = sim_host_new(host_name ? host_name : "HV01", state_dir);
     if (!sim_host_load(host, &err) ||
         (sample && host->vms->len == 0 && !make_sample(host, &err))) {
@@ -122,6 +177,7 @@ main(int argc, char **argv)
     }
     sim_host_start(host);
     srv = sim_server_new(host, user, password, cert);
+    sim_server_set_auth(srv, basic, negotiate, require_sealing, keytab);
     sa = g_inet_socket_address_new(addr, (guint16) port);
     if (!soup_server_listen(sim_server_soup(srv), sa,
                             cert ? SOUP_SERVER_LISTEN_HTTPS : 0, &err)) {

@@ -12,9 +12,16 @@
 #include <string.h>
 
 #include "sim-server.h"
+#include "wsman-gss.h"
 #include "wsman.h"
 
 #define MAX_REQUEST      (512 * 1024)
+#define SOAP_TYPE        "application/soap+xml;charset=UTF-8"
+/* the security context of a connection (on its socket), and the one a
+ * request came sealed in with its opened body (on the message) */
+#define CONN_GSS "hypervsim-gss"
+#define MSG_GSS  "hypervsim-sealed-by"
+#define MSG_BODY "hypervsim-clear-body"
 #define CONTEXT_IDLE_US  (60 * G_USEC_PER_SEC) /* EnumerationTimeoutms */
 #define FAULT_NOT_FOUND  2150858752u           /* 0x80338000 */
 #define FAULT_BAD_FILTER 2150858885u           /* 0x80338085 */
@@ -57,6 +64,10 @@ struct _SimServer {
     guint latency_ms;
     SoupServer *soup;
     char *basic_auth; /* "Basic <base64>", or NULL for none */
+    gboolean basic;          /* accepted on /wsman */
+    gboolean negotiate;      /* NTLM and Kerberos, through GSS-API */
+    gboolean require_sealed; /* AllowUnencrypted = false */
+    char *keytab;            /* the host's Kerberos keys, or NULL */
     GHashTable *contexts;
     GHashTable *counters;
     guint64 requests;
@@ -108,6 +119,31 @@ reply_init(Reply *r, const char *action, const char *relates_to)
         wsman_add(r->header, r->a, "RelatesTo", relates_to);
 }
 
+/* The answer, sealed in the security context the request came sealed
+ * in, as WinRM answers */
+static void
+respond(SoupServerMessage *msg, guint status, const char *data, gsize len)
+{
+    WsmanGss *gss = g_object_get_data(G_OBJECT(msg), MSG_GSS);
+    g_autoptr(GBytes) sealed = NULL;
+    g_autofree char *type = NULL;
+    g_autoptr(GError) err = NULL;
+
+    soup_server_message_set_status(msg, status, NULL);
+    if (gss && !(sealed = wsman_gss_seal(gss, data, len, &type, &err))) {
+        g_warning("hypervsim: %s", err->message);
+        soup_server_message_set_status(msg, 500, NULL);
+        return;
+    }
+    if (sealed)
+        soup_server_message_set_response(
+            msg, type, SOUP_MEMORY_COPY, g_bytes_get_data(sealed, NULL),
+            g_bytes_get_size(sealed));
+    else
+        soup_server_message_set_response(msg, SOAP_TYPE, SOUP_MEMORY_COPY,
+                                         data, len);
+}
+
 static void
 reply_send(SoupServerMessage *msg, Reply *r, guint status)
 {
@@ -123,9 +159,7 @@ reply_send(SoupServerMessage *msg, Reply *r, guint status)
         xmlBufferFree(buf);
     }
     xmlFreeDoc(r->doc);
-    soup_server_message_set_status(msg, status, NULL);
-    soup_server_message_set_response(msg, "application/soap+xml;charset=UTF-8",
-                                     SOUP_MEMORY_COPY, (const char *) out, len);
+    respond(msg, status, (const char *) out, (gsize) len);
     xmlFree(out);
 }
 
@@ -743,10 +777,7 @@ send_injected(SoupServerMessage *msg, HttpFault *f)
                                          html, strlen(html));
         break;
     default:
-        soup_server_message_set_status(msg, 200, NULL);
-        soup_server_message_set_response(
-            msg, "application/soap+xml;charset=UTF-8", SOUP_MEMORY_STATIC,
-            broken, strlen(broken));
+        respond(msg, 200, broken, strlen(broken));
         break;
     }
     http_fault_free(f);
@@ -842,12 +873,15 @@ static void
 serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
 {
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
+    GBytes *clear = g_object_get_data(G_OBJECT(msg), MSG_BODY);
     HttpFault *fault;
     gboolean parsed;
     Request q;
 
     g_mutex_lock(&srv->host->lock);
-    parsed = parse_request(body->data, body->length, &q);
+    parsed = clear ? parse_request(g_bytes_get_data(clear, NULL),
+                                   g_bytes_get_size(clear), &q)
+                   : parse_request(body->data, (gsize) body->length, &q);
     fault = delayed ? NULL : take_fault(srv, parsed ? &q : NULL, FALSE);
     if (fault && fault->kind == HTTP_FAULT_DELAY) {
         serve_after(srv, msg, fault->delay_ms, serve_delayed);
@@ -891,20 +925,18 @@ serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
     request_clear(&q);
 }
 
-/* A request without the credentials (401, offering Negotiate first as
- * WinRM does when negotiate) or not a POST (405); TRUE when answered. */
+/* A request to /control without the credentials (401) or not a POST
+ * (405); TRUE when answered. */
 static gboolean
-refused(SimServer *srv, SoupServerMessage *msg, const char *basic_challenge,
-        gboolean negotiate)
+refused(SimServer *srv, SoupServerMessage *msg)
 {
     const char *auth = soup_message_headers_get_one(
         soup_server_message_get_request_headers(msg), "Authorization");
     SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
 
     if (srv->basic_auth && g_strcmp0(auth, srv->basic_auth) != 0) {
-        if (negotiate)
-            soup_message_headers_append(rh, "WWW-Authenticate", "Negotiate");
-        soup_message_headers_append(rh, "WWW-Authenticate", basic_challenge);
+        soup_message_headers_append(rh, "WWW-Authenticate",
+                                    "Basic realm=\"hypervsim\"");
         soup_server_message_set_status(msg, 401, NULL);
         return TRUE;
     }
@@ -916,31 +948,175 @@ refused(SimServer *srv, SoupServerMessage *msg, const char *basic_challenge,
 }
 
 static void
+challenge(SimServer *srv, SoupServerMessage *msg, const char *token_b64)
+{
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
+    g_autofree char *nego =
+        token_b64 ? g_strconcat("Negotiate ", token_b64, NULL) : NULL;
+
+    if (srv->negotiate)
+        soup_message_headers_append(rh, "WWW-Authenticate",
+                                    nego ? nego : "Negotiate");
+    if (srv->basic && !token_b64)
+        soup_message_headers_append(rh, "WWW-Authenticate",
+                                    "Basic realm=\"WSMAN\"");
+    soup_server_message_set_status(msg, 401, NULL);
+}
+
+static gboolean
+over_tls(SoupServerMessage *msg)
+{
+    return g_strcmp0(g_uri_get_scheme(soup_server_message_get_uri(msg)),
+                     "https") == 0;
+}
+
+/* One leg of Negotiate on the connection's own context: 401 with the
+ * next token, or, once established, 200 to a request without a body */
+static gboolean
+negotiate(SimServer *srv, SoupServerMessage *msg, const char *b64)
+{
+    GSocket *sock = soup_server_message_get_socket(msg);
+    WsmanGss *gss = g_object_get_data(G_OBJECT(sock), CONN_GSS);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GBytes) in = NULL, out = NULL;
+    g_autofree char *out_b64 = NULL;
+    gsize len = 0;
+    guchar *raw;
+
+    /* a new exchange on a connection starts a new context */
+    if (!gss || wsman_gss_established(gss)) {
+        gss = wsman_gss_acceptor(srv->keytab, &err);
+        if (!gss) {
+            g_warning("hypervsim: %s", err->message);
+            soup_server_message_set_status(msg, 500, NULL);
+            return FALSE;
+        }
+        g_object_set_data_full(G_OBJECT(sock), CONN_GSS, gss,
+                               (GDestroyNotify) wsman_gss_free);
+    }
+    raw = g_base64_decode(b64, &len);
+    in = g_bytes_new_take(raw, len);
+    if (len == 0 || !wsman_gss_step(gss, in, &out, &err)) {
+        if (err)
+            g_message("hypervsim: %s", err->message);
+        g_object_set_data(G_OBJECT(sock), CONN_GSS, NULL);
+        challenge(srv, msg, NULL);
+        return FALSE;
+    }
+    if (out)
+        out_b64 = g_base64_encode(g_bytes_get_data(out, NULL),
+                                  g_bytes_get_size(out));
+    if (!wsman_gss_established(gss)) {
+        challenge(srv, msg, out_b64);
+        return FALSE;
+    }
+    if (out_b64) {
+        g_autofree char *v = g_strconcat("Negotiate ", out_b64, NULL);
+        soup_message_headers_append(
+            soup_server_message_get_response_headers(msg), "WWW-Authenticate",
+            v);
+    }
+    if (soup_server_message_get_request_body(msg)->length == 0) {
+        soup_server_message_set_status(msg, 200, NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Whether a request to /wsman may be served: its credentials (Basic, or
+ * Negotiate on the connection), POST, and a sealed body opened where the
+ * connection's context sealed it; otherwise it is answered here */
+static gboolean
+authorized(SimServer *srv, SoupServerMessage *msg)
+{
+    SoupMessageHeaders *qh = soup_server_message_get_request_headers(msg);
+    const char *auth = soup_message_headers_get_one(qh, "Authorization");
+    const char *type = soup_message_headers_get_one(qh, "Content-Type");
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+    GSocket *sock = soup_server_message_get_socket(msg);
+    WsmanGss *gss;
+    gboolean tls = over_tls(msg);
+
+    if (srv->negotiate && auth &&
+        g_ascii_strncasecmp(auth, "Negotiate ", 10) == 0) {
+        if (!negotiate(srv, msg, auth + 10))
+            return FALSE;
+    } else if (srv->basic_auth && srv->basic &&
+               g_strcmp0(auth, srv->basic_auth) == 0) {
+        /* AllowUnencrypted = false: Basic only inside TLS */
+        if (srv->require_sealed && !tls) {
+            challenge(srv, msg, NULL);
+            return FALSE;
+        }
+    } else if (!srv->basic_auth) {
+        /* a host open to all, for tests of other things */
+    } else if (!(srv->negotiate && !auth &&
+                 (gss = g_object_get_data(G_OBJECT(sock), CONN_GSS)) &&
+                 wsman_gss_established(gss))) {
+        /* Negotiate holds for the connection it was made on */
+        challenge(srv, msg, NULL);
+        return FALSE;
+    }
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
+        soup_server_message_set_status(msg, 405, NULL);
+        return FALSE;
+    }
+    gss = g_object_get_data(G_OBJECT(sock), CONN_GSS);
+    if (wsman_gss_is_sealed(type)) {
+        g_autoptr(GError) err = NULL;
+        GBytes *clear = NULL;
+
+        if (gss)
+            clear = wsman_gss_unseal(gss, type, body->data,
+                                     (gsize) body->length, &err);
+        if (!clear) {
+            g_message("hypervsim: refused: %s",
+                      err ? err->message
+                          : "an encrypted message without authentication");
+            /* the sealing keys are out of step now: the connection goes */
+            g_object_set_data(G_OBJECT(sock), CONN_GSS, NULL);
+            soup_message_headers_append(
+                soup_server_message_get_response_headers(msg), "Connection",
+                "close");
+            soup_server_message_set_status(msg, 400, NULL);
+            return FALSE;
+        }
+        g_object_set_data_full(G_OBJECT(msg), MSG_BODY, clear,
+                               (GDestroyNotify) g_bytes_unref);
+        g_object_set_data(G_OBJECT(msg), MSG_GSS, gss);
+    } else if (srv->require_sealed && !tls && gss) {
+        /* AllowUnencrypted = false */
+        challenge(srv, msg, NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
 wsman_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
               GHashTable *query, gpointer data)
 {
     SimServer *srv = data;
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
 
-    if (refused(srv, msg, "Basic realm=\"WSMAN\"", TRUE))
-        return;
     if (body->length > MAX_REQUEST) {
         soup_server_message_set_status(msg, 413, NULL);
         return;
     }
+    if (!authorized(srv, msg))
+        return;
     if (srv->latency_ms)
         serve_after(srv, msg, srv->latency_ms, serve_late);
     else
         serve_wsman(srv, msg, FALSE);
 }
-
 static void
 control_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
                 GHashTable *query, gpointer data)
 {
     SimServer *srv = data;
 
-    if (refused(srv, msg, "Basic realm=\"hypervsim\"", FALSE))
+    if (refused(srv, msg))
         return;
     sim_control_handle(srv, srv->host, msg);
 }
@@ -952,6 +1128,7 @@ sim_server_new(SimHost *host, const char *user, const char *password,
     SimServer *srv = g_new0(SimServer, 1);
 
     srv->host = host;
+    srv->basic = srv->negotiate = TRUE;
     srv->contexts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify) context_free);
     srv->counters =
@@ -968,6 +1145,17 @@ sim_server_new(SimHost *host, const char *user, const char *password,
     soup_server_add_handler(srv->soup, "/wsman", wsman_handler, srv, NULL);
     soup_server_add_handler(srv->soup, "/control", control_handler, srv, NULL);
     return srv;
+}
+
+void
+sim_server_set_auth(SimServer *srv, gboolean basic, gboolean negotiate,
+                    gboolean require_sealed, const char *keytab)
+{
+    srv->basic = basic;
+    srv->negotiate = negotiate;
+    srv->require_sealed = require_sealed;
+    g_free(srv->keytab);
+    srv->keytab = g_strdup(keytab);
 }
 
 SoupServer *
@@ -998,5 +1186,6 @@ sim_server_free(SimServer *srv)
     g_hash_table_unref(srv->counters);
     g_queue_clear_full(&srv->http_faults, (GDestroyNotify) http_fault_free);
     g_free(srv->basic_auth);
+    g_free(srv->keytab);
     g_free(srv);
 }

@@ -18,6 +18,12 @@ typedef struct _SimServer SimServer;
 SimServer *sim_server_new(SimHost *host, const char *user, const char *password,
                           GTlsCertificate *cert);
 void sim_server_free(SimServer *srv);
+/* What /wsman accepts (both, by default): Basic with the user given,
+ * Negotiate (NTLM users from $NTLM_USER_FILE, Kerberos from keytab or
+ * the system's); require_sealed: bodies over HTTP must come sealed and
+ * Basic only over HTTPS, as WinRM with AllowUnencrypted = false */
+void sim_server_set_auth(SimServer *srv, gboolean basic, gboolean negotiate,
+                         gboolean require_sealed, const char *keytab);
 SoupServer *sim_server_soup(SimServer *srv);
 /* Requests served, all together and per "Action Class". */
 guint64 sim_server_request_count(SimServer *srv);

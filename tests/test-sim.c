@@ -42,7 +42,7 @@ sim_start(Sim *s, gconstpointer data)
     g_autofree char *listen = NULL;
     const char *exe = g_getenv("HYPERVSIM");
     WsmanOptions o = { 0 };
-    char *argv[12];
+    char *argv[14];
     int i = 0;
 
     s->dir = g_dir_make_tmp("hypervsim-XXXXXX", &err);
@@ -58,6 +58,8 @@ sim_start(Sim *s, gconstpointer data)
     argv[i++] = "Administrator";
     argv[i++] = "--password";
     argv[i++] = "secret";
+    /* as Windows as installed: NTLM, every body sealed */
+    argv[i++] = "--require-sealing";
     argv[i++] = NULL;
     g_spawn_async(NULL, argv, NULL,
                   G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_DO_NOT_REAP_CHILD,

@@ -617,6 +617,7 @@ client_for(Script *s, guint timeout_ms)
                        .user = "Administrator",
                        .password = "Pa$$w0rd",
                        .auth = WSMAN_AUTH_BASIC,
+                       .allow_unencrypted = TRUE,
                        .timeout_ms = timeout_ms };
     GError *err = NULL;
     WsmanClient *c = wsman_client_new(&o, &err);
@@ -737,6 +738,8 @@ test_http_basic_auth(void)
     o.url = s->url;
     o.user = "Administrator";
     o.password = "wrong";
+    o.auth = WSMAN_AUTH_BASIC;
+    o.allow_unencrypted = TRUE;
     bad = wsman_client_new(&o, &err);
     g_assert_null(wsman_get(bad, job, &err));
     g_assert_error(err, HV_ERROR, HV_ERROR_AUTH);
