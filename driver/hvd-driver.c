@@ -253,6 +253,8 @@ hvd_host_config_copy(const HvdHostConfig *config)
     h->wsman.user = g_strdup(config->wsman.user);
     h->wsman.password = g_strdup(config->wsman.password);
     h->wsman.ca_file = g_strdup(config->wsman.ca_file);
+    h->wsman.krb5_ccache = g_strdup(config->wsman.krb5_ccache);
+    h->wsman.krb5_keytab = g_strdup(config->wsman.krb5_keytab);
     h->state_dir = g_strdup(config->state_dir);
     return h;
 }
@@ -269,6 +271,8 @@ hvd_host_config_free(HvdHostConfig *h)
         memset((char *) h->wsman.password, 0, strlen(h->wsman.password));
     g_free((char *) h->wsman.password);
     g_free((char *) h->wsman.ca_file);
+    g_free((char *) h->wsman.krb5_ccache);
+    g_free((char *) h->wsman.krb5_keytab);
     g_free(h->state_dir);
     g_free(h);
 }

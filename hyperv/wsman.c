@@ -104,8 +104,7 @@ choose_auth(WsmanClient *c, const WsmanOptions *opts, gboolean https,
     case WSMAN_AUTH_NTLM:
         if (!opts->user) {
             g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                        _("%s: NTLM needs a user name and password"),
-                        c->host);
+                        _("%s: NTLM needs a user name and password"), c->host);
             return FALSE;
         }
         c->gss = TRUE;
@@ -678,9 +677,8 @@ may_change(const char *counter)
  * opened for it. */
 static gboolean
 perform(WsmanClient *c, const char *what, const char *type,
-        const char *authorization, const void *body, gsize len,
-        gboolean fresh, Response *r, long *status, gboolean *opened,
-        GError **error)
+        const char *authorization, const void *body, gsize len, gboolean fresh,
+        Response *r, long *status, gboolean *opened, GError **error)
 {
     g_autofree char *ct = g_strconcat("Content-Type: ", type, NULL);
     struct curl_slist *headers = curl_slist_append(NULL, ct);
@@ -735,9 +733,8 @@ host_offers(WsmanClient *c, const char *scheme, GBytes **token)
 
     if (token)
         *token = NULL;
-    for (size_t i = 0;
-         curl_easy_header(c->curl, "WWW-Authenticate", i, CURLH_HEADER, -1,
-                          &h) == CURLHE_OK;
+    for (size_t i = 0; curl_easy_header(c->curl, "WWW-Authenticate", i,
+                                        CURLH_HEADER, -1, &h) == CURLHE_OK;
          i++) {
         const char *v = h->value;
 
@@ -774,8 +771,8 @@ authenticate(WsmanClient *c, gboolean fresh, GError **error)
     Response r = { data, c->max_response, FALSE };
 
     wsman_gss_free(c->ctx);
-    c->ctx = wsman_gss_initiator(c->mech, c->host, c->user, c->password,
-                                 &creds, error);
+    c->ctx = wsman_gss_initiator(c->mech, c->host, c->user, c->password, &creds,
+                                 error);
     if (!c->ctx) {
         g_prefix_error(error, "%s: ", c->host);
         return FALSE;
@@ -801,8 +798,8 @@ authenticate(WsmanClient *c, gboolean fresh, GError **error)
                         c->host, mech_name(c));
             break;
         }
-        b64 = g_base64_encode(g_bytes_get_data(out, NULL),
-                              g_bytes_get_size(out));
+        b64 =
+            g_base64_encode(g_bytes_get_data(out, NULL), g_bytes_get_size(out));
         header = g_strconcat("Authorization: Negotiate ", b64, NULL);
         if (!perform(c, "authentication", SOAP_TYPE, header, NULL, 0,
                      fresh && leg == 0, &r, &status, &opened, error))
@@ -829,8 +826,8 @@ authenticate(WsmanClient *c, gboolean fresh, GError **error)
         }
         if (status != 401) {
             g_set_error(error, HV_ERROR, HV_ERROR_HTTP,
-                        _("%s: HTTP status %ld to %s authentication"),
-                        c->host, status, mech_name(c));
+                        _("%s: HTTP status %ld to %s authentication"), c->host,
+                        status, mech_name(c));
             break;
         }
         if (!host_offers(c, "Negotiate", &in)) {
@@ -925,8 +922,7 @@ send_negotiated(WsmanClient *c, const char *counter, const void *body,
         if (!clear) {
             /* the keys are out of step: the next request starts again */
             g_clear_pointer(&c->ctx, wsman_gss_free);
-            g_prefix_error(error, _("%s: the reply to %s: "), c->host,
-                           counter);
+            g_prefix_error(error, _("%s: the reply to %s: "), c->host, counter);
             return FALSE;
         }
         g_byte_array_set_size(r->data, 0);

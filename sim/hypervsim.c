@@ -23,16 +23,15 @@ quit(gpointer loop)
 /* gss-ntlmssp's acceptor reads its users (DOMAIN:USER:PASSWORD) from the
  * file $NTLM_USER_FILE names; set before any thread runs */
 static gboolean
-write_ntlm_users(const char *state_dir, const char *host_name,
-                 const char *user, const char *password, GError **error)
+write_ntlm_users(const char *state_dir, const char *host_name, const char *user,
+                 const char *password, GError **error)
 {
     g_autofree char *path = g_build_filename(state_dir, "ntlm-users", NULL);
     g_autofree char *line = g_strdup_printf("%s:%s:%s\n", host_name, user,
                                             password ? password : "");
 
     if (!g_file_set_contents_full(path, line, -1,
-                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                  error))
+                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
         return FALSE;
     g_setenv("NTLM_USER_FILE", path, TRUE);
     g_setenv("NETBIOS_COMPUTER_NAME", host_name, FALSE);

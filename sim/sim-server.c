@@ -15,13 +15,13 @@
 #include "wsman-gss.h"
 #include "wsman.h"
 
-#define MAX_REQUEST      (512 * 1024)
-#define SOAP_TYPE        "application/soap+xml;charset=UTF-8"
+#define MAX_REQUEST (512 * 1024)
+#define SOAP_TYPE   "application/soap+xml;charset=UTF-8"
 /* the security context of a connection (on its socket), and the one a
  * request came sealed in with its opened body (on the message) */
-#define CONN_GSS "hypervsim-gss"
-#define MSG_GSS  "hypervsim-sealed-by"
-#define MSG_BODY "hypervsim-clear-body"
+#define CONN_GSS         "hypervsim-gss"
+#define MSG_GSS          "hypervsim-sealed-by"
+#define MSG_BODY         "hypervsim-clear-body"
 #define CONTEXT_IDLE_US  (60 * G_USEC_PER_SEC) /* EnumerationTimeoutms */
 #define FAULT_NOT_FOUND  2150858752u           /* 0x80338000 */
 #define FAULT_BAD_FILTER 2150858885u           /* 0x80338085 */
@@ -63,7 +63,7 @@ struct _SimServer {
     GQueue http_faults; /* HttpFault, in the order they were asked for */
     guint latency_ms;
     SoupServer *soup;
-    char *basic_auth; /* "Basic <base64>", or NULL for none */
+    char *basic_auth;        /* "Basic <base64>", or NULL for none */
     gboolean basic;          /* accepted on /wsman */
     gboolean negotiate;      /* NTLM and Kerberos, through GSS-API */
     gboolean require_sealed; /* AllowUnencrypted = false */
@@ -136,12 +136,12 @@ respond(SoupServerMessage *msg, guint status, const char *data, gsize len)
         return;
     }
     if (sealed)
-        soup_server_message_set_response(
-            msg, type, SOUP_MEMORY_COPY, g_bytes_get_data(sealed, NULL),
-            g_bytes_get_size(sealed));
+        soup_server_message_set_response(msg, type, SOUP_MEMORY_COPY,
+                                         g_bytes_get_data(sealed, NULL),
+                                         g_bytes_get_size(sealed));
     else
-        soup_server_message_set_response(msg, SOAP_TYPE, SOUP_MEMORY_COPY,
-                                         data, len);
+        soup_server_message_set_response(msg, SOAP_TYPE, SOUP_MEMORY_COPY, data,
+                                         len);
 }
 
 static void
@@ -947,6 +947,13 @@ refused(SimServer *srv, SoupServerMessage *msg)
     return FALSE;
 }
 
+static gboolean
+over_tls(SoupServerMessage *msg)
+{
+    return g_strcmp0(g_uri_get_scheme(soup_server_message_get_uri(msg)),
+                     "https") == 0;
+}
+
 static void
 challenge(SimServer *srv, SoupServerMessage *msg, const char *token_b64)
 {
@@ -957,17 +964,11 @@ challenge(SimServer *srv, SoupServerMessage *msg, const char *token_b64)
     if (srv->negotiate)
         soup_message_headers_append(rh, "WWW-Authenticate",
                                     nego ? nego : "Negotiate");
-    if (srv->basic && !token_b64)
+    /* AllowUnencrypted = false: Basic is not offered outside TLS */
+    if (srv->basic && !token_b64 && !(srv->require_sealed && !over_tls(msg)))
         soup_message_headers_append(rh, "WWW-Authenticate",
                                     "Basic realm=\"WSMAN\"");
     soup_server_message_set_status(msg, 401, NULL);
-}
-
-static gboolean
-over_tls(SoupServerMessage *msg)
-{
-    return g_strcmp0(g_uri_get_scheme(soup_server_message_get_uri(msg)),
-                     "https") == 0;
 }
 
 /* One leg of Negotiate on the connection's own context: 401 with the
@@ -1004,8 +1005,8 @@ negotiate(SimServer *srv, SoupServerMessage *msg, const char *b64)
         return FALSE;
     }
     if (out)
-        out_b64 = g_base64_encode(g_bytes_get_data(out, NULL),
-                                  g_bytes_get_size(out));
+        out_b64 =
+            g_base64_encode(g_bytes_get_data(out, NULL), g_bytes_get_size(out));
     if (!wsman_gss_established(gss)) {
         challenge(srv, msg, out_b64);
         return FALSE;

@@ -217,12 +217,14 @@ read_credentials(GKeyFile *auth, const char *host, char **user, char **password,
 static gboolean
 parse_auth(const char *text, WsmanAuth *out)
 {
-    if (!text || g_ascii_strcasecmp(text, "basic") == 0)
-        *out = WSMAN_AUTH_BASIC;
-    else if (g_ascii_strcasecmp(text, "negotiate") == 0)
+    if (!text || g_ascii_strcasecmp(text, "negotiate") == 0)
         *out = WSMAN_AUTH_NEGOTIATE;
+    else if (g_ascii_strcasecmp(text, "basic") == 0)
+        *out = WSMAN_AUTH_BASIC;
     else if (g_ascii_strcasecmp(text, "ntlm") == 0)
         *out = WSMAN_AUTH_NTLM;
+    else if (g_ascii_strcasecmp(text, "kerberos") == 0)
+        *out = WSMAN_AUTH_KERBEROS;
     else
         return FALSE;
     return TRUE;
@@ -237,6 +239,7 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
     HvdHostConfig h = { .state_dir = (char *) state_dir };
     g_autofree char *url = NULL, *transport = NULL, *address = NULL;
     g_autofree char *ca = NULL, *auth_kind = NULL;
+    g_autofree char *ccache = NULL, *keytab = NULL;
     g_autofree char *user = NULL, *password = NULL;
     g_autoptr(GUri) uri = NULL;
     gint port = 0, connections;
@@ -252,6 +255,10 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
         auth_kind = g_key_file_get_string(conf, group, "auth", NULL);
         h.wsman.no_verify =
             g_key_file_get_boolean(conf, group, "no_verify", NULL);
+        h.wsman.allow_unencrypted =
+            g_key_file_get_boolean(conf, group, "allow_unencrypted", NULL);
+        ccache = g_key_file_get_string(conf, group, "krb5_ccache", NULL);
+        keytab = g_key_file_get_string(conf, group, "krb5_keytab", NULL);
         h.job_timeout_ms =
             g_key_file_get_integer(conf, group, "job_timeout", NULL) * 1000;
         connections = g_key_file_get_integer(conf, group, "connections", NULL);
@@ -297,8 +304,20 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
         name = g_uri_get_host(uri);
     if (!parse_auth(auth_kind, &h.wsman.auth)) {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    _("[%s] auth is basic, negotiate or ntlm, not '%s'"), group,
-                    auth_kind);
+                    _("[%s] auth is negotiate, ntlm, kerberos or basic, not "
+                      "'%s'"),
+                    group, auth_kind);
+        return FALSE;
+    }
+    if (h.wsman.auth == WSMAN_AUTH_BASIC &&
+        g_str_equal(g_uri_get_scheme(uri), "http") &&
+        !h.wsman.allow_unencrypted) {
+        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    _("[%s] auth = basic over http:// would send the password "
+                      "and every message in clear: use transport = https, or "
+                      "auth = negotiate (encrypted), or say "
+                      "allow_unencrypted = true"),
+                    group ? group : name);
         return FALSE;
     }
     if (auth &&
@@ -313,6 +332,8 @@ add_host(HvdDaemon *daemon, GKeyFile *conf, const char *group, const char *name,
     h.wsman.user = user;
     h.wsman.password = password;
     h.wsman.ca_file = ca;
+    h.wsman.krb5_ccache = ccache;
+    h.wsman.krb5_keytab = keytab;
     h.poll_interval_ms = poll_ms;
     hvd_daemon_add_host(daemon, &h);
     g_info("host %s: %s, %s", name, g_uri_get_host(uri),

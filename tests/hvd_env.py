@@ -55,7 +55,9 @@ class DaemonSession(unittest.TestCase):
         self.sim = subprocess.Popen(
             [HYPERVSIM, "--state-dir", os.path.join(self.dir, "host"),
              "--listen", f"127.0.0.1:{port}", "--sample", "--user",
-             "Administrator", "--password", "secret"],
+             "Administrator", "--password", "secret",
+             # as Windows ships WinRM: NTLM, every body sealed
+             "--require-sealing"],
             stdout=self.sim_log, stderr=subprocess.STDOUT)
 
         def up():

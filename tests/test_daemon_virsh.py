@@ -217,7 +217,14 @@ class Virsh(DaemonSession):
         for conf, expect in (
                 ("transport = ftp", "transport is http or https, not 'ftp'"),
                 ("connections = 65",
-                 "[host x] connections is 1 to 64, not 65")):
+                 "[host x] connections is 1 to 64, not 65"),
+                ("transport = http\nauth = basic",
+                 "[host x] auth = basic over http:// would send the password "
+                 "and every message in clear: use transport = https, or "
+                 "auth = negotiate (encrypted), or say allow_unencrypted = "
+                 "true"),
+                ("auth = digest", "auth is negotiate, ntlm, kerberos or "
+                 "basic, not 'digest'")):
             with open(bad, "w") as f:
                 f.write(f"[host x]\n{conf}\n")
             r = subprocess.run(
@@ -234,6 +241,29 @@ class Virsh(DaemonSession):
         self.assertIn("holds credentials; they belong in auth.conf",
                       r.stderr)
         self.assertNotIn("pw", r.stderr.replace("pw@", ""))
+
+    def test_basic_refused_by_a_sealing_host(self):
+        # said in so many words, Basic goes over http://; a host as Windows
+        # ships it refuses it, and the error says what to use instead
+        conf = os.path.join(self.dir, "basic.conf")
+        with open(conf, "w") as f:
+            f.write(f"[host hv01]\nurl = {self.sim_url}/wsman\n"
+                    "auth = basic\nallow_unencrypted = true\n")
+        sock = os.path.join(self.dir, "basic.sock")
+        proc = subprocess.Popen(
+            [os.environ["VIRTHYPERVD"], "--config", conf, "--auth-file",
+             self.auth, "--socket", sock,
+             "--state-dir", os.path.join(self.dir, "basic-state")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(proc.wait, 30)
+        self.addCleanup(proc.terminate)
+        wait_for("the second daemon", lambda: os.path.exists(sock + "-ro"))
+        r = self.virsh("list", "--all", uri=f"hyperv+unix:///system?"
+                       f"socket={sock}", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not take Basic authentication", r.stderr)
+        self.assertIn("use Negotiate", r.stderr)
+        self.assertNotIn("secret", r.stderr)
 
     def test_socket_activation(self):
         # the sockets come from systemd, by their unit names

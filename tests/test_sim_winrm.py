@@ -2,6 +2,9 @@
 python3-winrm sending raw SOAP. Enumerations, gets, faults, checkpoints
 and the control interface."""
 
+# first: it sets up OpenSSL for pywinrm's NTLM before anything loads it
+from winrm_sim import NS, V2, SimSession, envelope  # isort: skip
+
 import time
 import os
 
@@ -9,7 +12,6 @@ from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
 from winrm.transport import Transport
 
 import taptest
-from winrm_sim import NS, V2, SimSession, envelope
 
 
 class WinrmAgainstSim(SimSession):
@@ -151,6 +153,10 @@ class WinrmAgainstSim(SimSession):
                 self.enumerate("SELECT * FROM Msvm_ComputerSystem")
             if want:
                 self.assertEqual(e.exception.code, 500)
+            if fault == "drop":
+                # pywinrm seals a request once, and would send it again
+                # as it was over the new connection's new authentication
+                self.new_transport()
             # the fault was used once: the host answers again
             self.assertEqual(len(self.enumerate(
                 "SELECT * FROM Msvm_ComputerSystem")), 4)
@@ -204,6 +210,74 @@ class WinrmAgainstSim(SimSession):
                                  "Msvm_LastAppliedSnapshot")
         self.assertEqual([self.prop(x, "InstanceID") for x in applied],
                          [self.prop(snap, "InstanceID")])
+
+
+class WinrmSealed(WinrmAgainstSim):
+    """Every test above again against a host as Windows ships it: NTLM, and
+    every body sealed with its session key (AllowUnencrypted = false),
+    which pywinrm does itself; then what such a host refuses."""
+    sim_args = ("--require-sealing",)
+    transport = {"auth_method": "ntlm", "message_encryption": "always"}
+
+    def sealed_request(self, body):
+        self.t.build_session()
+        return self.t.encryption.prepare_encrypted_request(
+            self.t.session, self.url, body.encode())
+
+    def enumerate_body(self):
+        return envelope(self.url, NS["n"] + "/Enumerate", V2 + "*",
+                        "<n:Enumerate><w:OptimizeEnumeration/><w:Filter "
+                        "Dialect=\"http://schemas.microsoft.com/wbem/wsman/"
+                        "1/WQL\">SELECT * FROM Msvm_ComputerSystem"
+                        "</w:Filter></n:Enumerate>")
+
+    def test_the_wire_is_sealed(self):
+        req = self.sealed_request(self.enumerate_body())
+        self.assertTrue(req.headers["Content-Type"].startswith(
+            'multipart/encrypted;protocol="application/'
+            'HTTP-SPNEGO-session-encrypted"'))
+        self.assertNotIn(b"Msvm_ComputerSystem", req.body)
+        r = self.t.session.send(req)
+        self.assertEqual(r.status_code, 200)
+        self.assertTrue(r.headers["Content-Type"].startswith(
+            "multipart/encrypted"))
+        self.assertNotIn(b"Envelope", r.content)
+        self.assertIn(b"<w:Items>",
+                      self.t.encryption.parse_encrypted_response(r))
+
+    def test_tampered_body_refused(self):
+        req = self.sealed_request(self.enumerate_body())
+        body = bytearray(req.body)
+        body[-40] ^= 1  # inside the sealed SOAP, before the last boundary
+        req.body = bytes(body)
+        r = self.t.session.send(req)
+        self.assertEqual(r.status_code, 400)
+        self.assertEqual(r.headers.get("Connection"), "close")
+        # nothing is lost: a new session is served
+        self.new_transport()
+        self.assertEqual(len(self.enumerate(
+            "SELECT * FROM Msvm_ComputerSystem")), 4)
+
+    def test_unsealed_body_refused(self):
+        self.t.build_session()
+        self.sealed_request(self.enumerate_body())  # authenticated
+        r = self.t.session.post(self.url, data=self.enumerate_body(),
+                                headers={"Content-Type":
+                                         "application/soap+xml;"
+                                         "charset=UTF-8"})
+        self.assertEqual(r.status_code, 401)
+
+    def test_basic_over_http_refused(self):
+        t = Transport(self.url, username="Administrator", password="secret",
+                      auth_method="basic", message_encryption="never")
+        with self.assertRaises(InvalidCredentialsError):
+            t.send_message(self.enumerate_body())
+
+    def test_wrong_ntlm_password(self):
+        t = Transport(self.url, username="Administrator", password="nope",
+                      **self.transport)
+        with self.assertRaises(InvalidCredentialsError):
+            t.send_message(self.enumerate_body())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@ Transport sends raw SOAP written from the reference (§9.5), as a
 third-party Hyper-V tool would. The test modules build on SimSession."""
 
 import os
+
+# before anything loads OpenSSL: pywinrm's NTLM needs MD4 (see the file)
+os.environ.setdefault("OPENSSL_CONF", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "data", "openssl-legacy.cnf"))
+
 import signal
 import socket
 import subprocess
@@ -79,6 +84,9 @@ SERVICES = {
 
 
 class SimSession(unittest.TestCase):
+    sim_args = ()  # more hypervsim options
+    transport = {"auth_method": "basic", "message_encryption": "never"}
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
@@ -92,17 +100,22 @@ class SimSession(unittest.TestCase):
         self.proc = subprocess.Popen(
             [HYPERVSIM, "--state-dir", self.tmp.name, "--listen",
              f"127.0.0.1:{port}", "--sample", "--user", "Administrator",
-             "--password", "secret"], stdout=subprocess.DEVNULL)
-        self.t = Transport(self.url, username="Administrator",
-                           password="secret", auth_method="basic",
-                           message_encryption="never")
+             "--password", "secret", *self.sim_args],
+            stdout=subprocess.DEVNULL)
         for _ in range(100):
+            # a new Transport each time: one whose first exchange failed
+            # would go on without its encryption
+            self.new_transport()
             try:
                 self.enumerate("SELECT * FROM Msvm_ComputerSystem")
                 return
             except Exception:
                 time.sleep(0.05)
         self.fail("hypervsim did not start")
+
+    def new_transport(self):
+        self.t = Transport(self.url, username="Administrator",
+                           password="secret", **self.transport)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
