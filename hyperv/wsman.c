@@ -874,6 +874,7 @@ send_negotiated(WsmanClient *c, const char *counter, const void *body,
                 gsize len, Response *r, long *status, GError **error)
 {
     gboolean changes = may_change(counter);
+    gboolean opened = FALSE;
     char *reply_type = NULL;
 
     for (int attempt = 0;; attempt++) {
@@ -894,7 +895,7 @@ send_negotiated(WsmanClient *c, const char *counter, const void *body,
             data = g_bytes_get_data(sealed, &dlen);
         }
         if (!perform(c, counter, type ? type : SOAP_TYPE, NULL, data, dlen,
-                     FALSE, r, status, NULL, error)) {
+                     FALSE, r, status, &opened, error)) {
             g_clear_pointer(&c->ctx, wsman_gss_free);
             return FALSE;
         }
@@ -903,6 +904,17 @@ send_negotiated(WsmanClient *c, const char *counter, const void *body,
             continue;
         }
         break;
+    }
+    if (*status == 401 && changes && opened) {
+        /* libcurl sent it again over a new connection, which is not
+         * authenticated, after the one it was authenticated on went: the
+         * host may have carried it out, and its answer is lost */
+        g_clear_pointer(&c->ctx, wsman_gss_free);
+        g_set_error(error, HV_ERROR, HV_ERROR_CONNECTION,
+                    _("%s: the connection was closed or reset (%s): no "
+                      "answer came"),
+                    c->host, counter);
+        return FALSE;
     }
     if (*status == 401) {
         g_clear_pointer(&c->ctx, wsman_gss_free);

@@ -59,9 +59,9 @@ typedef struct {
     const char *krb5_ccache;    /* Kerberos credentials without a password */
     const char *krb5_keytab;    /* (NULL: the caller's defaults) */
     const char *ca_file;        /* NULL: the system's CA store */
-    gboolean no_verify;  /* an explicit choice: no certificate check */
-    guint timeout_ms;    /* per request; 0: 60 s, Windows' own default */
-    gsize max_response;  /* 0: WSMAN_DEFAULT_MAX_RESPONSE */
+    gboolean no_verify;         /* an explicit choice: no certificate check */
+    guint timeout_ms;           /* per request; 0: 60 s, Windows' own default */
+    gsize max_response;         /* 0: WSMAN_DEFAULT_MAX_RESPONSE */
 } WsmanOptions;
 
 typedef struct _WsmanClient WsmanClient;
