@@ -331,6 +331,7 @@ typedef struct {
     const char *resource_uri;
     char *message_id;
     WmiEpr *selectors;
+    xmlNode *header;
     xmlNode *body;
 } Request;
 
@@ -672,7 +673,7 @@ parse_request(const char *data, gsize len, Request *q)
                            XML_PARSE_NONET | XML_PARSE_NOERROR |
                                XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
     env = q->doc ? xmlDocGetRootElement(q->doc) : NULL;
-    header = wsman_child(env, WSMAN_NS_SOAP, "Header");
+    header = q->header = wsman_child(env, WSMAN_NS_SOAP, "Header");
     q->body = wsman_child(env, WSMAN_NS_SOAP, "Body");
     if (!header || !q->body)
         return FALSE;
@@ -867,6 +868,45 @@ serve_delayed(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* Headers WinRM refuses before anything else (MS-WSMV 3.1.4.1.7, 8): a
+ * MaxEnvelopeSize below 8192, a Locale it must understand; TRUE when
+ * answered */
+static gboolean
+refused_header(SimServer *srv, SoupServerMessage *msg, Request *q)
+{
+    xmlNode *max = wsman_child(q->header, WSMAN_NS_WSMAN, "MaxEnvelopeSize");
+    xmlNode *locale = wsman_child(q->header, WSMAN_NS_WSMAN, "Locale");
+    g_autofree char *size = wsman_text(max);
+    xmlChar *must =
+        locale ? xmlGetNsProp(locale, (const xmlChar *) "mustUnderstand",
+                              (const xmlChar *) WSMAN_NS_SOAP)
+               : NULL;
+    gboolean must_understand =
+        must && (g_str_equal((const char *) must, "true") ||
+                 g_str_equal((const char *) must, "1"));
+    guint64 n;
+
+    xmlFree(must);
+    if (size && (!wmi_parse_unsigned(size, G_MAXUINT32, &n) || n < 8192)) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:EncodingLimit",
+                   2150858805u,
+                   "The WS-Management service cannot process the request "
+                   "because the encoding of the request exceeds an internal "
+                   "encoding limit. Reconfigure the client to send messages "
+                   "which fit the encoding limits of the service.");
+        return TRUE;
+    }
+    if (must_understand) {
+        send_fault(srv, msg, q->message_id, "s:Sender", "w:UnsupportedFeature",
+                   2150858818u,
+                   "The WS-Management service does not support the "
+                   "specified feature. Remove the unsupported feature from "
+                   "the request and retry.");
+        return TRUE;
+    }
+    return FALSE;
+}
+
 /* Parses and answers a request to /wsman; delayed: the delay fault it
  * matched has run its course. */
 static void
@@ -902,6 +942,8 @@ serve_wsman(SimServer *srv, SoupServerMessage *msg, gboolean delayed)
                    2150858817u,
                    "The SOAP XML in the message does not match the "
                    "corresponding XML schema definition.");
+    } else if (refused_header(srv, msg, &q)) {
+        /* answered */
     } else if (g_str_equal(q.action, WSMAN_NS_ENUM "/Enumerate")) {
         handle_enumerate(srv, msg, &q);
     } else if (g_str_equal(q.action, WSMAN_NS_ENUM "/Pull")) {

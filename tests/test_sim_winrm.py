@@ -68,6 +68,32 @@ class WinrmAgainstSim(SimSession):
         self.assertIn("<f:Message><f:ProviderFault", text)
         self.assertFalse(text.startswith("<?xml"), text)
 
+    def test_envelope_limit_and_locale_refused(self):
+        # MS-WSMV 3.1.4.1.7 and 8, as WinRM answers them
+        small = envelope(self.url, NS["x"] + "/Get", V2 + "Msvm_ComputerSystem",
+                         "").replace(">153600<", ">4096<")
+        with self.assertRaises(WinRMTransportError) as e:
+            self.t.send_message(small)
+        self.assertIn("<s:Value>w:EncodingLimit</s:Value>",
+                      self.fault_text(e))
+        self.assertIn('Code="2150858805"', self.fault_text(e))
+        must = envelope(self.url, NS["x"] + "/Get", V2 + "Msvm_ComputerSystem",
+                        "").replace(
+            "<w:OperationTimeout>",
+            '<w:Locale xml:lang="en-US" s:mustUnderstand="true"/>'
+            "<w:OperationTimeout>")
+        with self.assertRaises(WinRMTransportError) as e:
+            self.t.send_message(must)
+        self.assertIn("<s:Value>w:UnsupportedFeature</s:Value>",
+                      self.fault_text(e))
+        # mustUnderstand="false", as the project's client sends it: past
+        # the headers, to the Get's own fault (it names no object)
+        ok = must.replace('s:mustUnderstand="true"/>',
+                          's:mustUnderstand="false"/>')
+        with self.assertRaises(WinRMTransportError) as e:
+            self.t.send_message(ok)
+        self.assertIn("w:InvalidSelectors", self.fault_text(e))
+
     def test_bad_password(self):
         t = Transport(self.url, username="Administrator", password="nope",
                       auth_method="basic", message_encryption="never")
