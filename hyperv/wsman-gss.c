@@ -151,9 +151,11 @@ wsman_gss_initiator(WsmanGssMech mech, const char *host, const char *user,
         gss_key_value_element_desc kv[2];
         gss_key_value_set_desc store = { 0, kv };
 
-        if (creds->ccache)
-            kv[store.count++] =
-                (gss_key_value_element_desc){ "ccache", creds->ccache };
+        /* tickets got with a keytab go to a cache of the process's own,
+         * not the user's default one */
+        kv[store.count++] = (gss_key_value_element_desc){
+            "ccache", creds->ccache ? creds->ccache : "MEMORY:virthypervd"
+        };
         if (creds->client_keytab)
             kv[store.count++] =
                 (gss_key_value_element_desc){ "client_keytab",

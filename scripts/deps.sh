@@ -13,7 +13,8 @@ PACKAGES="
     golang-github-libvirt-libvirt-go-dev golang-github-digitalocean-go-libvirt-dev
     gettext locales bzip2 python3
     qemu-utils libvhdi-utils python3-libvhdi 7zip python3-winrm
-    libkrb5-dev gss-ntlmssp gss-ntlmssp-dev krb5-kdc krb5-user
+    libkrb5-dev gss-ntlmssp gss-ntlmssp-dev krb5-kdc krb5-admin-server krb5-user
+    python3-gssapi
 "
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |

@@ -32,6 +32,7 @@ def wait_for(what, check, timeout=20):
 class DaemonSession(unittest.TestCase):
     poll_interval_ms = 200
     daemon_config = ""  # more lines of [daemon]
+    sim_args = ()  # more hypervsim options
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -57,7 +58,7 @@ class DaemonSession(unittest.TestCase):
              "--listen", f"127.0.0.1:{port}", "--sample", "--user",
              "Administrator", "--password", "secret",
              # as Windows ships WinRM: NTLM, every body sealed
-             "--require-sealing"],
+             "--require-sealing", *self.sim_args],
             stdout=self.sim_log, stderr=subprocess.STDOUT)
 
         def up():
