@@ -286,6 +286,13 @@ static const FaultCase faults[] = {
     { "fault-mustunderstand.xml",
       HV_ERROR_FAULT,
       { "s:MustUnderstand", "mustUnderstand", NULL } },
+    { "fault-encodinglimit.xml",
+      HV_ERROR_FAULT,
+      { "w:EncodingLimit", "encoding limit", "(0x80338035)" } },
+    { "fault-unsupportedfeature.xml",
+      HV_ERROR_FAULT,
+      { "w:UnsupportedFeature", "does not support the specified feature",
+        "(0x80338042)" } },
     { "not-soap.xml", HV_ERROR_PARSE, { "not a SOAP 1.2 envelope", NULL } },
 };
 
