@@ -44,9 +44,11 @@ qemu-img check -f vhdx "$base"
 printf 'the disk now holds: %s\n' "$(guest "$base")"
 
 show "virsh on a Hyper-V host: hypervsim with sample VMs, virthypervd"
+echo "(WinRM as Windows ships it: NTLM, every message sealed, no Basic over HTTP)"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 build/sim/hypervsim --state-dir "$work/host" --listen "127.0.0.1:$port" \
-    --sample --user Administrator --password secret >"$work/sim.log" 2>&1 &
+    --sample --user Administrator --password secret --require-sealing \
+    >"$work/sim.log" 2>&1 &
 sim=$!
 printf '[credentials-demo]\nusername = Administrator\npassword = secret\n[auth-hyperv-127.0.0.1]\ncredentials = demo\n' >"$work/auth.conf"
 sleep 1

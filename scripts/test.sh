@@ -37,6 +37,7 @@ if CC=clang ./scripts/build.sh build-fuzz -Dfuzzing=true \
         corpus=$(mktemp -d)
         cp tests/fuzz/corpus-${name#fuzz-}/* "$corpus/" 2>/dev/null
         if (cd "$corpus" && UBSAN_OPTIONS=halt_on_error=1 \
+                LSAN_OPTIONS=suppressions=$OLDPWD/tests/lsan.supp:print_suppressions=0 \
                 "$OLDPWD/$target" -max_total_time="${FUZZ_SECONDS:-60}" \
                 -rss_limit_mb=4096 -max_len=4096 -print_final_stats=1 \
                 "$corpus" > "$corpus/log" 2>&1); then

@@ -18,12 +18,19 @@
     "multipart/encrypted;protocol=\"application/"                              \
     "HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\""
 
+static WsmanGss *client;
+
+static void
+free_client(void)
+{
+    g_clear_pointer(&client, wsman_gss_free);
+}
+
 /* A client context through its exchange with an acceptor, once: the
  * acceptor's users in a file, as gss-ntlmssp reads them */
 static WsmanGss *
 client_context(void)
 {
-    static WsmanGss *client;
     g_autofree char *dir = NULL, *users = NULL;
     g_autoptr(WsmanGss) server = NULL;
     g_autoptr(GBytes) token = NULL;
@@ -50,6 +57,7 @@ client_context(void)
     }
     remove(users);
     g_rmdir(dir);
+    atexit(free_client);
     if (!client || !wsman_gss_established(client)) {
         fprintf(stderr, "fuzz-sealed: no NTLM context\n");
         abort();
