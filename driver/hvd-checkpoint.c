@@ -383,8 +383,7 @@ add_sizes(HvdDriver *d, WsmanClient *c, HvdCheckpointDef *def, GPtrArray *slots,
           GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(WmiEpr) img =
-        hv_service_epr(c, "Msvm_ImageManagementService", &local);
+    g_autoptr(WmiEpr) img = hv_service_epr(c, HV_IMAGE_SERVICE, &local);
     HvJobWait wait = hvd_driver_job_wait(d);
 
     for (guint i = 0; img && i < def->disks->len; i++) {

@@ -1559,7 +1559,7 @@ hvd_driver_read_files(HvdDriver *d, WsmanClient *c, GHashTable *files,
 
     if (!paths->len)
         return TRUE;
-    img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
+    img = hv_service_epr(c, HV_IMAGE_SERVICE, &local);
     if (!img) {
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
@@ -1941,7 +1941,7 @@ hvd_domain_get_block_info(HvdDriver *d, const guchar uuid[16], const char *disk,
         return FALSE;
     }
     memset(info, 0, sizeof(*info));
-    img = hv_service_epr(c, "Msvm_ImageManagementService", &local);
+    img = hv_service_epr(c, HV_IMAGE_SERVICE, &local);
     chain = img ? hv_disk_chain(c, img, path, &local) : NULL;
     for (guint i = 0; chain && i < chain->len; i++) {
         Msvm_VirtualHardDiskSettingData *l = chain->pdata[i];

@@ -36,7 +36,7 @@ gboolean hvd_check_flags(guint flags, guint allowed, const char *function,
 
 /* Well inside what a Windows host's WinRM allows one user by default
  * (MaxConcurrentOperationsPerUser 1500, MaxConnections 300) */
-#define HVD_DEFAULT_CONNECTIONS 16
+#define HVD_DEFAULT_CONNECTIONS 32
 #define HVD_MAX_CONNECTIONS     64
 
 typedef struct {

@@ -210,11 +210,46 @@ group_point_recorded(GKeyFile *kf, const char *id)
     return FALSE;
 }
 
+/* The VM's settings objects, and with groups_too its groups, read side
+ * by side */
+typedef struct {
+    const VmEntry *vm;
+    gboolean groups_too;
+    GPtrArray *all;
+    GError *all_error;
+    GPtrArray *groups;
+    GError *groups_error;
+} TreeRead;
+
+static void
+tree_read_job(WsmanClient *c, guint i, gpointer data)
+{
+    TreeRead *r = data;
+
+    if (i == 0)
+        r->all = hv_vm_all_settings(c, r->vm->guid, &r->all_error);
+    else
+        r->groups = hv_vm_groups(c, r->vm->guid, &r->groups_error);
+}
+
+static void
+tree_read_clear(TreeRead *r)
+{
+    g_clear_pointer(&r->all, g_ptr_array_unref);
+    g_clear_pointer(&r->groups, g_ptr_array_unref);
+    g_clear_error(&r->all_error);
+    g_clear_error(&r->groups_error);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TreeRead, tree_read_clear)
+
 /* Records for each snapshot not known yet the group snapshot it is part
- * of: the VM's groups, their group checkpoints not recorded yet and their
- * members' parts. Without an answer, it is asked again next time. */
+ * of: the VM's groups (read already when r has them), their group
+ * checkpoints not recorded yet and their members' parts. Without an
+ * answer, it is asked again next time. */
 static gboolean
-groups_learn(WsmanClient *c, const VmEntry *vm, GPtrArray *snaps, GKeyFile *kf)
+groups_learn(WsmanClient *c, const VmEntry *vm, GPtrArray *snaps, GKeyFile *kf,
+             TreeRead *r)
 {
     g_autoptr(GHashTable) unknown = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) groups = NULL;
@@ -229,7 +264,12 @@ groups_learn(WsmanClient *c, const VmEntry *vm, GPtrArray *snaps, GKeyFile *kf)
     }
     if (!g_hash_table_size(unknown))
         return FALSE;
-    groups = hv_vm_groups(c, vm->guid, &local);
+    if (r->groups_too) {
+        groups = g_steal_pointer(&r->groups);
+        local = g_steal_pointer(&r->groups_error);
+    } else {
+        groups = hv_vm_groups(c, vm->guid, &local);
+    }
     for (guint i = 0; groups && i < groups->len; i++) {
         Msvm_VirtualSystemCollection *g = groups->pdata[i];
         g_autoptr(GPtrArray) points = NULL;
@@ -275,10 +315,11 @@ groups_learn(WsmanClient *c, const VmEntry *vm, GPtrArray *snaps, GKeyFile *kf)
  * the VM's state and the host say; what was learnt that way is recorded
  * (lock not held) */
 static void
-taken_apply(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GPtrArray *snaps)
+taken_apply(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GPtrArray *snaps,
+            TreeRead *r)
 {
     g_autoptr(GKeyFile) kf = taken_load(d, vm);
-    gboolean learnt = groups_learn(c, vm, snaps, kf);
+    gboolean learnt = groups_learn(c, vm, snaps, kf, r);
 
     for (guint i = 0; i < snaps->len; i++) {
         Snap *s = snaps->pdata[i];
@@ -319,12 +360,15 @@ taken_record(HvdDriver *d, const VmEntry *vm, const char *id)
     taken_save(d, vm, kf);
 }
 
-/* Reads the VM's snapshots into the cache: one enumeration. */
+/* Reads the VM's snapshots into the cache: one enumeration; the first
+ * time, the VM's groups beside it, which a daemon that has recorded
+ * nothing of them yet then asks for */
 static gboolean
 read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
 {
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GPtrArray) all = hv_vm_all_settings(c, vm->guid, &local);
+    g_auto(TreeRead) r = { vm };
+    HvRunner runner = hvd_driver_runner(d);
+    GPtrArray *all;
     g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(snap_free);
     g_autoptr(HvdMomentTree) moments = NULL;
     g_autoptr(GHashTable) recovery =
@@ -335,8 +379,13 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     GPtrArray *all_new, *all_old;
     gboolean vanished = FALSE;
 
+    g_mutex_lock(&d->lock);
+    r.groups_too = tree_of(d, vm->uuid)->cache.read_at == 0;
+    g_mutex_unlock(&d->lock);
+    runner.run(runner.self, c, r.groups_too ? 2 : 1, tree_read_job, &r);
+    all = r.all;
     if (!all) {
-        hvd_driver_map_error(error, g_steal_pointer(&local));
+        hvd_driver_map_error(error, g_steal_pointer(&r.all_error));
         return FALSE;
     }
     for (guint i = 0; i < all->len; i++) {
@@ -377,7 +426,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     /* a parent that is not listed makes a root */
     moments = moments_new(g_steal_pointer(&snaps));
     all_new = hvd_moment_tree_all(moments);
-    taken_apply(d, c, vm, all_new);
+    taken_apply(d, c, vm, all_new, &r);
 
     g_mutex_lock(&d->lock);
     t = tree_of(d, vm->uuid);
@@ -627,6 +676,26 @@ read_snapshot_domain(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
     return domain_from(d, c, vm, rasds, NULL, error);
 }
 
+/* The resources of the snapshots ids names, and the image service's
+ * address when the connection does not know it yet, asked side by side */
+typedef struct {
+    GPtrArray *ids;
+    GHashTable *resources;
+    GError *error;
+    WmiEpr *img;
+} DomainsRead;
+
+static void
+domains_read_job(WsmanClient *c, guint i, gpointer data)
+{
+    DomainsRead *r = data;
+
+    if (i == 0)
+        r->resources = hv_settings_resources_of(c, r->ids, &r->error);
+    else
+        r->img = hv_service_epr(c, HV_IMAGE_SERVICE, NULL);
+}
+
 /* Reads the domain of every snapshot of the VM whose domain is not read
  * yet: the resources of all of them in one query, then each disk file
  * not known yet once, the files of a wave together. A snapshot left
@@ -660,7 +729,20 @@ read_domains(HvdDriver *d, WsmanClient *c, const VmEntry *vm)
     if (!files)
         files = hv_disk_files_new();
 
-    resources = ids->len ? hv_settings_resources_of(c, ids, &local) : NULL;
+    if (ids->len) {
+        DomainsRead r = { ids };
+        HvRunner runner = hvd_driver_runner(d);
+
+        runner.run(runner.self, c,
+                   wsman_client_service(c, HV_IMAGE_SERVICE) ? 1 : 2,
+                   domains_read_job, &r);
+        resources = r.resources;
+        local = r.error;
+        if (r.img) {
+            wsman_client_set_service(c, HV_IMAGE_SERVICE, r.img);
+            wmi_epr_free(r.img);
+        }
+    }
     if (resources) {
         g_hash_table_iter_init(&iter, resources);
         while (g_hash_table_iter_next(&iter, NULL, &value))
@@ -1875,7 +1957,7 @@ hvd_driver_reconnect_parent(HvdDriver *d, const char *child, const char *parent,
     if (!c)
         return NULL;
     if (hv_disk_set_parent(c, child, parent, &wait, &local) &&
-        (img = hv_service_epr(c, "Msvm_ImageManagementService", &local)))
+        (img = hv_service_epr(c, HV_IMAGE_SERVICE, &local)))
         chain = hv_disk_chain(c, img, child, &local);
     hvd_driver_client_put(d, c);
     if (!chain) {

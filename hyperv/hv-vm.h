@@ -42,6 +42,8 @@ gboolean hv_service_start(WsmanClient *client, const char *service,
                           GError **error);
 /* The one instance of a service class (its EPR), asked once per
  * connection. */
+#define HV_IMAGE_SERVICE "Msvm_ImageManagementService"
+
 WmiEpr *hv_service_epr(WsmanClient *client, const char *class_name,
                        GError **error);
 

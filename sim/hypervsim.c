@@ -39,6 +39,26 @@ write_ntlm_users(const char *state_dir, const char *host_name, const char *user,
     return TRUE;
 }
 
+/* The listening socket, with room for the connections a client opens at
+ * once (HTTP.sys queues thousands; GLib's default backlog of 10 would
+ * drop the SYNs of a pool that opens 32, each then waiting a second) */
+static gboolean
+listen_on(SimServer *srv, GSocketAddress *sa, gboolean tls, GError **error)
+{
+    g_autoptr(GSocket) sock = g_socket_new(
+        g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM,
+        G_SOCKET_PROTOCOL_TCP, error);
+
+    if (!sock)
+        return FALSE;
+    g_socket_set_listen_backlog(sock, 1024);
+    return g_socket_bind(sock, sa, TRUE, error) &&
+           g_socket_listen(sock, error) &&
+           soup_server_listen_socket(sim_server_soup(srv), sock,
+                                     tls ? SOUP_SERVER_LISTEN_HTTPS : 0,
+                                     error);
+}
+
 static gboolean
 make_sample(SimHost *host, GError **error)
 {
@@ -178,8 +198,7 @@ main(int argc, char **argv)
     srv = sim_server_new(host, user, password, cert);
     sim_server_set_auth(srv, basic, negotiate, require_sealing, keytab);
     sa = g_inet_socket_address_new(addr, (guint16) port);
-    if (!soup_server_listen(sim_server_soup(srv), sa,
-                            cert ? SOUP_SERVER_LISTEN_HTTPS : 0, &err)) {
+    if (!listen_on(srv, sa, cert != NULL, &err)) {
         g_printerr("hypervsim: %s\n", err->message);
         return 1;
     }
