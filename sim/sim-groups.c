@@ -206,6 +206,22 @@ task_point(SimHost *host, GroupTask *t, gboolean refpoints, SimGroup **g,
     return p;
 }
 
+/* A group checkpoint job's start: its progress set, the host locked and
+ * the task's group checkpoint found again; NULL (unlocked) when it went */
+static SimGroupPoint *
+task_begin(SimHost *host, SimJob *job, GroupTask *t, guint percent,
+           SimGroup **g, GError **error)
+{
+    SimGroupPoint *p;
+
+    sim_job_progress(host, job, percent);
+    g_mutex_lock(&host->lock);
+    p = task_point(host, t, FALSE, g, error);
+    if (!p)
+        g_mutex_unlock(&host->lock);
+    return p;
+}
+
 /* What failed on one member, naming it as Hyper-V's per-VM errors do */
 static char *
 member_failure(const SimVm *vm, const char *member_id, const GError *local)
@@ -337,13 +353,9 @@ run_group_destroy(SimHost *host, SimJob *job, gpointer data, GError **error)
     g_autoptr(GPtrArray) items = NULL;
     gboolean ok = TRUE;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    p = task_point(host, t, FALSE, &g, error);
-    if (!p) {
-        g_mutex_unlock(&host->lock);
+    p = task_begin(host, job, t, 10, &g, error);
+    if (!p)
         return FALSE;
-    }
     items = copy_ids(p->items);
     sim_job_affects(job, "Msvm_VirtualSystemCollection", g->id);
     for (guint i = 0; ok && i < items->len; i++) {
@@ -367,13 +379,9 @@ run_group_apply(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimGroupPoint *p;
     gboolean ok = TRUE;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    p = task_point(host, t, FALSE, &g, error);
-    if (!p) {
-        g_mutex_unlock(&host->lock);
+    p = task_begin(host, job, t, 10, &g, error);
+    if (!p)
         return FALSE;
-    }
     g_ptr_array_set_size(g->last_apply_vms, 0);
     for (guint i = 0; ok && i < p->items->len; i++) {
         SimVm *vm = NULL;
@@ -412,13 +420,9 @@ run_group_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
     g_autoptr(GPtrArray) items = NULL;
     gboolean ok = TRUE;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
-    p = task_point(host, t, FALSE, &g, error);
-    if (!p) {
-        g_mutex_unlock(&host->lock);
+    p = task_begin(host, job, t, 10, &g, error);
+    if (!p)
         return FALSE;
-    }
     rp =
         group_point_new(p->name, MSVM_REFERENCE_POINT_TYPE_RCT, p->consistency);
     items = copy_ids(p->items);
@@ -486,13 +490,9 @@ run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimGroupPoint *p;
     g_autoptr(SimExport) e = sim_export_new();
 
-    sim_job_progress(host, job, 5);
-    g_mutex_lock(&host->lock);
-    p = task_point(host, t, FALSE, &g, error);
-    if (!p) {
-        g_mutex_unlock(&host->lock);
+    p = task_begin(host, job, t, 5, &g, error);
+    if (!p)
         return FALSE;
-    }
     sim_job_affects(job, "Msvm_SnapshotCollection", p->id);
     /* plan under the lock; the files are frozen, so copy without it */
     for (guint i = 0; i < p->items->len; i++) {
