@@ -45,9 +45,9 @@ write_ntlm_users(const char *state_dir, const char *host_name, const char *user,
 static gboolean
 listen_on(SimServer *srv, GSocketAddress *sa, gboolean tls, GError **error)
 {
-    g_autoptr(GSocket) sock = g_socket_new(
-        g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM,
-        G_SOCKET_PROTOCOL_TCP, error);
+    g_autoptr(GSocket) sock =
+        g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM,
+                     G_SOCKET_PROTOCOL_TCP, error);
 
     if (!sock)
         return FALSE;
@@ -55,8 +55,7 @@ listen_on(SimServer *srv, GSocketAddress *sa, gboolean tls, GError **error)
     return g_socket_bind(sock, sa, TRUE, error) &&
            g_socket_listen(sock, error) &&
            soup_server_listen_socket(sim_server_soup(srv), sock,
-                                     tls ? SOUP_SERVER_LISTEN_HTTPS : 0,
-                                     error);
+                                     tls ? SOUP_SERVER_LISTEN_HTTPS : 0, error);
 }
 
 static gboolean
