@@ -142,6 +142,14 @@ wsman_gss_initiator(WsmanGssMech mech, const char *host, const char *user,
                 &minor, name, &pbuf, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
                 &g->cred, NULL, NULL);
         gss_release_name(&minor, &name);
+        if (GSS_ROUTINE_ERROR(major) == GSS_S_BAD_MECH &&
+            mech == WSMAN_GSS_NTLM) {
+            g_set_error_literal(error, HV_ERROR, HV_ERROR_AUTH,
+                                _("NTLM is not available here: install "
+                                  "gss-ntlmssp, whose mechanism file goes "
+                                  "in /etc/gss/mech.d"));
+            return NULL;
+        }
         if (GSS_ERROR(major)) {
             set_gss_error(error, g->mech, major, minor,
                           _("no credentials for the user"));

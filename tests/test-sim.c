@@ -854,10 +854,24 @@ test_https(void)
                      cert,
                      "--tls-key",
                      key,
+                     "--user",
+                     "Administrator",
+                     "--password",
+                     "secret",
+                     "--require-sealing",
                      NULL };
-    WsmanOptions o = { .url = url, .ca_file = cert, .timeout_ms = 5000 };
+    /* Negotiate inside TLS: NTLM authenticates, TLS protects the bodies */
+    WsmanOptions o = { .url = url,
+                       .ca_file = cert,
+                       .timeout_ms = 5000,
+                       .user = "Administrator",
+                       .password = "secret" };
     g_autoptr(WsmanClient) c = NULL;
+    g_autoptr(WsmanClient) basic = NULL;
+    g_autoptr(WsmanClient) wrong = NULL;
     g_autoptr(GPtrArray) vms = NULL;
+    g_autoptr(GPtrArray) again = NULL;
+    g_autoptr(GPtrArray) refused = NULL;
     GError *err = NULL;
     GPid pid;
 
@@ -877,6 +891,23 @@ test_https(void)
     }
     g_assert_no_error(err);
     g_assert_cmpuint(vms->len, ==, 3);
+    /* Basic over HTTPS needs no allow_unencrypted, and a host that
+     * requires sealing over HTTP takes it inside TLS */
+    o.auth = WSMAN_AUTH_BASIC;
+    basic = wsman_client_new(&o, &err);
+    g_assert_no_error(err);
+    again = wsman_enumerate(basic, "SELECT * FROM Msvm_ComputerSystem", FALSE,
+                            &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(again->len, ==, 4);
+    o.password = "wrong";
+    wrong = wsman_client_new(&o, &err);
+    refused = wsman_enumerate(wrong, "SELECT * FROM Msvm_ComputerSystem", FALSE,
+                              &err);
+    g_assert_null(refused);
+    g_assert_error(err, HV_ERROR, HV_ERROR_AUTH);
+    g_assert_nonnull(strstr(err->message, "HTTP 401"));
+    g_clear_error(&err);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     g_spawn_close_pid(pid);

@@ -253,6 +253,26 @@ test_wrong_password(void)
     pair_clear(&p);
 }
 
+/* Without gss-ntlmssp's mechanism, the error says what to install */
+static void
+test_no_ntlm(void)
+{
+    if (g_test_subprocess()) {
+        GError *err = NULL;
+
+        g_setenv("GSS_MECH_CONFIG", "/dev/null", TRUE);
+        g_assert_null(wsman_gss_initiator(
+            WSMAN_GSS_NTLM, "hv01", "Administrator", "secret", NULL, &err));
+        g_assert_error(err, HV_ERROR, HV_ERROR_AUTH);
+        g_printerr("%s\n", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed();
+    g_test_trap_assert_stderr("*install gss-ntlmssp*");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -272,6 +292,7 @@ main(int argc, char **argv)
     g_test_add_func("/gss/ntlm/replay-refused", test_replayed);
     g_test_add_func("/gss/ntlm/malformed-named", test_malformed);
     g_test_add_func("/gss/ntlm/wrong-password", test_wrong_password);
+    g_test_add_func("/gss/ntlm/not-installed", test_no_ntlm);
     rc = g_test_run();
     g_unlink(users);
     g_rmdir(dir);
