@@ -59,6 +59,7 @@ struct _HvdDriver {
     GHashTable *checkpoints; /* uuid bytes -> CheckpointTree */
     GHashTable *backups;     /* uuid bytes -> Backup (hvd-backup.c) */
     GMutex refresh_lock;     /* one listing at a time, so events keep order */
+    GThreadPool *helpers;    /* threads of the reads fanned out, kept */
     gboolean recovered;      /* the state folder's operations looked at */
 };
 

@@ -318,6 +318,8 @@ hvd_driver_free(HvdDriver *d)
         return;
     hvd_backup_stop_all(d);
     stop_poller(d);
+    if (d->helpers)
+        g_thread_pool_free(d->helpers, FALSE, TRUE);
     g_async_queue_unref(d->idle);
     g_ptr_array_unref(d->clients);
     g_hash_table_unref(d->services);
@@ -377,18 +379,21 @@ hvd_driver_client_put(HvdDriver *d, WsmanClient *c)
 
 /* Reads that do not depend on each other, spread over the host's
  * connections: the caller's own, and idle or new ones up to the host's
- * bound, each on a thread of its own */
+ * bound, each on one of the driver's helper threads, which stay for the
+ * next reads rather than being made and ended each time */
 typedef struct {
     HvJob job;
     gpointer data;
     guint n;
     gint next;
+    GMutex lock;
+    GCond done;
+    guint running; /* helpers not done yet */
 } Fanout;
 
 typedef struct {
     Fanout *fanout;
     WsmanClient *client;
-    GThread *thread;
 } Helper;
 
 static void
@@ -402,12 +407,17 @@ fanout_work(Fanout *f, WsmanClient *c)
     }
 }
 
-static gpointer
-helper_main(gpointer data)
+static void
+helper_run(gpointer task, gpointer unused)
 {
-    Helper *h = data;
-    fanout_work(h->fanout, h->client);
-    return NULL;
+    Helper *h = task;
+    Fanout *f = h->fanout;
+
+    fanout_work(f, h->client);
+    g_mutex_lock(&f->lock);
+    f->running--;
+    g_cond_signal(&f->done);
+    g_mutex_unlock(&f->lock);
 }
 
 /* An idle connection, or a new one while the host's bound allows */
@@ -423,6 +433,21 @@ spare_client(HvdDriver *d)
     return room ? hvd_driver_client_get(d, NULL) : NULL;
 }
 
+/* The helper threads, made the first time: one per connection a fan-out
+ * can add to the caller's; no job fans out again, so a helper is never
+ * waited for by another */
+static GThreadPool *
+helpers_of(HvdDriver *d)
+{
+    g_mutex_lock(&d->lock);
+    if (!d->helpers)
+        d->helpers = g_thread_pool_new(
+            helper_run, NULL, (gint) MAX(d->config->connections - 1, 1), TRUE,
+            NULL);
+    g_mutex_unlock(&d->lock);
+    return d->helpers;
+}
+
 static void
 driver_run(gpointer self, WsmanClient *own, guint n, HvJob job, gpointer data)
 {
@@ -432,21 +457,29 @@ driver_run(gpointer self, WsmanClient *own, guint n, HvJob job, gpointer data)
     g_autofree Helper *helpers = g_new0(Helper, want);
     guint started = 0;
 
+    g_mutex_init(&f.lock);
+    g_cond_init(&f.done);
     for (guint i = 1; i < want; i++) {
         WsmanClient *c = spare_client(d);
         if (!c)
             break;
         helpers[started].fanout = &f;
         helpers[started].client = c;
-        helpers[started].thread =
-            g_thread_new("hvd-read", helper_main, &helpers[started]);
+        g_mutex_lock(&f.lock);
+        f.running++;
+        g_mutex_unlock(&f.lock);
+        g_thread_pool_push(helpers_of(d), &helpers[started], NULL);
         started++;
     }
     fanout_work(&f, own);
-    for (guint i = 0; i < started; i++) {
-        g_thread_join(helpers[i].thread);
+    g_mutex_lock(&f.lock);
+    while (f.running)
+        g_cond_wait(&f.done, &f.lock);
+    g_mutex_unlock(&f.lock);
+    for (guint i = 0; i < started; i++)
         hvd_driver_client_put(d, helpers[i].client);
-    }
+    g_mutex_clear(&f.lock);
+    g_cond_clear(&f.done);
 }
 
 HvRunner
