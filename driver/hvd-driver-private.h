@@ -59,8 +59,9 @@ struct _HvdDriver {
     GHashTable *checkpoints; /* uuid bytes -> CheckpointTree */
     GHashTable *backups;     /* uuid bytes -> Backup (hvd-backup.c) */
     GMutex refresh_lock;     /* one listing at a time, so events keep order */
-    GThreadPool *helpers;    /* threads of the reads fanned out, kept */
-    gboolean recovered;      /* the state folder's operations looked at */
+    GAsyncQueue *helper_tasks; /* reads fanned out, for the threads below */
+    GPtrArray *helpers;        /* GThread, kept until the driver goes */
+    gboolean recovered;        /* the state folder's operations looked at */
 };
 
 gboolean hvd_state_active(guint16 enabled_state);

@@ -679,7 +679,18 @@ sim_merge_file(SimHost *host, SimJob *job, const char *child, GError **error)
     progress.pause_ms = host->merge_chunk_ms;
     host->crash_next_merge = FALSE;
     g_mutex_unlock(&host->lock);
-    ok = vhdx_merge(child, merge_progress, &progress, stop, &local);
+    /* a request that reads the file (GetVirtualHardDiskSettingData, an
+     * export) holds it shared for a moment: Hyper-V's merge waits for
+     * such readers rather than failing, and one that finds the file busy
+     * has changed nothing yet */
+    for (int tries = 0;; tries++) {
+        ok = vhdx_merge(child, merge_progress, &progress, stop, &local);
+        if (ok || tries >= 400 ||
+            !g_error_matches(local, VHDX_ERROR, VHDX_ERROR_BUSY))
+            break;
+        g_clear_error(&local);
+        g_usleep(5000);
+    }
     g_mutex_lock(&host->lock);
     if (ok)
         return TRUE;

@@ -491,11 +491,14 @@ vhdx_open_internal(const char *path, VhdxOpenFlags flags, GPtrArray *problems,
     }
     if (flock(img->fd, (rw ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
         int err = errno;
+        /* a writer waits for every other open, a reader for writers */
         g_set_error(error, VHDX_ERROR,
                     err == EWOULDBLOCK ? VHDX_ERROR_BUSY : VHDX_ERROR_IO,
-                    err == EWOULDBLOCK ? _("%s: the file is in use by another "
-                                           "open that writes it")
-                                       : _("%s: cannot lock: %s"),
+                    err != EWOULDBLOCK ? _("%s: cannot lock: %s")
+                    : rw ? _("%s: the file is open elsewhere, and writing "
+                             "needs it alone")
+                         : _("%s: the file is in use by another open that "
+                             "writes it"),
                     path, g_strerror(err));
         return NULL;
     }
