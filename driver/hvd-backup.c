@@ -115,6 +115,27 @@ export_name(const char *path)
 
 #define VHD_FOLDER "Virtual Hard Disks"
 
+/* Why Hyper-V's export cannot write disk as the XML asks, or NULL */
+static char *
+disk_refusal(const HvdBackupDiskDef *disk)
+{
+    if (disk->skipped)
+        return g_strdup_printf(_("disk '%s' cannot be left out of the backup: "
+                                 "Hyper-V exports every disk of the domain "
+                                 "(leave backup='no' out)"),
+                               disk->name);
+    if (disk->type && !g_str_equal(disk->type, "file"))
+        return g_strdup_printf(_("disk '%s' cannot be backed up to a %s: "
+                                 "Hyper-V exports files (use type='file')"),
+                               disk->name, disk->type);
+    if (disk->driver)
+        return g_strdup_printf(_("disk '%s' cannot be backed up as %s: "
+                                 "Hyper-V exports VHDX files (leave <driver> "
+                                 "out)"),
+                               disk->name, disk->driver);
+    return NULL;
+}
+
 /* The export folder the disks' targets name, checking each; without
  * targets, one beside the first disk. Fills in every disk. */
 static char *
@@ -125,18 +146,22 @@ export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
 
     for (guint i = 0; i < def->disks->len; i++) {
         HvdBackupDiskDef *disk = def->disks->pdata[i];
-        gboolean known = FALSE;
-        for (guint j = 0; j < slots->len; j++)
-            known |= g_str_equal(((HvdDiskSlot *) slots->pdata[j])->target,
-                                 disk->name);
-        if (!known) {
+        g_autofree char *why = NULL;
+
+        if (!hvd_disk_slot_find(slots, disk->name, FALSE)) {
             refuse(error, VIR_ERR_INVALID_ARG,
                    _("domain '%s' has no disk '%s' (name a target such as "
                      "sda)"),
                    vm->name, disk->name);
             return NULL;
         }
+        why = disk_refusal(disk);
+        if (why) {
+            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED, "%s", why);
+            return NULL;
+        }
     }
+    /* then each disk of the VM, one the XML leaves out as the defaults say */
     for (guint i = 0; i < slots->len; i++) {
         HvdDiskSlot *s = slots->pdata[i];
         g_autofree char *file = export_name(s->path);
@@ -150,28 +175,6 @@ export_folder(const VmEntry *vm, HvdBackupDef *def, GPtrArray *slots,
                 disk = def->disks->pdata[j];
         if (!disk)
             disk = hvd_backup_def_add_disk(def, s->target);
-        if (disk->skipped) {
-            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
-                   _("disk '%s' cannot be left out of the backup: Hyper-V "
-                     "exports every disk of the domain (leave backup='no' "
-                     "out)"),
-                   disk->name);
-            return NULL;
-        }
-        if (disk->type && !g_str_equal(disk->type, "file")) {
-            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
-                   _("disk '%s' cannot be backed up to a %s: Hyper-V exports "
-                     "files (use type='file')"),
-                   disk->name, disk->type);
-            return NULL;
-        }
-        if (disk->driver) {
-            refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
-                   _("disk '%s' cannot be backed up as %s: Hyper-V exports "
-                     "VHDX files (leave <driver> out)"),
-                   disk->name, disk->driver);
-            return NULL;
-        }
         if (!disk->target) {
             if (!dir) {
                 g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -430,26 +433,12 @@ backup_group(HvdDriver *d, const VmEntry *vm, const HvdBackupDef *def,
     return asked || incremental;
 }
 
-gboolean
-hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
-                        const char *backup_xml, const char *checkpoint_xml,
-                        guint flags, GError **error)
+/* backupBegin's arguments, parsed and checked */
+static gboolean
+begin_args(const char *backup_xml, const char *checkpoint_xml, guint flags,
+           HvdBackupDef **def, HvdCheckpointDef **checkpoint, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(HvdBackupDef) def = NULL;
-    g_autoptr(HvdCheckpointDef) checkpoint = NULL;
-    g_autoptr(VmEntry) vm = NULL;
-    g_autoptr(GPtrArray) slots = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *base = NULL;
-    g_autofree char *recovery = NULL;
-    g_autoptr(WmiEpr) export_job = NULL;
-    g_autoptr(GCancellable) abort = NULL;
-    g_auto(HvdGroupRef) group = { NULL };
-    HvJobWait wait = hvd_driver_job_wait(d);
-    WsmanClient *c;
-    Backup *b;
-    gboolean ok;
 
     if (flags & VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL) {
         refuse(error, VIR_ERR_ARGUMENT_UNSUPPORTED,
@@ -459,27 +448,96 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     }
     if (!hvd_check_flags(flags, 0, "hvdDomainBackupBegin", error))
         return FALSE;
-    def = hvd_backup_def_parse(backup_xml, &local);
-    if (!def) {
+    *def = hvd_backup_def_parse(backup_xml, &local);
+    if (!*def) {
         refuse(error, VIR_ERR_XML_ERROR, "%s", local->message);
         return FALSE;
     }
-    if (def->pull) {
+    if ((*def)->pull) {
         refuse(error, VIR_ERR_CONFIG_UNSUPPORTED,
                _("pull mode (an NBD server) is not possible on Hyper-V: its "
                  "export writes files on the host; use push mode"));
         return FALSE;
     }
-    if (!check_incremental(def, error))
+    if (!check_incremental(*def, error))
         return FALSE;
-    if (checkpoint_xml) {
-        checkpoint = hvd_checkpoint_def_parse(checkpoint_xml, &local);
-        if (!checkpoint) {
-            hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
-                          local->message);
-            return FALSE;
-        }
+    if (checkpoint_xml &&
+        !(*checkpoint = hvd_checkpoint_def_parse(checkpoint_xml, &local))) {
+        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
+                      local->message);
+        return FALSE;
     }
+    return TRUE;
+}
+
+/* Exports a VM alone (its job begun): the recovery checkpoint, made with
+ * the checkpoint asked for if any, then the export from base; the backup
+ * takes def and checkpoint when it starts */
+static gboolean
+start_export(HvdDriver *d, const VmEntry *vm, HvdBackupDef **def,
+             HvdCheckpointDef **checkpoint, const char *base, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) slots = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *recovery = NULL;
+    g_autoptr(WmiEpr) export_job = NULL;
+    HvJobWait wait = hvd_driver_job_wait(d);
+    WsmanClient *c;
+    Backup *b;
+    gboolean ok;
+
+    c = hvd_driver_client_get(d, error);
+    ok = c != NULL;
+    if (ok && *checkpoint)
+        ok = (slots = hvd_driver_prepare_checkpoint(d, c, vm, *checkpoint,
+                                                    error)) != NULL;
+    else if (ok)
+        ok = (slots = hvd_driver_disk_slots(d, c, vm, error)) != NULL;
+    ok =
+        ok && (dir = export_folder(vm, *def, slots, NULL, error)) &&
+        (recovery = hvd_checkpoint_recovery_new(d, c, vm, FALSE, &wait, error));
+    if (ok && !hv_export_start(c, vm->guid, dir, recovery, base, &export_job,
+                               &local)) {
+        hvd_driver_map_error(error, g_steal_pointer(&local));
+        if (!hv_snapshot_destroy(c, recovery, FALSE, &wait, &local))
+            g_warning("%s: cannot remove the recovery checkpoint %s of '%s': "
+                      "%s",
+                      hvd_driver_name(d), recovery, vm->name, local->message);
+        ok = FALSE;
+    }
+    if (c)
+        hvd_driver_client_put(d, c);
+    if (!ok)
+        return FALSE;
+
+    b = g_new0(Backup, 1);
+    b->def = g_steal_pointer(def);
+    b->checkpoint = g_steal_pointer(checkpoint);
+    b->slots = g_steal_pointer(&slots);
+    b->recovery_id = g_steal_pointer(&recovery);
+    b->export_job = g_steal_pointer(&export_job);
+    b->abort = g_cancellable_new();
+    hvd_domain_job_set_abort(d, vm, b->abort);
+    start(d, vm, b);
+    return TRUE;
+}
+
+gboolean
+hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
+                        const char *backup_xml, const char *checkpoint_xml,
+                        guint flags, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(HvdBackupDef) def = NULL;
+    g_autoptr(HvdCheckpointDef) checkpoint = NULL;
+    g_autoptr(VmEntry) vm = NULL;
+    g_autofree char *base = NULL;
+    g_auto(HvdGroupRef) group = { NULL };
+
+    if (!begin_args(backup_xml, checkpoint_xml, flags, &def, &checkpoint,
+                    error))
+        return FALSE;
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm)
         return FALSE;
@@ -496,42 +554,10 @@ hvd_domain_backup_begin(HvdDriver *d, const guchar uuid[16],
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_BACKUP,
                               _("backing up"), vm->name, error))
         return FALSE;
-    c = hvd_driver_client_get(d, error);
-    ok = c != NULL;
-    if (ok && checkpoint)
-        ok = (slots = hvd_driver_prepare_checkpoint(d, c, vm, checkpoint,
-                                                    error)) != NULL;
-    else if (ok)
-        ok = (slots = hvd_driver_disk_slots(d, c, vm, error)) != NULL;
-    ok =
-        ok && (dir = export_folder(vm, def, slots, NULL, error)) &&
-        (recovery = hvd_checkpoint_recovery_new(d, c, vm, FALSE, &wait, error));
-    if (ok && !hv_export_start(c, vm->guid, dir, recovery, base, &export_job,
-                               &local)) {
-        hvd_driver_map_error(error, g_steal_pointer(&local));
-        if (!hv_snapshot_destroy(c, recovery, FALSE, &wait, &local))
-            g_warning("%s: cannot remove the recovery checkpoint %s of '%s': "
-                      "%s",
-                      hvd_driver_name(d), recovery, vm->name, local->message);
-        ok = FALSE;
-    }
-    if (c)
-        hvd_driver_client_put(d, c);
-    if (!ok) {
+    if (!start_export(d, vm, &def, &checkpoint, base, error)) {
         hvd_domain_job_end(d, vm, error);
         return FALSE;
     }
-
-    abort = g_cancellable_new();
-    hvd_domain_job_set_abort(d, vm, abort);
-    b = g_new0(Backup, 1);
-    b->def = g_steal_pointer(&def);
-    b->checkpoint = g_steal_pointer(&checkpoint);
-    b->slots = g_steal_pointer(&slots);
-    b->recovery_id = g_steal_pointer(&recovery);
-    b->export_job = g_steal_pointer(&export_job);
-    b->abort = g_object_ref(abort);
-    start(d, vm, b);
     return TRUE;
 }
 

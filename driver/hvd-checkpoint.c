@@ -389,12 +389,8 @@ add_sizes(HvdDriver *d, WsmanClient *c, HvdCheckpointDef *def, GPtrArray *slots,
     for (guint i = 0; img && i < def->disks->len; i++) {
         HvdCheckpointDiskDef *disk = def->disks->pdata[i];
         g_autoptr(GPtrArray) chain = NULL;
-        HvdDiskSlot *s = NULL;
+        HvdDiskSlot *s = hvd_disk_slot_find(slots, disk->name, FALSE);
 
-        for (guint j = 0; !s && j < slots->len; j++)
-            if (g_str_equal(((HvdDiskSlot *) slots->pdata[j])->target,
-                            disk->name))
-                s = slots->pdata[j];
         if (!s || !disk->bitmap)
             continue;
         chain = hv_disk_chain(c, img, s->path, &local);
@@ -474,14 +470,8 @@ check_disks(const VmEntry *vm, const HvdCheckpointDef *def, GPtrArray *slots,
 {
     for (guint i = 0; i < def->disks->len; i++) {
         HvdCheckpointDiskDef *disk = def->disks->pdata[i];
-        gboolean known = FALSE;
 
-        for (guint j = 0; !known && j < slots->len; j++) {
-            HvdDiskSlot *s = slots->pdata[j];
-            known = g_str_equal(s->target, disk->name) ||
-                    g_ascii_strcasecmp(s->path, disk->name) == 0;
-        }
-        if (!known) {
+        if (!hvd_disk_slot_find(slots, disk->name, TRUE)) {
             hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_INVALID_ARG,
                           _("domain '%s' has no disk '%s' (name a target "
                             "such as sda, or a disk's file)"),
@@ -739,19 +729,14 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
                              VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE,
                          "hvdDomainCheckpointCreateXML", error))
         return NULL;
-    if ((flags & VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE) &&
-        !(flags & VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE)) {
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_INVALID_ARG,
-                      _("flag 'redefine-validate' needs flag 'redefine'"));
+    if (!hvd_check_requires(
+            flags, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE,
+            VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE, "redefine-validate",
+            "redefine", HVD_ERROR_CHECKPOINT, error) ||
+        !hvd_check_exclusive(flags, VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE,
+                             VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE, "quiesce",
+                             "redefine", HVD_ERROR_CHECKPOINT, error))
         return NULL;
-    }
-    if ((flags & VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE) &&
-        (flags & VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE)) {
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_INVALID_ARG,
-                      _("flags 'quiesce' and 'redefine' are mutually "
-                        "exclusive"));
-        return NULL;
-    }
     def = hvd_checkpoint_def_parse(xml, &local);
     if (!def) {
         hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_XML_ERROR, "%s",
@@ -947,13 +932,11 @@ hvd_domain_checkpoint_delete(HvdDriver *d, const guchar uuid[16],
                              VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY,
                          "hvdDomainCheckpointDelete", error))
         return FALSE;
-    if ((flags & VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN) &&
-        (flags & VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY)) {
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_INVALID_ARG,
-                      _("flags 'children' and 'children-only' are mutually "
-                        "exclusive"));
+    if (!hvd_check_exclusive(flags, VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN,
+                             VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY,
+                             "children", "children-only", HVD_ERROR_CHECKPOINT,
+                             error))
         return FALSE;
-    }
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(k = resolve_locked(d, vm, name, &t, error)))
         return FALSE;

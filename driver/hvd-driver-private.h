@@ -116,6 +116,10 @@ typedef struct {
     char *resource_id;
     char *path;
 } HvdDiskSlot;
+
+/* The slot whose target is name, or with by_path whose file is */
+HvdDiskSlot *hvd_disk_slot_find(GPtrArray *slots, const char *name,
+                                gboolean by_path);
 void hvd_disk_slot_free(gpointer slot);
 GPtrArray *hvd_driver_disk_slots(HvdDriver *d, WsmanClient *c,
                                  const VmEntry *vm, GError **error);

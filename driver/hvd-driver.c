@@ -111,6 +111,29 @@ hvd_check_flags(guint flags, guint allowed, const char *function,
     return FALSE;
 }
 
+gboolean
+hvd_check_exclusive(guint flags, guint a, guint b, const char *a_name,
+                    const char *b_name, GQuark domain, GError **error)
+{
+    if (!(flags & a) || !(flags & b))
+        return TRUE;
+    hvd_error_set(error, domain, VIR_ERR_INVALID_ARG,
+                  _("flags '%s' and '%s' are mutually exclusive"), a_name,
+                  b_name);
+    return FALSE;
+}
+
+gboolean
+hvd_check_requires(guint flags, guint a, guint b, const char *a_name,
+                   const char *b_name, GQuark domain, GError **error)
+{
+    if (!(flags & a) || (flags & b))
+        return TRUE;
+    hvd_error_set(error, domain, VIR_ERR_INVALID_ARG,
+                  _("flag '%s' needs flag '%s'"), a_name, b_name);
+    return FALSE;
+}
+
 /* A failure of the host (hyperv/'s errors) as libvirt sees it */
 void
 hvd_driver_map_error(GError **error, GError *hv)
@@ -925,6 +948,7 @@ os_version(const char *text)
     return part[0] * 1000000 + MIN(part[1], 999) * 1000 + MIN(part[2], 999);
 }
 
+/* Reads the host's facts into the driver */
 static gboolean
 read_node(HvdDriver *d, GError **error)
 {
@@ -934,13 +958,6 @@ read_node(HvdDriver *d, GError **error)
     virNodeInfo info = { 0 };
     const char *name = NULL;
     guint64 v, version;
-
-    g_mutex_lock(&d->lock);
-    if (d->have_node) {
-        g_mutex_unlock(&d->lock);
-        return TRUE;
-    }
-    g_mutex_unlock(&d->lock);
 
     c = hvd_driver_client_get(d, error);
     if (!c)
@@ -1007,7 +1024,12 @@ static gboolean
 node_facts(HvdDriver *d, char **name, guint64 *version, virNodeInfo *info,
            GError **error)
 {
-    if (!read_node(d, error))
+    gboolean have;
+
+    g_mutex_lock(&d->lock);
+    have = d->have_node;
+    g_mutex_unlock(&d->lock);
+    if (!have && !read_node(d, error))
         return FALSE;
     g_mutex_lock(&d->lock);
     if (name)
@@ -1676,16 +1698,6 @@ hvd_state_write(const char *path, const char *data, gssize len, GError **error)
                                     0600, error);
 }
 
-void
-hvd_disk_slot_free(gpointer p)
-{
-    HvdDiskSlot *s = p;
-    g_free(s->target);
-    g_free(s->resource_id);
-    g_free(s->path);
-    g_free(s);
-}
-
 GPtrArray *
 hvd_driver_disk_slots(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
                       GError **error)
@@ -1714,6 +1726,28 @@ hvd_driver_disk_slots(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
         g_ptr_array_add(slots, s);
     }
     return slots;
+}
+
+HvdDiskSlot *
+hvd_disk_slot_find(GPtrArray *slots, const char *name, gboolean by_path)
+{
+    for (guint i = 0; i < slots->len; i++) {
+        HvdDiskSlot *s = slots->pdata[i];
+        if (g_str_equal(s->target, name) ||
+            (by_path && g_ascii_strcasecmp(s->path, name) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+void
+hvd_disk_slot_free(gpointer p)
+{
+    HvdDiskSlot *s = p;
+    g_free(s->target);
+    g_free(s->resource_id);
+    g_free(s->path);
+    g_free(s);
 }
 
 char *
@@ -2084,12 +2118,10 @@ hvd_domain_get_vcpus_flags(HvdDriver *d, const guchar uuid[16], guint flags,
                              VIR_DOMAIN_VCPU_MAXIMUM,
                          "hvdDomainGetVcpusFlags", error))
         return FALSE;
-    if ((flags & VIR_DOMAIN_AFFECT_LIVE) &&
-        (flags & VIR_DOMAIN_AFFECT_CONFIG)) {
-        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_INVALID_ARG,
-                      _("flags 'live' and 'config' are mutually exclusive"));
+    if (!hvd_check_exclusive(flags, VIR_DOMAIN_AFFECT_LIVE,
+                             VIR_DOMAIN_AFFECT_CONFIG, "live", "config",
+                             HVD_ERROR_HYPERV, error))
         return FALSE;
-    }
     if (!(e = find_with_settings(d, uuid, error)))
         return FALSE;
     if ((flags & VIR_DOMAIN_AFFECT_LIVE) &&

@@ -33,6 +33,13 @@ void hvd_error_set(GError **error, GQuark domain, int code, const char *fmt,
 /* libvirt's virCheckFlags: "unsupported flags (0x..) in function ..." */
 gboolean hvd_check_flags(guint flags, guint allowed, const char *function,
                          GError **error);
+/* FALSE, with libvirt's error, when flags holds both a and b (named as
+ * virsh spells them) */
+gboolean hvd_check_exclusive(guint flags, guint a, guint b, const char *a_name,
+                             const char *b_name, GQuark domain, GError **error);
+/* FALSE when flags holds a without b */
+gboolean hvd_check_requires(guint flags, guint a, guint b, const char *a_name,
+                            const char *b_name, GQuark domain, GError **error);
 
 /* Well inside what a Windows host's WinRM allows one user by default
  * (MaxConcurrentOperationsPerUser 1500, MaxConnections 300) */

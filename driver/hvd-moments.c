@@ -12,17 +12,22 @@
 
 #include "hvd-driver-private.h"
 
-/* The errors of each kind, whole sentences to translate */
+/* The errors of each kind, whole sentences to translate: the first format
+ * is the checkpoint's, the second the snapshot's */
+#define KIND_ERROR(k, error, checkpoint_fmt, snapshot_fmt, ...)                \
+    ((k)->id == HVD_MOMENT_CHECKPOINT                                          \
+         ? hvd_error_set(error, HVD_ERROR_CHECKPOINT,                          \
+                         VIR_ERR_NO_DOMAIN_CHECKPOINT, checkpoint_fmt,         \
+                         __VA_ARGS__)                                          \
+         : hvd_error_set(error, HVD_ERROR_SNAPSHOT,                            \
+                         VIR_ERR_NO_DOMAIN_SNAPSHOT, snapshot_fmt,             \
+                         __VA_ARGS__))
 
 void
 hvd_moment_not_found(const HvdMomentKind *k, GError **error, const char *name)
 {
-    if (k->id == HVD_MOMENT_CHECKPOINT)
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                      _("no domain checkpoint with matching name '%s'"), name);
-    else
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                      _("no domain snapshot with matching name '%s'"), name);
+    KIND_ERROR(k, error, _("no domain checkpoint with matching name '%s'"),
+               _("no domain snapshot with matching name '%s'"), name);
 }
 
 /* a root's parent is an error with libvirt's "not found" code, as virsh
@@ -30,28 +35,20 @@ hvd_moment_not_found(const HvdMomentKind *k, GError **error, const char *name)
 static void
 no_parent(const HvdMomentKind *k, GError **error, const char *label)
 {
-    if (k->id == HVD_MOMENT_CHECKPOINT)
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                      _("checkpoint '%s' does not have a parent"), label);
-    else
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                      _("snapshot '%s' does not have a parent"), label);
+    KIND_ERROR(k, error, _("checkpoint '%s' does not have a parent"),
+               _("snapshot '%s' does not have a parent"), label);
 }
 
 static void
 ambiguous(const HvdMomentKind *k, GError **error, const char *name,
           const char *vm, const char *labels)
 {
-    if (k->id == HVD_MOMENT_CHECKPOINT)
-        hvd_error_set(error, HVD_ERROR_CHECKPOINT, VIR_ERR_NO_DOMAIN_CHECKPOINT,
-                      _("checkpoint name '%s' is ambiguous: domain '%s' has "
-                        "several checkpoints of that name; name one of %s"),
-                      name, vm, labels);
-    else
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_NO_DOMAIN_SNAPSHOT,
-                      _("snapshot name '%s' is ambiguous: domain '%s' has "
-                        "several checkpoints of that name; name one of %s"),
-                      name, vm, labels);
+    KIND_ERROR(k, error,
+               _("checkpoint name '%s' is ambiguous: domain '%s' has "
+                 "several checkpoints of that name; name one of %s"),
+               _("snapshot name '%s' is ambiguous: domain '%s' has "
+                 "several snapshots of that name; name one of %s"),
+               name, vm, labels);
 }
 
 HvdMomentCache *

@@ -1643,12 +1643,10 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
                              VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE,
                          "hvdDomainSnapshotCreateXML", error))
         return NULL;
-    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
-        !(flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)) {
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
-                      _("use of 'current' flag requires 'redefine' flag"));
+    if (!hvd_check_requires(flags, VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT,
+                            VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, "current",
+                            "redefine", HVD_ERROR_SNAPSHOT, error))
         return NULL;
-    }
     def = hvd_snapshot_def_parse(xml, &local);
     if (!def) {
         xml_error(error, local);
@@ -1782,13 +1780,10 @@ hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
                              VIR_DOMAIN_SNAPSHOT_REVERT_FORCE,
                          "hvdDomainRevertToSnapshot", error))
         return FALSE;
-    if ((flags & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) &&
-        (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)) {
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
-                      _("flags 'running' and 'paused' are mutually "
-                        "exclusive"));
+    if (!hvd_check_exclusive(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+                             VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED, "running",
+                             "paused", HVD_ERROR_SNAPSHOT, error))
         return FALSE;
-    }
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
@@ -1895,13 +1890,11 @@ hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
                              VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
                          "hvdDomainSnapshotDelete", error))
         return FALSE;
-    if ((flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) &&
-        (flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
-        hvd_error_set(error, HVD_ERROR_SNAPSHOT, VIR_ERR_INVALID_ARG,
-                      _("flags 'children' and 'children-only' are mutually "
-                        "exclusive"));
+    if (!hvd_check_exclusive(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN,
+                             VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                             "children", "children-only", HVD_ERROR_SNAPSHOT,
+                             error))
         return FALSE;
-    }
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
