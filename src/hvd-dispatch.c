@@ -50,44 +50,38 @@ typedef struct {
     guchar uuid[16];
 } Callback;
 
+/* in a GLib atomic reference-counted box */
 typedef struct {
-    gint refs;
     HvdClient *client;
     HvdDriver *driver;
+    char *uri; /* as the client opened it, or NULL */
     GMutex lock;
-    GArray *callbacks; /* Callback */
-    int next_callback;
-    guint listener;
     gboolean closed;         /* the client is gone: no listener any more */
     gboolean close_callback; /* told of the daemon's shutdown */
-    char *uri;               /* as the client opened it, or NULL */
+    GArray *callbacks;       /* Callback */
+    int next_callback;
+    guint listener;
 } Conn;
-
-static gpointer
-conn_ref(gpointer p)
-{
-    Conn *c = p;
-    g_atomic_int_inc(&c->refs);
-    return c;
-}
-
-static void
-conn_unref(gpointer p)
-{
-    Conn *c = p;
-    if (!g_atomic_int_dec_and_test(&c->refs))
-        return;
-    hvd_client_unref(c->client);
-    g_array_unref(c->callbacks);
-    g_free(c->uri);
-    g_mutex_clear(&c->lock);
-    g_free(c);
-}
 
 static HvdDaemon *
 daemon_of(HvdCall *call)
 {
     return hvd_server_get_data(hvd_client_get_server(call->client));
+}
+
+static void
+conn_clear(Conn *c)
+{
+    hvd_client_unref(c->client);
+    g_array_unref(c->callbacks);
+    g_free(c->uri);
+    g_mutex_clear(&c->lock);
+}
+
+static void
+conn_unref(gpointer p)
+{
+    g_atomic_rc_box_release_full(p, (GDestroyNotify) conn_clear);
 }
 
 /* Held for the whole call by the server, even if the client goes */
@@ -182,14 +176,13 @@ connect_open(HvdCall *call, gpointer a, gpointer r)
         hvd_daemon_open(daemon_of(call), args->name ? *args->name : NULL, &err);
     if (!driver || !hvd_driver_connect(driver, &err))
         return fail(call, err);
-    c = g_new0(Conn, 1);
-    c->refs = 1;
+    c = g_atomic_rc_box_new0(Conn);
     c->client = hvd_client_ref(call->client);
     c->driver = driver;
     g_mutex_init(&c->lock);
     c->callbacks = g_array_new(FALSE, FALSE, sizeof(Callback));
     c->uri = args->name && **args->name ? g_strdup(*args->name) : NULL;
-    hvd_client_set_data(call->client, c, conn_ref, conn_unref);
+    hvd_client_set_data(call->client, c, g_atomic_rc_box_acquire, conn_unref);
     if (args->flags & OPEN_READ_ONLY)
         hvd_client_set_read_only(call->client);
     hvd_client_set_open(call->client, TRUE);
@@ -507,8 +500,8 @@ add_callback(Conn *c, Callback *cb)
     g_array_append_val(c->callbacks, *cb);
     g_mutex_unlock(&c->lock);
     if (first) {
-        guint id = hvd_driver_add_listener(c->driver, on_event, conn_ref(c),
-                                           conn_unref);
+        guint id = hvd_driver_add_listener(
+            c->driver, on_event, g_atomic_rc_box_acquire(c), conn_unref);
         g_mutex_lock(&c->lock);
         /* a client gone meanwhile keeps no listener */
         if (c->listener == 0 && !c->closed) {

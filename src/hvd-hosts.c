@@ -31,18 +31,6 @@ hvd_daemon_new(void)
 }
 
 void
-hvd_daemon_free(HvdDaemon *d)
-{
-    if (!d)
-        return;
-    g_hash_table_unref(d->drivers);
-    g_hash_table_unref(d->hosts);
-    g_free(d->default_host);
-    g_mutex_clear(&d->lock);
-    g_free(d);
-}
-
-void
 hvd_daemon_add_host(HvdDaemon *d, const HvdHostConfig *config)
 {
     HvdHostConfig *h = hvd_host_config_copy(config);
@@ -126,4 +114,16 @@ hvd_daemon_open(HvdDaemon *d, const char *uri, GError **error)
     }
     g_mutex_unlock(&d->lock);
     return driver;
+}
+
+void
+hvd_daemon_free(HvdDaemon *d)
+{
+    if (!d)
+        return;
+    g_hash_table_unref(d->drivers);
+    g_hash_table_unref(d->hosts);
+    g_free(d->default_host);
+    g_mutex_clear(&d->lock);
+    g_free(d);
 }

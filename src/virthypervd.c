@@ -42,23 +42,13 @@ typedef struct {
     char *group_remove, *member, *group_revert;
 } Options;
 
+/* The strings GOption gave the entries */
 static void
-options_clear(Options *o)
+entries_clear(const GOptionEntry *e)
 {
-    g_free(o->config_file);
-    g_free(o->socket_path);
-    g_free(o->host_url);
-    g_free(o->auth_file);
-    g_free(o->reconnect);
-    g_free(o->parent);
-    g_free(o->state_dir);
-    g_free(o->group_define);
-    g_free(o->group_destroy);
-    g_free(o->group_rename);
-    g_free(o->group_add);
-    g_free(o->group_remove);
-    g_free(o->member);
-    g_free(o->group_revert);
+    for (; e->long_name; e++)
+        if (e->arg == G_OPTION_ARG_STRING || e->arg == G_OPTION_ARG_FILENAME)
+            g_clear_pointer((char **) e->arg_data, g_free);
 }
 
 /* --reconnect CHILD --to PARENT: the repair Hyper-V offers for a broken
@@ -630,6 +620,7 @@ main(int argc, char **argv)
     DaemonSettings set = { 0 };
     g_autoptr(GError) err = NULL;
     g_autoptr(GOptionContext) ctx = NULL;
+    GOptionGroup *group;
     g_autoptr(GMainLoop) loop = NULL;
     HvdDaemon *daemon = NULL;
     HvdServer *server = NULL;
@@ -649,20 +640,23 @@ main(int argc, char **argv)
           N_("URL") },
         { "auth-file", 'a', 0, G_OPTION_ARG_FILENAME, &o.auth_file,
           N_("Credentials, in libvirt's auth.conf format"), N_("FILE") },
+        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir,
+          N_("Where operations in flight and checkpoint metadata are kept "
+             "(default /var/lib/libvirt/virthypervd)"),
+          N_("DIR") },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
           N_("Log what the daemon does"), NULL },
         { "reconnect", 0, 0, G_OPTION_ARG_STRING, &o.reconnect,
           N_("Reconnect a differencing disk of the default host to the "
              "parent --to names, print its chain, and exit"),
           N_("CHILD") },
-        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir,
-          N_("Where operations in flight and checkpoint metadata are kept "
-             "(default /var/lib/libvirt/virthypervd)"),
-          N_("DIR") },
         { "to", 0, 0, G_OPTION_ARG_STRING, &o.parent,
           N_("The parent file for --reconnect, the new name for "
              "--group-rename, the snapshot for --group-revert"),
           N_("PARENT") },
+        { NULL },
+    };
+    GOptionEntry group_entries[] = {
         { "group-list", 0, 0, G_OPTION_ARG_NONE, &o.group_list,
           N_("List the default host's VM groups (name, id, members) and "
              "exit"),
@@ -699,6 +693,11 @@ main(int argc, char **argv)
     ctx = g_option_context_new(_("- libvirt's remote protocol for Hyper-V"));
     g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+    group = g_option_group_new("group", _("VM groups of the default host:"),
+                               _("Show the VM group commands"), NULL, NULL);
+    g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
+    g_option_group_add_entries(group, group_entries);
+    g_option_context_add_group(ctx, group);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         g_printerr("virthypervd: %s\n", err->message);
         return 2;
@@ -763,6 +762,7 @@ out:
         close(lock_fd);
     }
     g_free(set.socket_group);
-    options_clear(&o);
+    entries_clear(entries);
+    entries_clear(group_entries);
     return status;
 }
