@@ -45,54 +45,45 @@ hv_group_list(WsmanClient *c, GError **error)
         error);
 }
 
-/* One association walked from source to objects of result */
-static GPtrArray *
-walk(WsmanClient *c, const WmiAssocDef *assoc, const WmiEpr *source,
-     const WmiClassDef *result, GError **error)
-{
-    g_autofree char *wql = wmi_associators_wql(assoc, source, result, NULL);
-    return hv_typed_list(result, wsman_enumerate(c, wql, FALSE, error), error);
-}
-
 GPtrArray *
 hv_vm_groups(WsmanClient *c, const char *vm_guid, GError **error)
 {
-    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
-    return walk(c, &Msvm_CollectedVirtualSystems_assoc, vm,
-                &Msvm_VirtualSystemCollection_class, error);
+    return hv_associated(c, &Msvm_CollectedVirtualSystems_assoc,
+                         hv_vm_epr(vm_guid),
+                         &Msvm_VirtualSystemCollection_class, error);
 }
 
 GPtrArray *
 hv_group_members(WsmanClient *c, const char *group_id, GError **error)
 {
-    g_autoptr(WmiEpr) g = group_epr(group_id);
-    return walk(c, &Msvm_CollectedVirtualSystems_assoc, g,
-                &Msvm_ComputerSystem_class, error);
+    return hv_associated(c, &Msvm_CollectedVirtualSystems_assoc,
+                         group_epr(group_id), &Msvm_ComputerSystem_class,
+                         error);
 }
 
 GPtrArray *
 hv_group_snapshots(WsmanClient *c, const char *group_id, GError **error)
 {
-    g_autoptr(WmiEpr) g = group_epr(group_id);
-    return walk(c, &Msvm_SnapshotOfVirtualSystemCollection_assoc, g,
-                &Msvm_SnapshotCollection_class, error);
+    return hv_associated(c, &Msvm_SnapshotOfVirtualSystemCollection_assoc,
+                         group_epr(group_id), &Msvm_SnapshotCollection_class,
+                         error);
 }
 
 GPtrArray *
 hv_group_snapshot_items(WsmanClient *c, const char *snapshot_id, GError **error)
 {
-    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
-    return walk(c, &Msvm_CollectedSnapshots_assoc, s,
-                &Msvm_VirtualSystemSettingData_class, error);
+    return hv_associated(c, &Msvm_CollectedSnapshots_assoc,
+                         snapshot_epr(snapshot_id),
+                         &Msvm_VirtualSystemSettingData_class, error);
 }
 
 GPtrArray *
 hv_group_refpoint_items(WsmanClient *c, const char *point_id,
                         const char *group_id, GError **error)
 {
-    g_autoptr(WmiEpr) p = refpoint_epr(point_id, group_id);
-    return walk(c, &Msvm_CollectedReferencePoints_assoc, p,
-                &Msvm_VirtualSystemReferencePoint_class, error);
+    return hv_associated(c, &Msvm_CollectedReferencePoints_assoc,
+                         refpoint_epr(point_id, group_id),
+                         &Msvm_VirtualSystemReferencePoint_class, error);
 }
 
 /* The CollectionID of the one object of klass a job affected */
@@ -194,43 +185,32 @@ char *
 hv_group_snapshot_convert(WsmanClient *c, const char *snapshot_id,
                           const HvJobWait *wait, GError **error)
 {
-    g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
     g_autoptr(Msvm_ConcreteJob) job = NULL;
 
-    wsman_params_add_epr(p, "AffectedSnapshotCollection", s);
-    if (!hv_service_call(c, SNAPSHOTS, "ConvertToReferencePoint", p, wait, &job,
-                         NULL, error))
+    if (!hv_service_call_on(c, SNAPSHOTS, "ConvertToReferencePoint",
+                            "AffectedSnapshotCollection",
+                            snapshot_epr(snapshot_id), wait, &job, error))
         return NULL;
     return affected_id(c, job, &Msvm_ReferencePointCollection_class,
                        "ConvertToReferencePoint", error);
-}
-
-static gboolean
-snapshot_call(WsmanClient *c, const char *method, const char *param,
-              const char *snapshot_id, const HvJobWait *wait, GError **error)
-{
-    g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) s = snapshot_epr(snapshot_id);
-
-    wsman_params_add_epr(p, param, s);
-    return hv_service_call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
 }
 
 gboolean
 hv_group_snapshot_destroy(WsmanClient *c, const char *snapshot_id,
                           const HvJobWait *wait, GError **error)
 {
-    return snapshot_call(c, "DestroySnapshot", "AffectedSnapshotCollection",
-                         snapshot_id, wait, error);
+    return hv_service_call_on(c, SNAPSHOTS, "DestroySnapshot",
+                              "AffectedSnapshotCollection",
+                              snapshot_epr(snapshot_id), wait, NULL, error);
 }
 
 gboolean
 hv_group_snapshot_apply(WsmanClient *c, const char *snapshot_id,
                         const HvJobWait *wait, GError **error)
 {
-    return snapshot_call(c, "ApplySnapshot", "SnapshotCollection", snapshot_id,
-                         wait, error);
+    return hv_service_call_on(c, SNAPSHOTS, "ApplySnapshot",
+                              "SnapshotCollection", snapshot_epr(snapshot_id),
+                              wait, NULL, error);
 }
 
 gboolean

@@ -13,28 +13,21 @@
 GPtrArray *
 hv_refpoint_list(WsmanClient *c, const char *vm_guid, GError **error)
 {
-    g_autoptr(WmiEpr) vm = hv_vm_epr(vm_guid);
-    g_autofree char *wql =
-        wmi_associators_wql(&Msvm_ReferencePointOfVirtualSystem_assoc, vm,
-                            &Msvm_VirtualSystemReferencePoint_class, NULL);
-
-    return hv_typed_list(&Msvm_VirtualSystemReferencePoint_class,
-                         wsman_enumerate(c, wql, FALSE, error), error);
+    return hv_associated(c, &Msvm_ReferencePointOfVirtualSystem_assoc,
+                         hv_vm_epr(vm_guid),
+                         &Msvm_VirtualSystemReferencePoint_class, error);
 }
 
 Msvm_VirtualSystemReferencePoint *
 hv_refpoint_convert(WsmanClient *c, const char *snapshot_id,
                     const HvJobWait *wait, GError **error)
 {
-    g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) snap = hv_settings_epr(snapshot_id);
     g_autoptr(Msvm_ConcreteJob) job = NULL;
     WmiObject *made;
 
-    wsman_params_add_epr(p, "AffectedSnapshot", snap);
-    if (!hv_service_call(c, "Msvm_VirtualSystemSnapshotService",
-                         "ConvertToReferencePoint", p, wait, &job, NULL,
-                         error) ||
+    if (!hv_service_call_on(c, "Msvm_VirtualSystemSnapshotService",
+                            "ConvertToReferencePoint", "AffectedSnapshot",
+                            hv_settings_epr(snapshot_id), wait, &job, error) ||
         !(made = hv_job_affected_one(c, job,
                                      &Msvm_VirtualSystemReferencePoint_class,
                                      "ConvertToReferencePoint", error)))
@@ -46,14 +39,13 @@ gboolean
 hv_refpoint_destroy(WsmanClient *c, const char *instance_id,
                     const char *vm_guid, const HvJobWait *wait, GError **error)
 {
-    g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) point = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
+    WmiEpr *point = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
 
     wmi_epr_add_selector(point, "InstanceID", instance_id);
     wmi_epr_add_selector(point, "VirtualSystemIdentifier", vm_guid);
-    wsman_params_add_epr(p, "AffectedReferencePoint", point);
-    return hv_service_call(c, "Msvm_VirtualSystemReferencePointService",
-                           "DestroyReferencePoint", p, wait, NULL, NULL, error);
+    return hv_service_call_on(c, "Msvm_VirtualSystemReferencePointService",
+                              "DestroyReferencePoint", "AffectedReferencePoint",
+                              point, wait, NULL, error);
 }
 
 /* One call, from offset on: what the host processed, and the ranges */

@@ -112,15 +112,14 @@ hv_settings_modify(WsmanClient *c, const char *instance_id, const char *name,
                            "ModifySystemSettings", p, wait, NULL, NULL, error);
 }
 
+/* A method of the snapshot service whose one parameter, param, names the
+ * snapshot */
 static gboolean
 snapshot_call(WsmanClient *c, const char *method, const char *param,
               const char *instance_id, const HvJobWait *wait, GError **error)
 {
-    g_autoptr(WsmanParams) p = wsman_params_new();
-    g_autoptr(WmiEpr) s = hv_settings_epr(instance_id);
-
-    wsman_params_add_epr(p, param, s);
-    return hv_service_call(c, SNAPSHOTS, method, p, wait, NULL, NULL, error);
+    return hv_service_call_on(c, SNAPSHOTS, method, param,
+                              hv_settings_epr(instance_id), wait, NULL, error);
 }
 
 gboolean

@@ -96,6 +96,28 @@ hv_service_call(WsmanClient *c, const char *service, const char *method,
 }
 
 gboolean
+hv_service_call_on(WsmanClient *c, const char *service, const char *method,
+                   const char *param, WmiEpr *target, const HvJobWait *wait,
+                   Msvm_ConcreteJob **job, GError **error)
+{
+    g_autoptr(WsmanParams) p = wsman_params_new();
+    g_autoptr(WmiEpr) owned = target;
+
+    wsman_params_add_epr(p, param, owned);
+    return hv_service_call(c, service, method, p, wait, job, NULL, error);
+}
+
+GPtrArray *
+hv_associated(WsmanClient *c, const WmiAssocDef *assoc, WmiEpr *source,
+              const WmiClassDef *result, GError **error)
+{
+    g_autoptr(WmiEpr) owned = source;
+    g_autofree char *wql = wmi_associators_wql(assoc, owned, result, NULL);
+
+    return hv_typed_list(result, wsman_enumerate(c, wql, FALSE, error), error);
+}
+
+gboolean
 hv_service_start(WsmanClient *c, const char *service, const char *method,
                  WsmanParams *p, WmiEpr **job, GError **error)
 {
@@ -123,14 +145,12 @@ hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
     if (known)
         return wmi_epr_copy(known);
     r = wsman_enumerate(c, wql, TRUE, error);
-    if (!r)
-        return NULL;
-    if (r->len != 1) {
+    if (r && r->len != 1)
         g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
                     _("%s: %u instances of %s, one was expected"),
                     wsman_client_host(c), r->len, class_name);
+    if (!r || r->len != 1)
         return NULL;
-    }
     wsman_client_set_service(c, class_name, r->pdata[0]);
     return g_ptr_array_steal_index(r, 0);
 }
@@ -154,23 +174,15 @@ hv_vm_request_state(WsmanClient *c, const char *guid, guint16 state,
 Msvm_VirtualSystemSettingData *
 hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
 {
-    g_autoptr(WmiEpr) vm = hv_vm_epr(guid);
-    g_autofree char *wql =
-        wmi_associators_wql(&Msvm_SettingsDefineState_assoc, vm,
-                            &Msvm_VirtualSystemSettingData_class, NULL);
     g_autoptr(GPtrArray) r =
-        hv_typed_list(&Msvm_VirtualSystemSettingData_class,
-                      wsman_enumerate(c, wql, FALSE, error), error);
+        hv_associated(c, &Msvm_SettingsDefineState_assoc, hv_vm_epr(guid),
+                      &Msvm_VirtualSystemSettingData_class, error);
 
-    if (!r)
-        return NULL;
-    if (r->len == 0) {
+    if (r && r->len == 0)
         g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND,
                     _("%s: the virtual machine %s has no settings"),
                     wsman_client_host(c), guid);
-        return NULL;
-    }
-    return g_ptr_array_steal_index(r, 0);
+    return r && r->len ? g_ptr_array_steal_index(r, 0) : NULL;
 }
 
 GPtrArray *

@@ -35,7 +35,16 @@ gboolean hv_service_call(WsmanClient *client, const char *service,
                          const char *method, WsmanParams *params,
                          const HvJobWait *wait, Msvm_ConcreteJob **job,
                          WmiObject **output, GError **error);
-/* The same, started and not waited for: job is the job's EPR, NULL when
+/* A method whose one parameter, param, is target's EPR (taken) */
+gboolean hv_service_call_on(WsmanClient *client, const char *service,
+                            const char *method, const char *param,
+                            WmiEpr *target, const HvJobWait *wait,
+                            Msvm_ConcreteJob **job, GError **error);
+/* The objects of class result that assoc links to source (taken) */
+GPtrArray *hv_associated(WsmanClient *client, const WmiAssocDef *assoc,
+                         WmiEpr *source, const WmiClassDef *result,
+                         GError **error);
+/* A method started and not waited for: job is the job's EPR, NULL when
  * the method was done at once */
 gboolean hv_service_start(WsmanClient *client, const char *service,
                           const char *method, WsmanParams *params, WmiEpr **job,
