@@ -218,7 +218,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
 
     if (!points) {
         g_ptr_array_unref(ckpts);
-        hvd_driver_map_error(error, g_steal_pointer(&local));
+        hvd_driver_map_vm_error(d, vm, error, g_steal_pointer(&local));
         return FALSE;
     }
     metas = meta_load(d, vm);

@@ -76,6 +76,10 @@ void hvd_driver_client_put(HvdDriver *d, WsmanClient *c);
 HvJobWait hvd_driver_job_wait(HvdDriver *d);
 /* Takes hv (hyperv/'s error) and sets error as libvirt sees it. */
 void hvd_driver_map_error(GError **error, GError *hv);
+/* The same for a query about vm: the host not finding it means the domain
+ * is gone (libvirt's no-domain error, the VM list read again next) */
+void hvd_driver_map_vm_error(HvdDriver *d, const VmEntry *vm, GError **error,
+                             GError *hv);
 
 /* Whether what was read at read_at (monotonic; 0: never) is younger than
  * the poll interval (lock held) */

@@ -134,6 +134,23 @@ hvd_check_requires(guint flags, guint a, guint b, const char *a_name,
     return FALSE;
 }
 
+void
+hvd_driver_map_vm_error(HvdDriver *d, const VmEntry *vm, GError **error,
+                        GError *hv)
+{
+    if (!g_error_matches(hv, HV_ERROR, HV_ERROR_NOT_FOUND)) {
+        hvd_driver_map_error(error, hv);
+        return;
+    }
+    g_mutex_lock(&d->lock);
+    d->listed_at = 0;
+    g_mutex_unlock(&d->lock);
+    hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_NO_DOMAIN,
+                  _("domain '%s' is no longer on the host: %s"), vm->name,
+                  hv->message);
+    g_error_free(hv);
+}
+
 /* A failure of the host (hyperv/'s errors) as libvirt sees it */
 void
 hvd_driver_map_error(GError **error, GError *hv)

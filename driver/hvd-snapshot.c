@@ -385,7 +385,7 @@ read_tree(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GError **error)
     runner.run(runner.self, c, r.groups_too ? 2 : 1, tree_read_job, &r);
     all = r.all;
     if (!all) {
-        hvd_driver_map_error(error, g_steal_pointer(&r.all_error));
+        hvd_driver_map_vm_error(d, vm, error, g_steal_pointer(&r.all_error));
         return FALSE;
     }
     for (guint i = 0; i < all->len; i++) {
