@@ -99,6 +99,25 @@ member_string(JsonObject *o, const char *name)
                : NULL;
 }
 
+/* A name changed when one is given */
+static void
+set_name(char **field, const char *name)
+{
+    if (name) {
+        g_free(*field);
+        *field = g_strdup(name);
+    }
+}
+
+/* The answer of a request that made or changed the object id, saved */
+static gboolean
+answer_id(SimHost *host, JsonBuilder *b, const char *id, GError **error)
+{
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, id);
+    return sim_host_save(host, error);
+}
+
 static SimDiskRef *
 disk_of(SimHost *host, JsonObject *o, SimVm **vm_out, GError **error)
 {
@@ -164,18 +183,11 @@ op_group_snapshot(SimHost *host, JsonObject *o, JsonBuilder *b, GError **error)
         return FALSE;
     for (guint i = 0; name && i < p->items->len; i++) {
         SimSnapshot *s = sim_host_find_snapshot(host, p->items->pdata[i], NULL);
-        if (s) {
-            g_free(s->name);
-            s->name = g_strdup(name);
-        }
+        if (s)
+            set_name(&s->name, name);
     }
-    if (name) {
-        g_free(p->name);
-        p->name = g_strdup(name);
-    }
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, p->id);
-    return sim_host_save(host, error);
+    set_name(&p->name, name);
+    return answer_id(host, b, p->id, error);
 }
 
 static gboolean
@@ -273,9 +285,7 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
             return FALSE;
         if (parse_state(member_string(o, "state"), &state))
             sim_vm_set_state(vm, state);
-        json_builder_set_member_name(b, "id");
-        json_builder_add_string_value(b, vm->id);
-        return sim_host_save(host, error);
+        return answer_id(host, b, vm->id, error);
     }
     if (g_strcmp0(op, "remove-vm") == 0)
         return sim_host_remove_vm(host, name ? name : "", error) &&
@@ -323,13 +333,8 @@ control_op(SimServer *srv, SimHost *host, JsonObject *o, JsonBuilder *b,
         s = sim_take_snapshot(host, vm, MSVM_SNAPSHOT_TYPE_FULL, 0, error);
         if (!s)
             return FALSE;
-        if (name) {
-            g_free(s->name);
-            s->name = g_strdup(name);
-        }
-        json_builder_set_member_name(b, "id");
-        json_builder_add_string_value(b, s->id);
-        return sim_host_save(host, error);
+        set_name(&s->name, name);
+        return answer_id(host, b, s->id, error);
     }
     if (g_strcmp0(op, "group-snapshot") == 0)
         return op_group_snapshot(host, o, b, error);

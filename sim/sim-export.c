@@ -360,25 +360,6 @@ sim_export_run(SimExport *e, SimHost *host, SimJob *job, guint from, guint to,
  * checkpoint (CopySnapshotConfiguration 2 or 3), whole or differential
  * against a reference point or an earlier checkpoint */
 
-typedef struct {
-    char *vm_id;
-    char *snapshot_id;
-    char *directory;
-    char *base_id; /* a reference point's or checkpoint's GUID, or NULL */
-    gboolean copy_storage;
-    gboolean subdir;
-} ExportTask;
-
-static void
-export_task_free(ExportTask *t)
-{
-    g_free(t->vm_id);
-    g_free(t->snapshot_id);
-    g_free(t->directory);
-    g_free(t->base_id);
-    g_free(t);
-}
-
 /* The GUID an object path names by InstanceID ("...InstanceID=
  * \"Microsoft:GUID\""), or the text itself when it is no path */
 static char *
@@ -422,7 +403,7 @@ base_seq(SimVm *vm, const char *base_id, guint64 *seq)
 static gboolean
 run_export(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    ExportTask *t = data;
+    SimTask *t = data;
     g_autoptr(SimExport) e = sim_export_new();
     SimVm *vm;
     SimSnapshot *s = NULL;
@@ -432,7 +413,7 @@ run_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     sim_job_progress(host, job, 5);
     g_mutex_lock(&host->lock);
     vm = sim_host_find_vm(host, t->vm_id);
-    s = vm ? sim_vm_find_snapshot(vm, t->snapshot_id) : NULL;
+    s = vm ? sim_vm_find_snapshot(vm, t->item_id) : NULL;
     if (!s) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
                     _("The checkpoint to export was deleted."));
@@ -473,7 +454,7 @@ export_system(SimHost *host, const WmiObject *target, const char *method,
     g_autofree char *snapshot = NULL, *base = NULL;
     guint64 conf = 0, seq;
     const char *v;
-    ExportTask *t;
+    SimTask *t;
 
     if (!vm || !dir || !settings || !*settings)
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
@@ -494,16 +475,16 @@ export_system(SimHost *host, const WmiObject *target, const char *method,
     base = path_guid(wmi_object_text(esd, "DifferentialBackupBase"));
     if (base && !base_seq(vm, base, &seq))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    t = g_new0(ExportTask, 1);
+    t = sim_task_new();
     t->vm_id = g_strdup(vm->id);
-    t->snapshot_id = g_steal_pointer(&snapshot);
+    t->item_id = g_steal_pointer(&snapshot);
     t->directory = g_steal_pointer(&dir);
     t->base_id = g_steal_pointer(&base);
     t->copy_storage = setting_bool(esd, "CopyVmStorage", FALSE);
     t->subdir = setting_bool(esd, "CreateVmExportSubdirectory", TRUE);
     sim_out_job(out,
                 sim_job_start(host, MSVM_JOB_TYPE_EXPORT, FALSE, run_export, t,
-                              (GDestroyNotify) export_task_free));
+                              (GDestroyNotify) sim_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 

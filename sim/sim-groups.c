@@ -150,26 +150,6 @@ group_point_new(const char *name, guint16 type, guint8 consistency)
     return p;
 }
 
-typedef struct {
-    char *group_id;
-    char *point_id; /* the group point worked on */
-    guint16 type;
-    guint8 consistency;
-    char *directory; /* ExportSnapshot */
-    char *base_id;   /* ExportSnapshot: CollectionID of the base point */
-    gboolean copy_storage;
-} GroupTask;
-
-static void
-group_task_free(GroupTask *t)
-{
-    g_free(t->group_id);
-    g_free(t->point_id);
-    g_free(t->directory);
-    g_free(t->base_id);
-    g_free(t);
-}
-
 /* The items of a point, to walk while members leave it. */
 static GPtrArray *
 copy_ids(GPtrArray *ids)
@@ -180,25 +160,25 @@ copy_ids(GPtrArray *ids)
     return out;
 }
 
-static GroupTask *
+static SimTask *
 group_task_new(SimGroup *g, SimGroupPoint *p)
 {
-    GroupTask *t = g_new0(GroupTask, 1);
+    SimTask *t = sim_task_new();
     t->group_id = g_strdup(g->id);
-    t->point_id = p ? g_strdup(p->id) : NULL;
+    t->item_id = p ? g_strdup(p->id) : NULL;
     return t;
 }
 
 /* Finds the task's group and point again from the worker, lock held. */
 static SimGroupPoint *
-task_point(SimHost *host, GroupTask *t, gboolean refpoints, SimGroup **g,
+task_point(SimHost *host, SimTask *t, gboolean refpoints, SimGroup **g,
            GError **error)
 {
     SimGroupPoint *p;
 
     *g = sim_host_find_group(host, t->group_id);
     p = *g ? sim_group_find_point(refpoints ? (*g)->refpoints : (*g)->snapshots,
-                                  t->point_id)
+                                  t->item_id)
            : NULL;
     if (!p)
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
@@ -209,8 +189,8 @@ task_point(SimHost *host, GroupTask *t, gboolean refpoints, SimGroup **g,
 /* A group checkpoint job's start: its progress set, the host locked and
  * the task's group checkpoint found again; NULL (unlocked) when it went */
 static SimGroupPoint *
-task_begin(SimHost *host, SimJob *job, GroupTask *t, guint percent,
-           SimGroup **g, GError **error)
+task_begin(SimHost *host, SimJob *job, SimTask *t, guint percent, SimGroup **g,
+           GError **error)
 {
     SimGroupPoint *p;
 
@@ -299,7 +279,7 @@ sim_group_take(SimHost *host, SimGroup *g, guint16 type, guint8 consistency,
 static gboolean
 run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    GroupTask *t = data;
+    SimTask *t = data;
     SimGroup *g;
     SimGroupPoint *p = NULL;
 
@@ -310,7 +290,7 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
         g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,
                     _("The virtual machine group has no members."));
     else
-        p = sim_group_take(host, g, t->type, t->consistency, job, error);
+        p = sim_group_take(host, g, t->value, t->consistency, job, error);
     if (p)
         sim_job_affects(job, "Msvm_SnapshotCollection", p->id);
     g_mutex_unlock(&host->lock);
@@ -325,7 +305,7 @@ group_create(SimHost *host, const WmiObject *target, const char *method,
 {
     SimGroup *g = group_of_param(host, in);
     const char *settings = sim_param_text(in, "SnapshotSettings");
-    GroupTask *t;
+    SimTask *t;
     guint64 type;
     guint8 level;
 
@@ -335,11 +315,11 @@ group_create(SimHost *host, const WmiObject *target, const char *method,
         !sim_settings_consistency(settings, &level))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     t = group_task_new(g, NULL);
-    t->type = type;
+    t->value = type;
     t->consistency = level;
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT_COLLECTION,
                                    FALSE, run_group_create, t,
-                                   (GDestroyNotify) group_task_free));
+                                   (GDestroyNotify) sim_task_free));
     wmi_object_set_nil(out, "ResultingSnapshotCollection");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
@@ -347,7 +327,7 @@ group_create(SimHost *host, const WmiObject *target, const char *method,
 static gboolean
 run_group_destroy(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    GroupTask *t = data;
+    SimTask *t = data;
     SimGroup *g;
     SimGroupPoint *p;
     g_autoptr(GPtrArray) items = NULL;
@@ -374,7 +354,7 @@ run_group_destroy(SimHost *host, SimJob *job, gpointer data, GError **error)
 static gboolean
 run_group_apply(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    GroupTask *t = data;
+    SimTask *t = data;
     SimGroup *g;
     SimGroupPoint *p;
     gboolean ok = TRUE;
@@ -414,7 +394,7 @@ collection_consistency(guint8 vm_level)
 static gboolean
 run_group_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    GroupTask *t = data;
+    SimTask *t = data;
     SimGroup *g;
     SimGroupPoint *p, *rp;
     g_autoptr(GPtrArray) items = NULL;
@@ -485,7 +465,7 @@ base_seq(SimHost *host, SimGroup *g, const char *base_id, SimVm *vm,
 static gboolean
 run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    GroupTask *t = data;
+    SimTask *t = data;
     SimGroup *g;
     SimGroupPoint *p;
     g_autoptr(SimExport) e = sim_export_new();
@@ -543,7 +523,7 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
     const char *settings = sim_param_text(in, "ExportSettingData");
     g_autofree char *posix = sim_path_from_windows(dir);
     g_autoptr(WmiObject) esd = NULL;
-    GroupTask *t;
+    SimTask *t;
     const char *v;
 
     if (!posix)
@@ -555,7 +535,7 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
         esd = wmi_object_from_cimxml(settings, NULL);
         if (!esd || !g_str_equal(esd->class_name,
                                  "Msvm_CollectionSnapshotExportSettingData")) {
-            group_task_free(t);
+            sim_task_free(t);
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
         }
         v = wmi_object_text(esd, "CopyVmStorage");
@@ -564,13 +544,13 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
             collection_id_of(wmi_object_text(esd, "DifferentialBackupBase"));
         if (t->base_id && !sim_group_find_point(g->refpoints, t->base_id) &&
             !sim_group_find_point(g->snapshots, t->base_id)) {
-            group_task_free(t);
+            sim_task_free(t);
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
         }
     }
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_EXPORT, FALSE,
                                    run_group_export, t,
-                                   (GDestroyNotify) group_task_free));
+                                   (GDestroyNotify) sim_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
@@ -615,7 +595,7 @@ group_snapshot_method(SimHost *host, const WmiObject *target,
         wmi_object_set_nil(out, "ResultingReferencePointCollection");
     }
     sim_out_job(out, sim_job_start(host, type, FALSE, run, group_task_new(g, p),
-                                   (GDestroyNotify) group_task_free));
+                                   (GDestroyNotify) sim_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 

@@ -179,20 +179,32 @@ sim_job_affects(SimJob *job, const char *class_name, const char *key)
     job->affected_key = g_strdup(key);
 }
 
-SimVmTask *
+SimTask *
 sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency)
 {
-    SimVmTask *t = g_new0(SimVmTask, 1);
+    SimTask *t = sim_task_new();
     t->vm_id = g_strdup(vm->id);
     t->value = value;
     t->consistency = consistency;
     return t;
 }
 
+SimTask *
+sim_task_new(void)
+{
+    return g_new0(SimTask, 1);
+}
+
 void
-sim_vm_task_free(SimVmTask *t)
+sim_task_free(SimTask *t)
 {
     g_free(t->vm_id);
+    g_free(t->group_id);
+    g_free(t->item_id);
+    g_free(t->directory);
+    g_free(t->base_id);
+    g_free(t->path);
+    g_free(t->other);
     g_free(t);
 }
 
@@ -547,7 +559,7 @@ sim_take_snapshot(SimHost *host, SimVm *vm, guint16 type, guint8 consistency,
 static gboolean
 run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    SimVmTask *d = data;
+    SimTask *d = data;
     SimVm *vm;
     SimSnapshot *s;
     g_autofree char *key = NULL;
@@ -616,7 +628,7 @@ create_snapshot(SimHost *host, const WmiObject *target, const char *method,
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE,
                                    run_create_snapshot,
                                    sim_vm_task_new(vm, type, consistency),
-                                   (GDestroyNotify) sim_vm_task_free));
+                                   (GDestroyNotify) sim_task_free));
     out_nil(out, "ResultingSnapshot");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
@@ -977,7 +989,7 @@ run_clear_state(SimHost *host, SimJob *job, gpointer data, GError **error)
 static gboolean
 run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    SimVmTask *d = data;
+    SimTask *d = data;
     SimVm *vm;
 
     sim_job_progress(host, job, 50);
@@ -1052,7 +1064,7 @@ request_state_change(SimHost *host, const WmiObject *target, const char *method,
         return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
     sim_out_job(out, sim_job_start(host, type, FALSE, run_state_change,
                                    sim_vm_task_new(vm, to, 0),
-                                   (GDestroyNotify) sim_vm_task_free));
+                                   (GDestroyNotify) sim_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 

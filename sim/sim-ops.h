@@ -29,15 +29,28 @@ gboolean sim_member_fault(SimHost *host, const SimJob *job, const SimVm *vm,
                           GError **error);
 void sim_job_affects(SimJob *job, const char *class_name, const char *key);
 
-/* What a job on one VM needs: the VM and a value or two. */
+/* What a job needs to find its objects again from the worker, by id, and
+ * the values it was given; each job uses the fields it needs. */
 typedef struct {
     char *vm_id;
-    guint16 value; /* a SnapshotType, an EnabledState ... */
+    char *group_id;
+    char *item_id;   /* the snapshot or point worked on */
+    char *directory; /* an export's */
+    char *base_id;   /* what an export is differential against, or NULL */
+    char *path;      /* a disk created, a child, a merge's source */
+    char *other;     /* a parent, a merge's destination */
+    guint16 value;   /* a SnapshotType, an EnabledState ... */
     guint8 consistency;
-} SimVmTask;
+    gboolean copy_storage;
+    gboolean subdir;
+    gboolean ignore_id_mismatch;
+    VhdxCreateOptions opts;
+} SimTask;
 
-SimVmTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
-void sim_vm_task_free(SimVmTask *t);
+SimTask *sim_task_new(void);
+/* A job on one VM: the VM and a value or two */
+SimTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
+void sim_task_free(SimTask *t);
 
 void sim_out_job(WmiObject *out, SimJob *job);
 /* A selector of a reference parameter, or NULL */

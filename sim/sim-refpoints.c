@@ -139,7 +139,7 @@ convert_snapshot(SimHost *host, const WmiObject *target, const char *method,
 static gboolean
 run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    SimVmTask *d = data;
+    SimTask *d = data;
     SimVm *vm;
     SimRefPoint *r = NULL;
     g_autofree char *key = NULL;
@@ -186,7 +186,7 @@ create_refpoint(SimHost *host, const WmiObject *target, const char *method,
     sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_CREATE_REFERENCE_POINT,
                                    FALSE, run_create_refpoint,
                                    sim_vm_task_new(vm, type, level),
-                                   (GDestroyNotify) sim_vm_task_free));
+                                   (GDestroyNotify) sim_task_free));
     wmi_object_set_nil(out, "ResultingReferencePoint");
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }

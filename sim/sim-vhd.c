@@ -274,26 +274,10 @@ text_uint(const WmiObject *o, const char *name, guint64 fallback)
 
 /* CreateVirtualHardDisk */
 
-/* What a job on files needs: a file, another file, and options. */
-typedef struct {
-    char *path;  /* created, or the child, or the merge's source */
-    char *other; /* the parent, or the merge's destination */
-    gboolean ignore_id_mismatch;
-    VhdxCreateOptions opts;
-} DiskTask;
-
-static void
-disk_task_free(DiskTask *t)
-{
-    g_free(t->path);
-    g_free(t->other);
-    g_free(t);
-}
-
 static gboolean
 run_create_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    DiskTask *c = data;
+    SimTask *c = data;
     GError *local = NULL;
     gboolean ok;
 
@@ -325,7 +309,7 @@ create_vhd(SimHost *host, const WmiObject *target, const char *method,
            const WmiObject *in, WmiObject *out, GError **error)
 {
     g_autoptr(WmiObject) sd = NULL;
-    DiskTask *c;
+    SimTask *c;
     guint64 type, format;
     guint32 ret;
 
@@ -336,7 +320,7 @@ create_vhd(SimHost *host, const WmiObject *target, const char *method,
     format = text_uint(sd, "Format", MSVM_VHD_FORMAT_VHDX);
     if (format != MSVM_VHD_FORMAT_VHDX)
         return MSVM_RETURN_VALUE_MSVM_NOT_SUPPORTED; /* only VHDX here */
-    c = g_new0(DiskTask, 1);
+    c = sim_task_new();
     c->path = sim_path_from_windows(wmi_object_text(sd, "Path"));
     c->opts.virtual_size = text_uint(sd, "MaxInternalSize", 0);
     c->opts.block_size = text_uint(sd, "BlockSize", 0);
@@ -350,16 +334,16 @@ create_vhd(SimHost *host, const WmiObject *target, const char *method,
          type != MSVM_VHD_TYPE_DIFFERENCING) ||
         (type == MSVM_VHD_TYPE_DIFFERENCING ? !c->other
                                             : !c->opts.virtual_size)) {
-        disk_task_free(c);
+        sim_task_free(c);
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     }
     if (c->other && !g_file_test(c->other, G_FILE_TEST_EXISTS)) {
-        disk_task_free(c);
+        sim_task_free(c);
         return MSVM_RETURN_VALUE_FILE_NOT_FOUND;
     }
     sim_out_job(out,
                 sim_job_start(host, STORAGE_JOB_CREATE, TRUE, run_create_vhd, c,
-                              (GDestroyNotify) disk_task_free));
+                              (GDestroyNotify) sim_task_free));
     return MSVM_RETURN_VALUE_JOB_STARTED;
 }
 
@@ -369,7 +353,7 @@ create_vhd(SimHost *host, const WmiObject *target, const char *method,
 static gboolean
 run_reparent(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    DiskTask *r = data;
+    SimTask *r = data;
     g_autoptr(VhdxImage) child = NULL;
     g_autoptr(VhdxImage) parent = NULL;
     g_autofree char *parent_guid = NULL;
@@ -427,7 +411,7 @@ static guint32
 start_two_file_job(SimHost *host, guint16 type, SimJobRun run, char *path,
                    char *other, gboolean ignore_id_mismatch, WmiObject *out)
 {
-    DiskTask *t = g_new0(DiskTask, 1);
+    SimTask *t = sim_task_new();
     guint32 ret = MSVM_RETURN_VALUE_JOB_STARTED;
 
     t->path = path;
@@ -441,11 +425,11 @@ start_two_file_job(SimHost *host, guint16 type, SimJobRun run, char *path,
     else if (running_user_of(host, path)) /* it must be offline */
         ret = MSVM_RETURN_VALUE_SYSTEM_IN_USE;
     if (ret != MSVM_RETURN_VALUE_JOB_STARTED) {
-        disk_task_free(t);
+        sim_task_free(t);
         return ret;
     }
     sim_out_job(out, sim_job_start(host, type, TRUE, run, t,
-                                   (GDestroyNotify) disk_task_free));
+                                   (GDestroyNotify) sim_task_free));
     return ret;
 }
 
@@ -521,7 +505,7 @@ set_parent_vhd(SimHost *host, const WmiObject *target, const char *method,
 static gboolean
 run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    DiskTask *m = data;
+    SimTask *m = data;
     g_autofree char *file = g_strdup(m->path);
     gboolean ok = TRUE;
 

@@ -173,7 +173,7 @@ literal(Scan *s, gboolean *is_string)
     return g_string_free(out, FALSE);
 }
 
-static WqlCond *parse_or(Scan *s, int depth);
+static WqlCond *parse_chain(Scan *s, int depth, CondKind kind);
 
 static WqlCond *
 parse_term(Scan *s, int depth)
@@ -196,7 +196,7 @@ parse_term(Scan *s, int depth)
         return c;
     }
     if (punct(s, "(")) {
-        c = parse_or(s, depth + 1);
+        c = parse_chain(s, depth + 1, COND_OR);
         if (c && !punct(s, ")")) {
             cond_free(c);
             fail(s, _("')' was expected"));
@@ -239,33 +239,21 @@ parse_term(Scan *s, int depth)
     return c;
 }
 
+/* A chain of operands joined by the keyword op (kind), left to right;
+ * OR joins ANDs, AND joins terms */
 static WqlCond *
-parse_and(Scan *s, int depth)
+parse_chain(Scan *s, int depth, CondKind kind)
 {
-    WqlCond *left = parse_term(s, depth);
-    while (left && keyword(s, "AND")) {
-        WqlCond *c = g_new0(WqlCond, 1);
-        c->kind = COND_AND;
-        c->left = left;
-        c->right = parse_term(s, depth);
-        if (!c->right) {
-            cond_free(c);
-            return NULL;
-        }
-        left = c;
-    }
-    return left;
-}
+    const char *op = kind == COND_OR ? "OR" : "AND";
+    WqlCond *left = kind == COND_OR ? parse_chain(s, depth, COND_AND)
+                                    : parse_term(s, depth);
 
-static WqlCond *
-parse_or(Scan *s, int depth)
-{
-    WqlCond *left = parse_and(s, depth);
-    while (left && keyword(s, "OR")) {
+    while (left && keyword(s, op)) {
         WqlCond *c = g_new0(WqlCond, 1);
-        c->kind = COND_OR;
+        c->kind = kind;
         c->left = left;
-        c->right = parse_and(s, depth);
+        c->right = kind == COND_OR ? parse_chain(s, depth, COND_AND)
+                                   : parse_term(s, depth);
         if (!c->right) {
             cond_free(c);
             return NULL;
@@ -354,7 +342,7 @@ wql_parse(const char *text, GError **error)
         if (!q->class_name)
             return NULL;
         if (keyword(&s, "WHERE")) {
-            q->where = parse_or(&s, 0);
+            q->where = parse_chain(&s, 0, COND_OR);
             if (!q->where)
                 return NULL;
         }
