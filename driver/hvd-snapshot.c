@@ -349,13 +349,12 @@ taken_apply(HvdDriver *d, WsmanClient *c, const VmEntry *vm, GPtrArray *snaps,
 
 /* What a create of the daemon knew: the VM's state as it began */
 static void
-taken_record(HvdDriver *d, const VmEntry *vm, const char *id)
+taken_record(HvdDriver *d, const VmEntry *vm, const char *id, gboolean running)
 {
     g_autoptr(GKeyFile) kf = taken_load(d, vm);
 
     g_key_file_set_string(kf, TAKEN_GROUP, hv_instance_guid(id),
-                          hvd_state_active(vm->enabled_state) ? "running"
-                                                              : "off");
+                          running ? "running" : "off");
     g_key_file_set_string_list(kf, GROUPS_GROUP, hv_instance_guid(id), NULL, 0);
     taken_save(d, vm, kf);
 }
@@ -1624,6 +1623,7 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     HvJobWait wait = hvd_driver_job_wait(d);
     WsmanClient *c;
     gboolean ok, unknown = FALSE;
+    gboolean running;
 
     if (!refuse_flag(flags, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
                      "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA",
@@ -1687,6 +1687,14 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
         hvd_domain_job_end(d, vm, error);
         return NULL;
     }
+    /* the state the checkpoint is taken in, as the host has it now: it
+     * may have changed since the VM list was read */
+    running = hvd_state_active(vm->enabled_state);
+    if (hvd_driver_refresh_vm(d, c, vm, NULL)) {
+        g_autoptr(VmEntry) now = hvd_driver_find_vm(d, uuid, NULL);
+        if (now)
+            running = hvd_state_active(now->enabled_state);
+    }
     create_begin(d, vm);
     if (!journal_begin(d, vm, name, error)) {
         create_end(d, vm);
@@ -1709,7 +1717,7 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     ok = made_id &&
          name_checkpoint(d, c, vm, made_id, name, description, &wait, error);
     if (ok)
-        taken_record(d, vm, made_id);
+        taken_record(d, vm, made_id, running);
     if (made_id && !ok)
         undo_create(d, c, vm, made_id, &wait, error);
     if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
