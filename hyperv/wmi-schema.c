@@ -589,10 +589,15 @@ convert_property(const WmiClassDef *klass, const WmiPropertyDef *p,
 
     if (p->type == WMI_TYPE_STRING) {
         char **strv = g_new0(char *, values->len + 1);
+        guint n = 0;
         *(char ***) field = strv;
-        for (guint i = 0; i < values->len; i++)
-            if (!convert_value(klass, p, values->pdata[i], &strv[i], error))
+        /* a nil item is left out: the vector ends at its first NULL */
+        for (guint i = 0; i < values->len; i++) {
+            if (!convert_value(klass, p, values->pdata[i], &strv[n], error))
                 return FALSE;
+            if (strv[n])
+                n++;
+        }
         return TRUE;
     }
     if (p->type == WMI_TYPE_DATETIME || p->type == WMI_TYPE_REF) {

@@ -336,6 +336,26 @@ test_bad_values(void)
     g_clear_error(&err);
 }
 
+/* A nil item of a string array (which the fuzzer sent) is left out and
+ * the items after it are kept, not lost past the vector's end */
+static void
+test_nil_in_string_array(void)
+{
+    GError *err = NULL;
+    WmiObject *obj = wmi_object_new("Msvm_VirtualSystemSettingData");
+    Msvm_VirtualSystemSettingData *v;
+
+    wmi_object_add_text(obj, "Notes", "first");
+    wmi_object_set_nil(obj, "Notes");
+    wmi_object_add_text(obj, "Notes", "");
+    v = wmi_typed_new(&Msvm_VirtualSystemSettingData_class, obj, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(g_strv_length(v->Notes), ==, 2);
+    g_assert_cmpstr(v->Notes[0], ==, "first");
+    g_assert_cmpstr(v->Notes[1], ==, "");
+    wmi_typed_free(v);
+}
+
 static void
 test_cimxml_roundtrip(void)
 {
@@ -1105,6 +1125,8 @@ main(int argc, char **argv)
         g_test_add_data_func(p, &faults[i], test_fault);
     }
     g_test_add_func("/wsman/parse/bad-values", test_bad_values);
+    g_test_add_func("/wsman/parse/nil-in-string-array",
+                    test_nil_in_string_array);
     g_test_add_func("/wsman/cimxml/roundtrip", test_cimxml_roundtrip);
     g_test_add_func("/wsman/cimxml/typed", test_typed_to_instance);
     g_test_add_func("/wsman/wql/quote", test_wql_quote);
