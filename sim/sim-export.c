@@ -410,8 +410,7 @@ run_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     guint64 since = 0;
     gboolean ok;
 
-    sim_job_progress(host, job, 5);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 5);
     vm = sim_host_find_vm(host, t->vm_id);
     s = vm ? sim_vm_find_snapshot(vm, t->item_id) : NULL;
     if (!s) {

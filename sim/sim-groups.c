@@ -194,8 +194,7 @@ task_begin(SimHost *host, SimJob *job, SimTask *t, guint percent, SimGroup **g,
 {
     SimGroupPoint *p;
 
-    sim_job_progress(host, job, percent);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, percent);
     p = task_point(host, t, FALSE, g, error);
     if (!p)
         g_mutex_unlock(&host->lock);
@@ -283,8 +282,7 @@ run_group_create(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimGroup *g;
     SimGroupPoint *p = NULL;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 10);
     g = sim_host_find_group(host, t->group_id);
     if (!g)
         g_set_error(error, SIM_ERROR, SIM_ERROR_STATE,

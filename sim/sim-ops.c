@@ -39,6 +39,13 @@ sim_job_progress(SimHost *host, SimJob *job, guint percent)
         g_usleep(host->job_step_ms * 1000);
 }
 
+void
+sim_job_step(SimHost *host, SimJob *job, guint percent)
+{
+    sim_job_progress(host, job, percent);
+    g_mutex_lock(&host->lock);
+}
+
 static SimJobFault *
 take_fault(SimHost *host, guint16 type, const char *vm)
 {
@@ -564,8 +571,7 @@ run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimSnapshot *s;
     g_autofree char *key = NULL;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 10);
     vm = sim_host_find_vm(host, d->vm_id);
     if (!vm) {
         g_mutex_unlock(&host->lock);
@@ -840,8 +846,7 @@ run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimSnapshot *s;
     gboolean ok = TRUE;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 10);
     s = sim_host_find_snapshot(host, d->snapshot_id, &vm);
     if (!s) {
         g_mutex_unlock(&host->lock);
@@ -933,8 +938,7 @@ run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimSnapshot *s;
     gboolean ok;
 
-    sim_job_progress(host, job, 20);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 20);
     s = sim_host_find_snapshot(host, id, &vm);
     if (!s) {
         g_mutex_unlock(&host->lock);
@@ -992,8 +996,7 @@ run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimTask *d = data;
     SimVm *vm;
 
-    sim_job_progress(host, job, 50);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 50);
     vm = sim_host_find_vm(host, d->vm_id);
     if (vm) {
         if (vm->state == MSVM_ENABLED_STATE_DISABLED ||

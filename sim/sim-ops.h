@@ -23,6 +23,8 @@ SimJob *sim_job_start(SimHost *host, guint16 type, gboolean storage,
                       SimJobRun run, gpointer data, GDestroyNotify free_data);
 /* Called without the lock, from a job's work. */
 void sim_job_progress(SimHost *host, SimJob *job, guint percent);
+/* The same, then the host's lock taken for the step's work */
+void sim_job_step(SimHost *host, SimJob *job, guint percent);
 /* Whether a test asked vm's part of job to fail (lock held): error says
  * how */
 gboolean sim_member_fault(SimHost *host, const SimJob *job, const SimVm *vm,

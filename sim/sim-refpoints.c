@@ -99,8 +99,7 @@ run_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimRefPoint *r = NULL;
     g_autofree char *key = NULL;
 
-    sim_job_progress(host, job, 10);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 10);
     s = sim_host_find_snapshot(host, data, &vm);
     if (!s)
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
@@ -144,8 +143,7 @@ run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimRefPoint *r = NULL;
     g_autofree char *key = NULL;
 
-    sim_job_progress(host, job, 30);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 30);
     vm = sim_host_find_vm(host, d->vm_id);
     if (!vm) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
@@ -197,8 +195,7 @@ run_destroy_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimVm *vm = NULL;
     SimRefPoint *r;
 
-    sim_job_progress(host, job, 50);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 50);
     r = sim_host_find_refpoint(host, data, &vm);
     if (r) {
         sim_job_affects(job, "Msvm_ComputerSystem", vm->id);

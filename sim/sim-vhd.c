@@ -509,8 +509,7 @@ run_merge_vhd(SimHost *host, SimJob *job, gpointer data, GError **error)
     g_autofree char *file = g_strdup(m->path);
     gboolean ok = TRUE;
 
-    sim_job_progress(host, job, 5);
-    g_mutex_lock(&host->lock);
+    sim_job_step(host, job, 5);
     if (frozen_by_snapshot(host, m->other)) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_FAILED,
                     _("'%s' belongs to a checkpoint: merging into it would "
