@@ -226,11 +226,7 @@ hv_group_export_start(WsmanClient *c, const char *snapshot_id, const char *dir,
     WMI_TYPED_SET(esd, CopyVmStorage, TRUE);
     if (base_id)
         WMI_TYPED_SET(esd, DifferentialBackupBase,
-                      g_strdup_printf("root\\virtualization\\v2:"
-                                      "Msvm_ReferencePointCollection."
-                                      "CollectionID=\"%s\","
-                                      "VirtualSystemCollectionId=\"%s\"",
-                                      base_id, group_id));
+                      wmi_epr_path(refpoint_epr(base_id, group_id)));
     wsman_params_add_epr(p, "SnapshotCollection", s);
     wsman_params_add_text(p, "ExportDirectory", dir);
     wsman_params_add_typed(p, "ExportSettingData", esd);

@@ -10,6 +10,15 @@
 
 #include "hv-refpoint.h"
 
+static WmiEpr *
+refpoint_epr(const char *instance_id, const char *vm_guid)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
+    wmi_epr_add_selector(e, "InstanceID", instance_id);
+    wmi_epr_add_selector(e, "VirtualSystemIdentifier", vm_guid);
+    return e;
+}
+
 GPtrArray *
 hv_refpoint_list(WsmanClient *c, const char *vm_guid, GError **error)
 {
@@ -39,13 +48,10 @@ gboolean
 hv_refpoint_destroy(WsmanClient *c, const char *instance_id,
                     const char *vm_guid, const HvJobWait *wait, GError **error)
 {
-    WmiEpr *point = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
-
-    wmi_epr_add_selector(point, "InstanceID", instance_id);
-    wmi_epr_add_selector(point, "VirtualSystemIdentifier", vm_guid);
     return hv_service_call_on(c, "Msvm_VirtualSystemReferencePointService",
                               "DestroyReferencePoint", "AffectedReferencePoint",
-                              point, wait, NULL, error);
+                              refpoint_epr(instance_id, vm_guid), wait, NULL,
+                              error);
 }
 
 /* One call, from offset on: what the host processed, and the ranges */
@@ -145,17 +151,10 @@ hv_export_start(WsmanClient *c, const char *vm_guid, const char *dir,
     WMI_TYPED_SET(esd, CopySnapshotConfiguration,
                   MSVM_COPY_SNAPSHOT_CONFIGURATION_ONE_FOR_BACKUP);
     WMI_TYPED_SET(esd, SnapshotVirtualSystem,
-                  g_strdup_printf("root\\virtualization\\v2:"
-                                  "Msvm_VirtualSystemSettingData."
-                                  "InstanceID=\"%s\"",
-                                  snapshot_id));
+                  wmi_epr_path(hv_settings_epr(snapshot_id)));
     if (base_point_id)
         WMI_TYPED_SET(esd, DifferentialBackupBase,
-                      g_strdup_printf("root\\virtualization\\v2:"
-                                      "Msvm_VirtualSystemReferencePoint."
-                                      "InstanceID=\"%s\","
-                                      "VirtualSystemIdentifier=\"%s\"",
-                                      base_point_id, vm_guid));
+                      wmi_epr_path(refpoint_epr(base_point_id, vm_guid)));
     WMI_TYPED_SET(esd, BackupIntent, MSVM_BACKUP_INTENT_MERGE);
     WMI_TYPED_SET(esd, CopyVmStorage, TRUE);
     WMI_TYPED_SET(esd, CopyVmRuntimeInformation, FALSE);

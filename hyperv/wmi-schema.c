@@ -175,6 +175,27 @@ wmi_epr_add_selector(WmiEpr *epr, const char *name, const char *value)
     g_ptr_array_add(epr->selector_values, g_strdup(value));
 }
 
+char *
+wmi_epr_path(WmiEpr *epr)
+{
+    g_autoptr(WmiEpr) owned = epr;
+    GString *path = g_string_new("root\\virtualization\\v2:");
+
+    g_string_append(path, owned->class_name);
+    for (guint i = 0; i < owned->selector_names->len; i++) {
+        const char *value = owned->selector_values->pdata[i];
+        g_string_append_printf(path, "%c%s=\"", i ? ',' : '.',
+                               (const char *) owned->selector_names->pdata[i]);
+        for (const char *v = value ? value : ""; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                g_string_append_c(path, '\\');
+            g_string_append_c(path, *v);
+        }
+        g_string_append_c(path, '"');
+    }
+    return g_string_free(path, FALSE);
+}
+
 const char *
 wmi_epr_get_selector(const WmiEpr *epr, const char *name)
 {

@@ -145,6 +145,9 @@ WmiEpr *wmi_epr_new(const char *class_name);
 WmiEpr *wmi_epr_copy(const WmiEpr *epr);
 void wmi_epr_free(WmiEpr *epr);
 void wmi_epr_add_selector(WmiEpr *epr, const char *name, const char *value);
+/* The WMI object path of epr (taken) as an embedded instance names an
+ * object: root\virtualization\v2:Class.Key="value",... */
+char *wmi_epr_path(WmiEpr *epr);
 /* Selector names compare case-insensitively, as Windows does. */
 const char *wmi_epr_get_selector(const WmiEpr *epr, const char *name);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(WmiEpr, wmi_epr_free)

@@ -356,6 +356,24 @@ test_nil_in_string_array(void)
     wmi_typed_free(v);
 }
 
+/* An EPR as embedded instances name an object, quotes and backslashes
+ * escaped */
+static void
+test_epr_path(void)
+{
+    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
+    char *path;
+
+    wmi_epr_add_selector(e, "InstanceID", "Microsoft:A\\\"B");
+    wmi_epr_add_selector(e, "VirtualSystemIdentifier", "guid");
+    path = wmi_epr_path(e);
+    g_assert_cmpstr(path, ==,
+                    "root\\virtualization\\v2:Msvm_VirtualSystemReferencePoint."
+                    "InstanceID=\"Microsoft:A\\\\\\\"B\","
+                    "VirtualSystemIdentifier=\"guid\"");
+    g_free(path);
+}
+
 static void
 test_cimxml_roundtrip(void)
 {
@@ -1125,6 +1143,7 @@ main(int argc, char **argv)
         g_test_add_data_func(p, &faults[i], test_fault);
     }
     g_test_add_func("/wsman/parse/bad-values", test_bad_values);
+    g_test_add_func("/wsman/epr/path", test_epr_path);
     g_test_add_func("/wsman/parse/nil-in-string-array",
                     test_nil_in_string_array);
     g_test_add_func("/wsman/cimxml/roundtrip", test_cimxml_roundtrip);
