@@ -365,18 +365,8 @@ sim_export_run(SimExport *e, SimHost *host, SimJob *job, guint from, guint to,
 static char *
 path_guid(const char *path)
 {
-    const char *at = path ? strstr(path, "InstanceID=\"") : NULL;
-    const char *end;
-
-    if (!path || !*path)
-        return NULL;
-    if (!at)
-        return g_strdup(sim_strip_microsoft(path));
-    at += strlen("InstanceID=\"");
-    end = strchr(at, '"');
-    return end ? g_strndup(sim_strip_microsoft(at),
-                           end - sim_strip_microsoft(at))
-               : NULL;
+    g_autofree char *value = sim_path_key(path, "InstanceID");
+    return value ? g_strdup(sim_strip_microsoft(value)) : NULL;
 }
 
 /* The change counter a differential export starts from (lock held) */
@@ -443,8 +433,7 @@ static guint32
 export_system(SimHost *host, const WmiObject *target, const char *method,
               const WmiObject *in, WmiObject *out, GError **error)
 {
-    const char *name = sim_param_selector(in, "ComputerSystem", "Name");
-    SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
+    SimVm *vm = sim_param_vm(host, in, "ComputerSystem");
     const char *settings = sim_param_text(in, "ExportSettingData");
     g_autofree char *dir =
         sim_path_from_windows(sim_param_text(in, "ExportDirectory"));

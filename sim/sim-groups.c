@@ -99,8 +99,7 @@ edit_group(SimHost *host, const WmiObject *target, const char *method,
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     if (g_str_equal(method, "AddMember") ||
         g_str_equal(method, "RemoveMember")) {
-        const char *vm_name = sim_param_selector(in, "Member", "Name");
-        vm = vm_name ? sim_host_find_vm(host, vm_name) : NULL;
+        vm = sim_param_vm(host, in, "Member");
         if (!vm)
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
         at = member_index(g, vm->id);
@@ -497,22 +496,6 @@ run_group_export(SimHost *host, SimJob *job, gpointer data, GError **error)
     return sim_export_run(e, host, job, 10, 95, error);
 }
 
-/* The CollectionID in a WMI object path, or the bare id. */
-static char *
-collection_id_of(const char *path)
-{
-    const char *at = path ? strstr(path, "CollectionID=\"") : NULL;
-    const char *end;
-
-    if (!path || !*path)
-        return NULL;
-    if (!at)
-        return g_strdup(path);
-    at += strlen("CollectionID=\"");
-    end = strchr(at, '"');
-    return end ? g_strndup(at, end - at) : NULL;
-}
-
 static guint32
 group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
              WmiObject *out)
@@ -538,8 +521,8 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
         }
         v = wmi_object_text(esd, "CopyVmStorage");
         t->copy_storage = !v || g_ascii_strcasecmp(v, "true") == 0;
-        t->base_id =
-            collection_id_of(wmi_object_text(esd, "DifferentialBackupBase"));
+        t->base_id = sim_path_key(
+            wmi_object_text(esd, "DifferentialBackupBase"), "CollectionID");
         if (t->base_id && !sim_group_find_point(g->refpoints, t->base_id) &&
             !sim_group_find_point(g->snapshots, t->base_id)) {
             sim_task_free(t);

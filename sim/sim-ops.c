@@ -243,6 +243,37 @@ sim_param_epr(const WmiObject *in, const char *name)
     return in ? wmi_object_epr(in, name) : NULL;
 }
 
+char *
+sim_path_key(const char *path, const char *key)
+{
+    g_autofree char *start = g_strdup_printf("%s=\"", key);
+    const char *at = path ? strstr(path, start) : NULL;
+    GString *value;
+
+    if (!path || !*path)
+        return NULL;
+    if (!at)
+        return g_strdup(path);
+    value = g_string_new(NULL);
+    for (at += strlen(start); *at && *at != '"'; at++) {
+        if (*at == '\\' && at[1])
+            at++;
+        g_string_append_c(value, *at);
+    }
+    if (*at != '"') {
+        g_string_free(value, TRUE);
+        return NULL;
+    }
+    return g_string_free(value, FALSE);
+}
+
+SimVm *
+sim_param_vm(SimHost *host, const WmiObject *in, const char *name)
+{
+    const char *guid = sim_param_selector(in, name, "Name");
+    return guid ? sim_host_find_vm(host, guid) : NULL;
+}
+
 const char *
 sim_param_selector(const WmiObject *in, const char *name, const char *selector)
 {

@@ -55,6 +55,11 @@ SimTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
 void sim_task_free(SimTask *t);
 
 void sim_out_job(WmiObject *out, SimJob *job);
+/* The value of key in a WMI object path (root\...:Class.Key="value",...),
+ * unescaped; the text itself when it names no key; NULL when empty */
+char *sim_path_key(const char *path, const char *key);
+/* The VM a reference parameter names, or NULL */
+SimVm *sim_param_vm(SimHost *host, const WmiObject *in, const char *name);
 /* A selector of a reference parameter, or NULL */
 const char *sim_param_selector(const WmiObject *in, const char *name,
                                const char *selector);

@@ -162,8 +162,7 @@ static guint32
 create_refpoint(SimHost *host, const WmiObject *target, const char *method,
                 const WmiObject *in, WmiObject *out, GError **error)
 {
-    const char *name = sim_param_selector(in, "AffectedSystem", "Name");
-    SimVm *vm = name ? sim_host_find_vm(host, name) : NULL;
+    SimVm *vm = sim_param_vm(host, in, "AffectedSystem");
     const char *settings = sim_param_text(in, "ReferencePointSettings");
     guint64 type, level = MSVM_CONSISTENCY_LEVEL_CRASH;
 

@@ -131,9 +131,9 @@ static guint32
 get_vhd_state(SimHost *host, const WmiObject *target, const char *method,
               const WmiObject *in, WmiObject *out, GError **error)
 {
-    g_autofree char *path = NULL;
-    g_autoptr(VhdxImage) img = NULL;
     g_autoptr(WmiObject) st = wmi_object_new("Msvm_VirtualHardDiskState");
+    g_autoptr(VhdxImage) img = NULL;
+    g_autofree char *path = NULL;
     const VhdxInfo *info;
     guint64 min = 0;
     GStatBuf sb;

@@ -350,12 +350,21 @@ sim_render_refpoint(SimVm *vm, SimRefPoint *r)
     return o;
 }
 
+/* A collection's first properties, in the host's order */
+static WmiObject *
+collection(const char *class_name, const char *caption, const char *id)
+{
+    WmiObject *o = wmi_object_new(class_name);
+    set(o, "Caption", caption);
+    set(o, "CollectionID", id);
+    return o;
+}
+
 WmiObject *
 sim_render_group(SimGroup *g)
 {
-    WmiObject *o = wmi_object_new("Msvm_VirtualSystemCollection");
-    set(o, "Caption", "Virtual machine group");
-    set(o, "CollectionID", g->id);
+    WmiObject *o = collection("Msvm_VirtualSystemCollection",
+                              "Virtual machine group", g->id);
     set(o, "ElementName", g->name);
     setf(o, "LastApplyConsistencyLevel", "%u", g->last_apply_consistency);
     set_datetime(o, "LastApplyTime", g->last_apply_time);
@@ -366,9 +375,8 @@ sim_render_group(SimGroup *g)
 WmiObject *
 sim_render_group_snapshot(SimGroupPoint *p)
 {
-    WmiObject *o = wmi_object_new("Msvm_SnapshotCollection");
-    set(o, "Caption", "Virtual machine group checkpoint");
-    set(o, "CollectionID", p->id);
+    WmiObject *o = collection("Msvm_SnapshotCollection",
+                              "Virtual machine group checkpoint", p->id);
     set(o, "ElementName", p->name);
     return o;
 }
@@ -376,9 +384,8 @@ sim_render_group_snapshot(SimGroupPoint *p)
 WmiObject *
 sim_render_group_refpoint(SimGroup *g, SimGroupPoint *p)
 {
-    WmiObject *o = wmi_object_new("Msvm_ReferencePointCollection");
-    set(o, "Caption", "Virtual machine group reference point");
-    set(o, "CollectionID", p->id);
+    WmiObject *o = collection("Msvm_ReferencePointCollection",
+                              "Virtual machine group reference point", p->id);
     setf(o, "ConsistencyLevel", "%u", p->consistency);
     set(o, "ElementName", p->name);
     set(o, "HasAssociatedLog", "false");
