@@ -314,11 +314,8 @@ group_create(SimHost *host, const WmiObject *target, const char *method,
     t = group_task_new(g, NULL);
     t->value = type;
     t->consistency = level;
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT_COLLECTION,
-                                   FALSE, run_group_create, t,
-                                   (GDestroyNotify) sim_task_free));
-    wmi_object_set_nil(out, "ResultingSnapshotCollection");
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(host, out, MSVM_JOB_TYPE_SNAPSHOT_COLLECTION,
+                          run_group_create, t, "ResultingSnapshotCollection");
 }
 
 static gboolean
@@ -529,10 +526,8 @@ group_export(SimHost *host, SimGroup *g, SimGroupPoint *p, const WmiObject *in,
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
         }
     }
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_EXPORT, FALSE,
-                                   run_group_export, t,
-                                   (GDestroyNotify) sim_task_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(host, out, MSVM_JOB_TYPE_EXPORT, run_group_export, t,
+                          NULL);
 }
 
 static guint32
@@ -575,9 +570,7 @@ group_snapshot_method(SimHost *host, const WmiObject *target,
         type = MSVM_JOB_TYPE_CONVERT_TO_REFERENCE_POINT;
         wmi_object_set_nil(out, "ResultingReferencePointCollection");
     }
-    sim_out_job(out, sim_job_start(host, type, FALSE, run, group_task_new(g, p),
-                                   (GDestroyNotify) sim_task_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(host, out, type, run, group_task_new(g, p), NULL);
 }
 
 const SimMethod sim_groups_methods[] = {

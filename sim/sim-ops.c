@@ -215,6 +215,17 @@ sim_task_free(SimTask *t)
     g_free(t);
 }
 
+guint32
+sim_start_task(SimHost *host, WmiObject *out, guint16 type, SimJobRun run,
+               SimTask *t, const char *resulting)
+{
+    sim_out_job(out, sim_job_start(host, type, FALSE, run, t,
+                                   (GDestroyNotify) sim_task_free));
+    if (resulting)
+        wmi_object_set_nil(out, resulting);
+    return MSVM_RETURN_VALUE_JOB_STARTED;
+}
+
 void
 sim_out_job(WmiObject *out, SimJob *job)
 {
@@ -662,12 +673,9 @@ create_snapshot(SimHost *host, const WmiObject *target, const char *method,
          (type != MSVM_SNAPSHOT_TYPE_FULL && type != MSVM_SNAPSHOT_TYPE_DISK &&
           type != MSVM_SNAPSHOT_TYPE_RECOVERY)))
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_SNAPSHOT, FALSE,
-                                   run_create_snapshot,
-                                   sim_vm_task_new(vm, type, consistency),
-                                   (GDestroyNotify) sim_task_free));
-    out_nil(out, "ResultingSnapshot");
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(
+        host, out, MSVM_JOB_TYPE_SNAPSHOT, run_create_snapshot,
+        sim_vm_task_new(vm, type, consistency), "ResultingSnapshot");
 }
 
 /* DestroySnapshot: the AVHDX that was made when the checkpoint was taken
@@ -1096,10 +1104,8 @@ request_state_change(SimHost *host, const WmiObject *target, const char *method,
     }
     if (to == from)
         return MSVM_RETURN_VALUE_MSVM_INVALID_STATE;
-    sim_out_job(out, sim_job_start(host, type, FALSE, run_state_change,
-                                   sim_vm_task_new(vm, to, 0),
-                                   (GDestroyNotify) sim_task_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(host, out, type, run_state_change,
+                          sim_vm_task_new(vm, to, 0), NULL);
 }
 
 /* Msvm_VirtualSystemManagementService.ModifySystemSettings */

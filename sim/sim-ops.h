@@ -55,6 +55,10 @@ SimTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
 void sim_task_free(SimTask *t);
 
 void sim_out_job(WmiObject *out, SimJob *job);
+/* Starts a job on t (taken) for a method, its output naming the job and
+ * the resulting parameter, if any, nil until the job ends */
+guint32 sim_start_task(SimHost *host, WmiObject *out, guint16 type,
+                       SimJobRun run, SimTask *t, const char *resulting);
 /* The value of key in a WMI object path (root\...:Class.Key="value",...),
  * unescaped; the text itself when it names no key; NULL when empty */
 char *sim_path_key(const char *path, const char *key);

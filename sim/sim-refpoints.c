@@ -180,12 +180,9 @@ create_refpoint(SimHost *host, const WmiObject *target, const char *method,
         if (!o || (t && (!wmi_parse_unsigned(t, 2, &level) || level == 0)))
             return MSVM_RETURN_VALUE_INVALID_PARAMETER;
     }
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_CREATE_REFERENCE_POINT,
-                                   FALSE, run_create_refpoint,
-                                   sim_vm_task_new(vm, type, level),
-                                   (GDestroyNotify) sim_task_free));
-    wmi_object_set_nil(out, "ResultingReferencePoint");
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    return sim_start_task(host, out, MSVM_JOB_TYPE_CREATE_REFERENCE_POINT,
+                          run_create_refpoint, sim_vm_task_new(vm, type, level),
+                          "ResultingReferencePoint");
 }
 
 static gboolean
