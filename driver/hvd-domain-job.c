@@ -186,6 +186,9 @@ hvd_domain_get_job_info(HvdDriver *d, const guchar uuid[16],
     return TRUE;
 }
 
+#define JOB_STATS_FLAGS                                                        \
+    (VIR_DOMAIN_JOB_STATS_COMPLETED | VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
+
 gboolean
 hvd_domain_get_job_stats(HvdDriver *d, const guchar uuid[16], guint flags,
                          HvdJobStats *stats, GError **error)
@@ -193,10 +196,7 @@ hvd_domain_get_job_stats(HvdDriver *d, const guchar uuid[16], guint flags,
     g_autoptr(VmEntry) vm = NULL;
     HvdDomainJob *j;
 
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_JOB_STATS_COMPLETED |
-                             VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED,
-                         "hvdDomainGetJobStats", error))
+    if (!hvd_check_flags(flags, JOB_STATS_FLAGS, "hvdDomainGetJobStats", error))
         return FALSE;
     vm = hvd_driver_find_vm(d, uuid, error);
     if (!vm)

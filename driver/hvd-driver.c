@@ -1939,6 +1939,9 @@ hvd_domain_create(HvdDriver *d, const guchar uuid[16], guint flags,
     return e ? hvd_vm_entry_domain(e) : NULL;
 }
 
+#define SHUTDOWN_FLAGS                                                         \
+    (VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN | VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)
+
 gboolean
 hvd_domain_shutdown(HvdDriver *d, const guchar uuid[16], guint flags,
                     GError **error)
@@ -1947,10 +1950,8 @@ hvd_domain_shutdown(HvdDriver *d, const guchar uuid[16], guint flags,
 
     /* the guest's integration services shut it down, as an ACPI button
      * or an agent would */
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN |
-                             VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
-                         "hvdDomainShutdownFlags", error))
+    if (!hvd_check_flags(flags, SHUTDOWN_FLAGS, "hvdDomainShutdownFlags",
+                         error))
         return FALSE;
     e = hvd_driver_find_vm(d, uuid, error);
     if (!e)
