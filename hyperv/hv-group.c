@@ -13,26 +13,23 @@
 static WmiEpr *
 group_epr(const char *group_id)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemCollection");
-    wmi_epr_add_selector(e, "CollectionID", group_id);
-    return e;
+    return wmi_epr_new_keyed("Msvm_VirtualSystemCollection", "CollectionID",
+                             group_id, NULL);
 }
 
 static WmiEpr *
 snapshot_epr(const char *snapshot_id)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_SnapshotCollection");
-    wmi_epr_add_selector(e, "CollectionID", snapshot_id);
-    return e;
+    return wmi_epr_new_keyed("Msvm_SnapshotCollection", "CollectionID",
+                             snapshot_id, NULL);
 }
 
 static WmiEpr *
 refpoint_epr(const char *point_id, const char *group_id)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_ReferencePointCollection");
-    wmi_epr_add_selector(e, "CollectionID", point_id);
-    wmi_epr_add_selector(e, "VirtualSystemCollectionId", group_id);
-    return e;
+    return wmi_epr_new_keyed("Msvm_ReferencePointCollection", "CollectionID",
+                             point_id, "VirtualSystemCollectionId", group_id,
+                             NULL);
 }
 
 GPtrArray *

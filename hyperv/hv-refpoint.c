@@ -13,10 +13,9 @@
 static WmiEpr *
 refpoint_epr(const char *instance_id, const char *vm_guid)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
-    wmi_epr_add_selector(e, "InstanceID", instance_id);
-    wmi_epr_add_selector(e, "VirtualSystemIdentifier", vm_guid);
-    return e;
+    return wmi_epr_new_keyed("Msvm_VirtualSystemReferencePoint", "InstanceID",
+                             instance_id, "VirtualSystemIdentifier", vm_guid,
+                             NULL);
 }
 
 GPtrArray *

@@ -53,9 +53,8 @@ hv_instance_guid(const char *instance_id)
 WmiEpr *
 hv_settings_epr(const char *instance_id)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemSettingData");
-    wmi_epr_add_selector(e, "InstanceID", instance_id);
-    return e;
+    return wmi_epr_new_keyed("Msvm_VirtualSystemSettingData", "InstanceID",
+                             instance_id, NULL);
 }
 
 #define SNAPSHOTS "Msvm_VirtualSystemSnapshotService"

@@ -71,10 +71,8 @@ hv_vm_lookup(WsmanClient *c, const char *guid, GError **error)
 WmiEpr *
 hv_vm_epr(const char *guid)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_ComputerSystem");
-    wmi_epr_add_selector(e, "CreationClassName", "Msvm_ComputerSystem");
-    wmi_epr_add_selector(e, "Name", guid);
-    return e;
+    return wmi_epr_new_keyed("Msvm_ComputerSystem", "CreationClassName",
+                             "Msvm_ComputerSystem", "Name", guid, NULL);
 }
 
 gboolean

@@ -142,6 +142,19 @@ wmi_epr_new(const char *class_name)
 }
 
 WmiEpr *
+wmi_epr_new_keyed(const char *class_name, const char *name, ...)
+{
+    WmiEpr *epr = wmi_epr_new(class_name);
+    va_list ap;
+
+    va_start(ap, name);
+    for (; name; name = va_arg(ap, const char *))
+        wmi_epr_add_selector(epr, name, va_arg(ap, const char *));
+    va_end(ap);
+    return epr;
+}
+
+WmiEpr *
 wmi_epr_copy(const WmiEpr *epr)
 {
     WmiEpr *copy = wmi_epr_new(epr->class_name);

@@ -142,6 +142,9 @@ struct _WmiEpr {
 };
 
 WmiEpr *wmi_epr_new(const char *class_name);
+/* An EPR with its selectors: name, value, ... ending with a NULL name */
+WmiEpr *wmi_epr_new_keyed(const char *class_name, const char *name,
+                          ...) G_GNUC_NULL_TERMINATED;
 WmiEpr *wmi_epr_copy(const WmiEpr *epr);
 void wmi_epr_free(WmiEpr *epr);
 void wmi_epr_add_selector(WmiEpr *epr, const char *name, const char *value);

@@ -361,11 +361,14 @@ test_nil_in_string_array(void)
 static void
 test_epr_path(void)
 {
-    WmiEpr *e = wmi_epr_new("Msvm_VirtualSystemReferencePoint");
+    WmiEpr *e = wmi_epr_new_keyed("Msvm_VirtualSystemReferencePoint",
+                                  "InstanceID", "Microsoft:A\\\"B",
+                                  "VirtualSystemIdentifier", "guid", NULL);
     char *path;
 
-    wmi_epr_add_selector(e, "InstanceID", "Microsoft:A\\\"B");
-    wmi_epr_add_selector(e, "VirtualSystemIdentifier", "guid");
+    g_assert_cmpuint(e->selector_names->len, ==, 2);
+    g_assert_cmpstr(wmi_epr_get_selector(e, "virtualsystemidentifier"), ==,
+                    "guid");
     path = wmi_epr_path(e);
     g_assert_cmpstr(path, ==,
                     "root\\virtualization\\v2:Msvm_VirtualSystemReferencePoint."
