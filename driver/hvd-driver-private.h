@@ -11,6 +11,7 @@
 #include "hvd-driver.h"
 #include "hvd-group-xml.h"
 #include "hvd-moment.h"
+#include "hvd-workers.h"
 
 G_BEGIN_DECLS
 
@@ -59,9 +60,8 @@ struct _HvdDriver {
     GHashTable *checkpoints; /* uuid bytes -> CheckpointTree */
     GHashTable *backups;     /* uuid bytes -> Backup (hvd-backup.c) */
     GMutex refresh_lock;     /* one listing at a time, so events keep order */
-    GAsyncQueue *helper_tasks; /* reads fanned out, for the threads below */
-    GPtrArray *helpers;        /* GThread, kept until the driver goes */
-    gboolean recovered;        /* the state folder's operations looked at */
+    HvdWorkers *helpers;     /* reading what a fan-out gives them */
+    gboolean recovered;      /* the state folder's operations looked at */
 };
 
 gboolean hvd_state_active(guint16 enabled_state);

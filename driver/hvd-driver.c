@@ -350,7 +350,6 @@ hvd_driver_new(const HvdHostConfig *config)
 }
 
 static void stop_poller(HvdDriver *d);
-static void stop_helpers(HvdDriver *d);
 
 void
 hvd_driver_free(HvdDriver *d)
@@ -359,7 +358,8 @@ hvd_driver_free(HvdDriver *d)
         return;
     hvd_backup_stop_all(d);
     stop_poller(d);
-    stop_helpers(d);
+    /* the helper threads end before the connections they used */
+    hvd_workers_free(d->helpers);
     g_async_queue_unref(d->idle);
     g_ptr_array_unref(d->clients);
     g_hash_table_unref(d->services);
@@ -447,42 +447,17 @@ fanout_work(Fanout *f, WsmanClient *c)
     }
 }
 
-/* What tells a helper thread to end */
-static Helper stop_helper;
-
-static gpointer
-helper_main(gpointer data)
-{
-    HvdDriver *d = data;
-
-    for (;;) {
-        Helper *h = g_async_queue_pop(d->helper_tasks);
-        Fanout *f = h->fanout;
-
-        if (h == &stop_helper)
-            return NULL;
-        fanout_work(f, h->client);
-        g_mutex_lock(&f->lock);
-        f->running--;
-        g_cond_signal(&f->done);
-        g_mutex_unlock(&f->lock);
-    }
-}
-
-/* Each helper thread told to end, and waited for: what a thread leaves
- * to its end (a library's per-thread state) is done before the driver's
- * connections and the process go */
 static void
-stop_helpers(HvdDriver *d)
+help_fanout(gpointer item, gpointer data)
 {
-    if (!d->helpers)
-        return;
-    for (guint i = 0; i < d->helpers->len; i++)
-        g_async_queue_push(d->helper_tasks, &stop_helper);
-    for (guint i = 0; i < d->helpers->len; i++)
-        g_thread_join(d->helpers->pdata[i]);
-    g_ptr_array_unref(d->helpers);
-    g_async_queue_unref(d->helper_tasks);
+    Helper *h = item;
+    Fanout *f = h->fanout;
+
+    fanout_work(f, h->client);
+    g_mutex_lock(&f->lock);
+    f->running--;
+    g_cond_signal(&f->done);
+    g_mutex_unlock(&f->lock);
 }
 
 /* An idle connection, or a new one while the host's bound allows */
@@ -501,19 +476,18 @@ spare_client(HvdDriver *d)
 /* The helper threads, made the first time: one per connection a fan-out
  * can add to the caller's; no job fans out again, so a helper is never
  * waited for by another */
-static GAsyncQueue *
+static HvdWorkers *
 helpers_of(HvdDriver *d)
 {
+    HvdWorkers *w;
+
     g_mutex_lock(&d->lock);
-    if (!d->helpers) {
-        d->helper_tasks = g_async_queue_new();
-        d->helpers = g_ptr_array_new();
-        for (guint i = 1; i < d->config->connections; i++)
-            g_ptr_array_add(d->helpers,
-                            g_thread_new("hvd-read", helper_main, d));
-    }
+    if (!d->helpers)
+        d->helpers = hvd_workers_new("hvd-read", d->config->connections - 1,
+                                     help_fanout, NULL);
+    w = d->helpers;
     g_mutex_unlock(&d->lock);
-    return d->helper_tasks;
+    return w;
 }
 
 static void
@@ -536,7 +510,7 @@ driver_run(gpointer self, WsmanClient *own, guint n, HvJob job, gpointer data)
         g_mutex_lock(&f.lock);
         f.running++;
         g_mutex_unlock(&f.lock);
-        g_async_queue_push(helpers_of(d), &helpers[started]);
+        hvd_workers_push(helpers_of(d), &helpers[started]);
         started++;
     }
     fanout_work(&f, own);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "hvd-server.h"
+#include "hvd-workers.h"
 
 /* libvirtd's defaults (daemon/libvirtd.conf) where it has one */
 #define DEFAULT_WORKERS            16
@@ -44,8 +45,7 @@ struct _HvdServer {
     gpointer data;
     HvdServerLimits limits;
     GSocketService *service;
-    GAsyncQueue *jobs;               /* Job, for the workers */
-    GPtrArray *workers;              /* GThread, joined when the server goes */
+    HvdWorkers *workers;             /* running the Jobs */
     GHashTable *read_only_listeners; /* GSocketListener source objects */
     GPtrArray *paths;                /* socket files to remove */
     GMainContext *context;           /* the I/O thread's */
@@ -395,22 +395,6 @@ run_job(gpointer data, gpointer user_data)
     g_free(job);
 }
 
-/* What tells a worker to end */
-static Job stop_job;
-
-static gpointer
-worker_main(gpointer data)
-{
-    HvdServer *s = data;
-
-    for (;;) {
-        Job *job = g_async_queue_pop(s->jobs);
-        if (job == &stop_job)
-            return NULL;
-        run_job(job, s);
-    }
-}
-
 static void
 answer_ping(HvdClient *c, const hvd_message_header *ping)
 {
@@ -517,7 +501,7 @@ client_packet(HvdClient *c, guint8 *buf, gsize len)
     job->client = hvd_client_ref(c);
     job->packet = packet;
     job->header = h;
-    g_async_queue_push(s->jobs, job);
+    hvd_workers_push(s->workers, job);
     return TRUE;
 }
 
@@ -771,10 +755,7 @@ hvd_server_new(const HvdProcedure *procedures, guint n,
     g_socket_service_stop(s->service); /* until started */
     s->context = g_main_context_new();
     s->loop = g_main_loop_new(s->context, FALSE);
-    s->jobs = g_async_queue_new();
-    s->workers = g_ptr_array_new();
-    for (guint i = 0; i < l->workers; i++)
-        g_ptr_array_add(s->workers, g_thread_new("hvd-worker", worker_main, s));
+    s->workers = hvd_workers_new("hvd-worker", l->workers, run_job, s);
     s->read_only_listeners = g_hash_table_new(NULL, NULL);
     s->paths = g_ptr_array_new_with_free_func(g_free);
     g_mutex_init(&s->lock);
@@ -860,14 +841,8 @@ hvd_server_free(HvdServer *s)
         g_socket_shutdown(g_socket_connection_get_socket(c->conn), TRUE, TRUE,
                           NULL);
     }
-    /* the calls queued are served, then each worker ends and is waited
-     * for: a library's per-thread state goes before the process does */
-    for (guint i = 0; i < s->workers->len; i++)
-        g_async_queue_push(s->jobs, &stop_job);
-    for (guint i = 0; i < s->workers->len; i++)
-        g_thread_join(s->workers->pdata[i]);
-    g_ptr_array_unref(s->workers);
-    g_async_queue_unref(s->jobs);
+    /* the calls queued are served, then each worker ends */
+    hvd_workers_free(s->workers);
     for (guint i = 0; i < clients->len; i++)
         client_close(clients->pdata[i]);
     g_object_unref(s->service);
