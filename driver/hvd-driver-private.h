@@ -88,9 +88,10 @@ gboolean hvd_driver_is_recent(HvdDriver *d, gint64 read_at);
 /* A copy of the cache's entry of a VM (refreshed when it is old). */
 VmEntry *hvd_driver_find_vm(HvdDriver *d, const guchar uuid[16],
                             GError **error);
-/* Re-reads one VM after the driver changed it. */
+/* Re-reads one VM after the driver changed it; *enabled_state, when
+ * asked for, is the state the host gave. */
 gboolean hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
-                               GError **error);
+                               guint16 *enabled_state, GError **error);
 /* Records why the VM is in the state it is now seen in (after a revert:
  * FROM_SNAPSHOT); the next change of state forgets it. */
 void hvd_driver_set_reason(HvdDriver *d, const guchar uuid[16], int reason);

@@ -738,7 +738,7 @@ refresh(HvdDriver *d, WsmanClient *c, GError **error)
 /* Re-reads one VM after the driver changed it. */
 gboolean
 hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
-                      GError **error)
+                      guint16 *enabled_state, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(Msvm_ComputerSystem) cs = NULL;
@@ -751,6 +751,8 @@ hvd_driver_refresh_vm(HvdDriver *d, WsmanClient *c, const VmEntry *vm,
         hvd_driver_map_error(error, g_steal_pointer(&local));
         return FALSE;
     }
+    if (enabled_state)
+        *enabled_state = cs->EnabledState;
     g_mutex_lock(&d->lock);
     update_entry(d, cs, events);
     g_mutex_unlock(&d->lock);
@@ -1874,7 +1876,7 @@ hvd_driver_change_state(HvdDriver *d, const VmEntry *e, guint16 requested,
         g_mutex_unlock(&d->lock);
         hvd_driver_map_error(error, g_steal_pointer(&local));
     } else {
-        ok = hvd_driver_refresh_vm(d, c, e, error);
+        ok = hvd_driver_refresh_vm(d, c, e, NULL, error);
     }
     hvd_driver_client_put(d, c);
     return ok;

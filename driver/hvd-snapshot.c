@@ -907,7 +907,8 @@ reread(HvdDriver *d, WsmanClient *c, const VmEntry *vm, const char *what,
     g_autoptr(HvdDomainDef) def = hvd_domain_def_new();
     g_autofree char *settings_id = NULL;
 
-    if (!read_tree(d, c, vm, error) || !hvd_driver_refresh_vm(d, c, vm, error))
+    if (!read_tree(d, c, vm, error) ||
+        !hvd_driver_refresh_vm(d, c, vm, NULL, error))
         return FALSE;
     g_mutex_lock(&d->lock);
     settings_id = g_strdup(tree_of(d, vm->uuid)->settings_id);
@@ -1599,7 +1600,7 @@ hvd_group_snapshot_revert(HvdDriver *d, const char *domain, const char *name,
     for (guint i = 0; members && i < members->len; i++) {
         VmEntry *m = members->pdata[i];
         read_tree(d, c, m, NULL);
-        hvd_driver_refresh_vm(d, c, m, NULL);
+        hvd_driver_refresh_vm(d, c, m, NULL, NULL);
     }
     hvd_driver_client_put(d, c);
     hvd_group_op_end(op, ok ? NULL : error);
@@ -1623,7 +1624,7 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     HvJobWait wait = hvd_driver_job_wait(d);
     WsmanClient *c;
     gboolean ok, unknown = FALSE;
-    gboolean running;
+    guint16 state;
 
     if (!refuse_flag(flags, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
                      "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA",
@@ -1689,12 +1690,8 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     }
     /* the state the checkpoint is taken in, as the host has it now: it
      * may have changed since the VM list was read */
-    running = hvd_state_active(vm->enabled_state);
-    if (hvd_driver_refresh_vm(d, c, vm, NULL)) {
-        g_autoptr(VmEntry) now = hvd_driver_find_vm(d, uuid, NULL);
-        if (now)
-            running = hvd_state_active(now->enabled_state);
-    }
+    state = vm->enabled_state;
+    hvd_driver_refresh_vm(d, c, vm, &state, NULL);
     create_begin(d, vm);
     if (!journal_begin(d, vm, name, error)) {
         create_end(d, vm);
@@ -1717,7 +1714,7 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
     ok = made_id &&
          name_checkpoint(d, c, vm, made_id, name, description, &wait, error);
     if (ok)
-        taken_record(d, vm, made_id, running);
+        taken_record(d, vm, made_id, hvd_state_active(state));
     if (made_id && !ok)
         undo_create(d, c, vm, made_id, &wait, error);
     if (ok && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT)) {
