@@ -143,12 +143,14 @@ hv_service_epr(WsmanClient *c, const char *class_name, GError **error)
     if (known)
         return wmi_epr_copy(known);
     r = wsman_enumerate(c, wql, TRUE, error);
-    if (r && r->len != 1)
+    if (!r)
+        return NULL;
+    if (r->len != 1) {
         g_set_error(error, HV_ERROR, HV_ERROR_PARSE,
                     _("%s: %u instances of %s, one was expected"),
                     wsman_client_host(c), r->len, class_name);
-    if (!r || r->len != 1)
         return NULL;
+    }
     wsman_client_set_service(c, class_name, r->pdata[0]);
     return g_ptr_array_steal_index(r, 0);
 }
@@ -176,11 +178,15 @@ hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
         hv_associated(c, &Msvm_SettingsDefineState_assoc, hv_vm_epr(guid),
                       &Msvm_VirtualSystemSettingData_class, error);
 
-    if (r && r->len == 0)
+    if (!r)
+        return NULL;
+    if (r->len == 0) {
         g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND,
                     _("%s: the virtual machine %s has no settings"),
                     wsman_client_host(c), guid);
-    return r && r->len ? g_ptr_array_steal_index(r, 0) : NULL;
+        return NULL;
+    }
+    return g_ptr_array_steal_index(r, 0);
 }
 
 GPtrArray *
