@@ -683,18 +683,6 @@ create_snapshot(SimHost *host, const WmiObject *target, const char *method,
  * below it are reconnected. */
 
 typedef struct {
-    char *snapshot_id;
-    gboolean tree;
-} DestroyData;
-
-static void
-destroy_data_free(DestroyData *d)
-{
-    g_free(d->snapshot_id);
-    g_free(d);
-}
-
-typedef struct {
     SimHost *host;
     SimJob *job;
     guint base;
@@ -879,14 +867,14 @@ subtree(SimVm *vm, SimSnapshot *s, GPtrArray *out)
 static gboolean
 run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    DestroyData *d = data;
+    SimTask *d = data;
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
     SimVm *vm = NULL;
     SimSnapshot *s;
     gboolean ok = TRUE;
 
     sim_job_step(host, job, 10);
-    s = sim_host_find_snapshot(host, d->snapshot_id, &vm);
+    s = sim_host_find_snapshot(host, d->item_id, &vm);
     if (!s) {
         g_mutex_unlock(&host->lock);
         g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
@@ -915,17 +903,15 @@ destroy_snapshot(SimHost *host, const WmiObject *in, WmiObject *out,
 {
     SimVm *vm = NULL;
     SimSnapshot *s = snapshot_of_epr(host, sim_param_epr(in, param), &vm);
-    DestroyData *d;
+    SimTask *t;
 
     if (!s)
         return MSVM_RETURN_VALUE_INVALID_PARAMETER;
-    d = g_new0(DestroyData, 1);
-    d->snapshot_id = g_strdup(s->id);
-    d->tree = tree;
-    sim_out_job(out, sim_job_start(host, MSVM_JOB_TYPE_DELETE_SNAPSHOT, FALSE,
-                                   run_destroy_snapshot, d,
-                                   (GDestroyNotify) destroy_data_free));
-    return MSVM_RETURN_VALUE_JOB_STARTED;
+    t = sim_task_new();
+    t->item_id = g_strdup(s->id);
+    t->tree = tree;
+    return sim_start_task(host, out, MSVM_JOB_TYPE_DELETE_SNAPSHOT,
+                          run_destroy_snapshot, t, NULL);
 }
 
 /* ApplySnapshot: the VM gets fresh AVHDX children of the checkpoint's

@@ -46,6 +46,7 @@ typedef struct {
     gboolean copy_storage;
     gboolean subdir;
     gboolean ignore_id_mismatch;
+    gboolean tree; /* a snapshot's whole subtree */
     VhdxCreateOptions opts;
 } SimTask;
 
