@@ -228,13 +228,29 @@ value_free(WmiValue *v)
     g_free(v);
 }
 
+/* Property names, as WMI compares them: without regard to case */
+static guint
+name_hash(gconstpointer name)
+{
+    guint h = 5381;
+    for (const char *p = name; *p; p++)
+        h = h * 33 + g_ascii_tolower(*p);
+    return h;
+}
+
+static gboolean
+name_equal(gconstpointer a, gconstpointer b)
+{
+    return g_ascii_strcasecmp(a, b) == 0;
+}
+
 WmiObject *
 wmi_object_new(const char *class_name)
 {
     WmiObject *obj = g_new0(WmiObject, 1);
     obj->class_name = g_strdup(class_name);
     obj->names = g_ptr_array_new_with_free_func(g_free);
-    obj->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+    obj->values = g_hash_table_new_full(name_hash, name_equal, g_free,
                                         (GDestroyNotify) g_ptr_array_unref);
     return obj;
 }

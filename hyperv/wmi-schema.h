@@ -173,8 +173,10 @@ typedef struct {
 typedef struct _WmiObject WmiObject;
 struct _WmiObject {
     char *class_name;
-    GPtrArray *names;   /* property names, in the order received */
-    GHashTable *values; /* name -> GPtrArray of WmiValue; arrays repeat */
+    GPtrArray *names; /* property names, in the order received */
+    /* name, in any case, as WMI reads names -> GPtrArray of WmiValue;
+     * arrays repeat */
+    GHashTable *values;
 };
 
 WmiObject *wmi_object_new(const char *class_name);

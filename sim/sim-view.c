@@ -585,20 +585,18 @@ static gboolean
 keys_match(const WmiObject *o, GPtrArray *names, GPtrArray *values)
 {
     for (guint i = 0; i < names->len; i++) {
-        const char *have = NULL;
-        for (guint k = 0; k < o->names->len && !have; k++)
-            if (g_ascii_strcasecmp(o->names->pdata[k], names->pdata[i]) == 0)
-                have = wmi_object_text(o, o->names->pdata[k]);
+        const char *have = wmi_object_text(o, names->pdata[i]);
         if (!have || g_ascii_strcasecmp(have, values->pdata[i]) != 0)
             return FALSE;
     }
     return TRUE;
 }
 
-static WmiObject *
-find_one(SimHost *host, const char *class_name, GPtrArray *names,
-         GPtrArray *values, GError **error)
+WmiObject *
+sim_host_get(SimHost *host, const char *class_name, const WmiEpr *sel,
+             GError **error)
 {
+    GPtrArray *names = sel->selector_names, *values = sel->selector_values;
     g_autoptr(GHashTable) scope = NULL;
     g_autoptr(GPtrArray) all = NULL;
     guint n = 0, at = 0;
@@ -628,14 +626,6 @@ find_one(SimHost *host, const char *class_name, GPtrArray *names,
         return NULL;
     }
     return g_ptr_array_steal_index(all, at);
-}
-
-WmiObject *
-sim_host_get(SimHost *host, const char *class_name, const WmiEpr *sel,
-             GError **error)
-{
-    return find_one(host, class_name, sel->selector_names, sel->selector_values,
-                    error);
 }
 
 WmiEpr *
@@ -673,8 +663,7 @@ sim_host_query(SimHost *host, const WqlQuery *q, GError **error)
         GPtrArray *all =
             g_ptr_array_new_with_free_func((GDestroyNotify) wmi_object_free);
 
-        src = find_one(host, q->source_class, q->source_keys, q->source_values,
-                       error);
+        src = sim_host_get(host, q->source->class_name, q->source, error);
         if (!src) {
             g_ptr_array_unref(all);
             return NULL;

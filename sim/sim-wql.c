@@ -30,42 +30,19 @@ typedef enum {
 
 struct _WqlCond {
     CondKind kind;
-    char *prop;
-    char *op;
-    char *literal;
+    const char *prop;
+    const char *op; /* a static string: "=", "like", "is", ... */
+    const char *literal;
     gboolean literal_is_string;
     WqlCond *left, *right;
 };
 
-static void
-cond_free(WqlCond *c)
-{
-    if (!c)
-        return;
-    g_free(c->prop);
-    g_free(c->op);
-    g_free(c->literal);
-    cond_free(c->left);
-    cond_free(c->right);
-    g_free(c);
-}
-
 void
 wql_query_free(WqlQuery *q)
 {
-    if (!q)
-        return;
-    g_free(q->class_name);
-    cond_free(q->where);
-    g_free(q->source_class);
-    if (q->source_keys)
-        g_ptr_array_unref(q->source_keys);
-    if (q->source_values)
-        g_ptr_array_unref(q->source_values);
-    g_free(q->assoc_class);
-    g_free(q->result_class);
-    g_free(q->result_role);
-    g_free(q->role);
+    g_string_chunk_free(q->strings);
+    g_ptr_array_unref(q->conds);
+    g_clear_pointer(&q->source, wmi_epr_free);
     g_free(q);
 }
 
@@ -75,6 +52,7 @@ typedef struct {
     const char *p;
     GError **error;
     gboolean failed;
+    WqlQuery *q; /* owns what the scan makes */
 } Scan;
 
 static void
@@ -120,7 +98,22 @@ punct(Scan *s, const char *tok)
     return FALSE;
 }
 
-static char *
+static const char *
+keep(Scan *s, const char *start, gsize len)
+{
+    return g_string_chunk_insert_len(s->q->strings, start, len);
+}
+
+static WqlCond *
+cond_new(Scan *s, CondKind kind)
+{
+    WqlCond *c = g_new0(WqlCond, 1);
+    c->kind = kind;
+    g_ptr_array_add(s->q->conds, c);
+    return c;
+}
+
+static const char *
 identifier(Scan *s)
 {
     const char *start;
@@ -132,14 +125,14 @@ identifier(Scan *s)
         fail(s, _("a name was expected"));
         return NULL;
     }
-    return g_strndup(start, s->p - start);
+    return keep(s, start, s->p - start);
 }
 
 /* 'text' or "text" with backslash escapes, or a bare number/word */
-static char *
+static const char *
 literal(Scan *s, gboolean *is_string)
 {
-    GString *out;
+    g_autoptr(GString) out = NULL;
     char quote;
 
     skip_space(s);
@@ -154,7 +147,7 @@ literal(Scan *s, gboolean *is_string)
             fail(s, _("a value was expected"));
             return NULL;
         }
-        return g_strndup(start, s->p - start);
+        return keep(s, start, s->p - start);
     }
     *is_string = TRUE;
     out = g_string_new(NULL);
@@ -165,12 +158,11 @@ literal(Scan *s, gboolean *is_string)
         g_string_append_c(out, *s->p++);
     }
     if (*s->p != quote) {
-        g_string_free(out, TRUE);
         fail(s, _("an unterminated string"));
         return NULL;
     }
     s->p++;
-    return g_string_free(out, FALSE);
+    return keep(s, out->str, out->len);
 }
 
 static WqlCond *parse_chain(Scan *s, int depth, CondKind kind);
@@ -186,57 +178,42 @@ parse_term(Scan *s, int depth)
         return NULL;
     }
     if (keyword(s, "NOT")) {
-        c = g_new0(WqlCond, 1);
-        c->kind = COND_NOT;
+        c = cond_new(s, COND_NOT);
         c->left = parse_term(s, depth + 1);
-        if (!c->left) {
-            cond_free(c);
-            return NULL;
-        }
-        return c;
+        return c->left ? c : NULL;
     }
     if (punct(s, "(")) {
         c = parse_chain(s, depth + 1, COND_OR);
         if (c && !punct(s, ")")) {
-            cond_free(c);
             fail(s, _("')' was expected"));
             return NULL;
         }
         return c;
     }
-    c = g_new0(WqlCond, 1);
+    c = cond_new(s, COND_CMP);
     c->prop = identifier(s);
-    if (!c->prop) {
-        cond_free(c);
+    if (!c->prop)
         return NULL;
-    }
     if (keyword(s, "IS")) {
         c->kind = COND_NULL;
-        c->op = g_strdup(keyword(s, "NOT") ? "not" : "is");
+        c->op = keyword(s, "NOT") ? "not" : "is";
         if (!keyword(s, "NULL")) {
-            cond_free(c);
             fail(s, _("NULL was expected"));
             return NULL;
         }
         return c;
     }
-    c->kind = COND_CMP;
     if (keyword(s, "LIKE"))
-        c->op = g_strdup("like");
+        c->op = "like";
     for (gsize i = 0; i < G_N_ELEMENTS(ops) && !c->op; i++)
         if (punct(s, ops[i]))
-            c->op = g_strdup(ops[i]);
+            c->op = ops[i];
     if (!c->op) {
-        cond_free(c);
         fail(s, _("an operator was expected"));
         return NULL;
     }
     c->literal = literal(s, &c->literal_is_string);
-    if (!c->literal) {
-        cond_free(c);
-        return NULL;
-    }
-    return c;
+    return c->literal ? c : NULL;
 }
 
 /* A chain of operands joined by the keyword op (kind), left to right;
@@ -249,15 +226,12 @@ parse_chain(Scan *s, int depth, CondKind kind)
                                     : parse_term(s, depth);
 
     while (left && keyword(s, op)) {
-        WqlCond *c = g_new0(WqlCond, 1);
-        c->kind = kind;
+        WqlCond *c = cond_new(s, kind);
         c->left = left;
         c->right = kind == COND_OR ? parse_chain(s, depth, COND_AND)
                                    : parse_term(s, depth);
-        if (!c->right) {
-            cond_free(c);
+        if (!c->right)
             return NULL;
-        }
         left = c;
     }
     return left;
@@ -266,34 +240,33 @@ parse_chain(Scan *s, int depth, CondKind kind)
 static gboolean
 parse_associators(Scan *s, WqlQuery *q)
 {
+    const char *klass;
+
     if (!keyword(s, "OF") || !punct(s, "{"))
         return fail(s, _("ASSOCIATORS OF {...} was expected"));
-    q->source_class = identifier(s);
-    if (!q->source_class)
+    if (!(klass = identifier(s)))
         return FALSE;
-    q->source_keys = g_ptr_array_new_with_free_func(g_free);
-    q->source_values = g_ptr_array_new_with_free_func(g_free);
+    q->source = wmi_epr_new(klass);
     if (!punct(s, "."))
         return fail(s, _("'.' and the object's keys were expected"));
     do {
         gboolean is_string;
-        char *k = identifier(s), *v;
+        const char *k = identifier(s), *v;
         if (!k)
             return FALSE;
-        g_ptr_array_add(q->source_keys, k);
         if (!punct(s, "="))
             return fail(s, _("'=' was expected"));
         v = literal(s, &is_string);
         if (!v)
             return FALSE;
-        g_ptr_array_add(q->source_values, v);
+        wmi_epr_add_selector(q->source, k, v);
     } while (punct(s, ","));
     if (!punct(s, "}"))
         return fail(s, _("'}' was expected"));
     if (!keyword(s, "WHERE"))
         return TRUE;
     for (;;) {
-        char **slot = NULL;
+        const char **slot = NULL;
         if (keyword(s, "AssocClass"))
             slot = &q->assoc_class;
         else if (keyword(s, "ResultClass"))
@@ -306,7 +279,6 @@ parse_associators(Scan *s, WqlQuery *q)
             break;
         if (!punct(s, "="))
             return fail(s, _("'=' was expected"));
-        g_free(*slot);
         *slot = identifier(s);
         if (!*slot)
             return FALSE;
@@ -317,14 +289,17 @@ parse_associators(Scan *s, WqlQuery *q)
 WqlQuery *
 wql_parse(const char *text, GError **error)
 {
-    g_autoptr(WqlQuery) q = g_new0(WqlQuery, 1);
-    Scan s = { text, text, error, FALSE };
+    g_autoptr(WqlQuery) q = NULL;
+    Scan s = { text, text, error, FALSE, NULL };
 
     if (strlen(text) > 8192) {
         g_set_error(error, SIM_ERROR, SIM_ERROR_QUERY,
                     _("invalid query: longer than 8192 characters"));
         return NULL;
     }
+    s.q = q = g_new0(WqlQuery, 1);
+    q->strings = g_string_chunk_new(strlen(text) + 1);
+    q->conds = g_ptr_array_new_with_free_func(g_free);
     if (keyword(&s, "ASSOCIATORS")) {
         q->associators = TRUE;
         if (!parse_associators(&s, q))

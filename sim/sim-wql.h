@@ -25,16 +25,18 @@ typedef struct _WqlCond WqlCond;
 
 typedef struct {
     gboolean associators;
-    char *class_name; /* SELECT: the FROM class */
-    WqlCond *where;   /* SELECT: may be NULL */
+    const char *class_name; /* SELECT: the FROM class */
+    WqlCond *where;         /* SELECT: may be NULL */
     /* ASSOCIATORS OF {object} WHERE ... */
-    char *source_class;
-    GPtrArray *source_keys;   /* names */
-    GPtrArray *source_values; /* values */
-    char *assoc_class;
-    char *result_class;
-    char *result_role;
-    char *role;
+    WmiEpr *source; /* the object's path */
+    const char *assoc_class;
+    const char *result_class;
+    const char *result_role;
+    const char *role;
+    /* what the parse made, freed with the query, whole or not: the
+     * strings above, the conditions */
+    GStringChunk *strings;
+    GPtrArray *conds;
 } WqlQuery;
 
 WqlQuery *wql_parse(const char *text, GError **error);
