@@ -1511,10 +1511,8 @@ hvd_domain_get_state(HvdDriver *d, const guchar uuid[16], guint flags,
 {
     g_autoptr(VmEntry) e = NULL;
 
-    if (!hvd_check_flags(flags, 0, "hvdDomainGetState", error))
-        return FALSE;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
+    if (!hvd_check_flags(flags, 0, "hvdDomainGetState", error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)))
         return FALSE;
     entry_state(e, state, reason);
     return TRUE;
@@ -1552,10 +1550,8 @@ hvd_domain_has_managed_save(HvdDriver *d, const guchar uuid[16], guint flags,
 {
     g_autoptr(VmEntry) e = NULL;
 
-    if (!hvd_check_flags(flags, 0, "hvdDomainHasManagedSaveImage", error))
-        return FALSE;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
+    if (!hvd_check_flags(flags, 0, "hvdDomainHasManagedSaveImage", error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)))
         return FALSE;
     *has = hvd_state_saved(e->enabled_state);
     return TRUE;
@@ -1797,10 +1793,8 @@ hvd_domain_get_xml_desc(HvdDriver *d, const guchar uuid[16], guint flags,
                          VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE |
                              VIR_DOMAIN_XML_UPDATE_CPU |
                              VIR_DOMAIN_XML_MIGRATABLE,
-                         "hvdDomainGetXMLDesc", error))
-        return NULL;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
+                         "hvdDomainGetXMLDesc", error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)))
         return NULL;
     c = hvd_driver_client_get(d, error);
     if (!c)
@@ -1882,11 +1876,75 @@ hvd_driver_change_state(HvdDriver *d, const VmEntry *e, guint16 requested,
     return ok;
 }
 
-static void
-not_running(GError **error, const char *what)
+/* A change of state a domain call asks for */
+typedef struct {
+    const char *api; /* for the flags' error */
+    guint flags;     /* what the call accepts */
+    gboolean (*allowed)(guint16 enabled_state);
+    const char *refusal;
+    guint16 requested; /* MSVM_REQUESTED_STATE_* */
+    int event;         /* the stopped event's detail, or -1 */
+} StateChange;
+
+static gboolean
+is_off(guint16 s)
 {
-    hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID, "%s",
-                  what);
+    return !hvd_state_active(s);
+}
+
+static gboolean
+is_running(guint16 s)
+{
+    return hvd_state_active(s) && !hvd_state_paused(s);
+}
+
+static const StateChange START = {
+    "hvdDomainCreateWithFlags",      VIR_DOMAIN_START_PAUSED,    is_off,
+    N_("domain is already running"), MSVM_REQUESTED_STATE_START, -1,
+};
+/* the guest's integration services shut it down, as an ACPI button or an
+ * agent would */
+static const StateChange SHUTDOWN = {
+    "hvdDomainShutdownFlags",
+    VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN | VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
+    is_running,
+    N_("domain is not running"),
+    MSVM_REQUESTED_STATE_SHUT_DOWN,
+    VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN,
+};
+static const StateChange DESTROY = {
+    "hvdDomainDestroyFlags",
+    VIR_DOMAIN_DESTROY_GRACEFUL,
+    hvd_state_active,
+    N_("domain is not running"),
+    MSVM_REQUESTED_STATE_TURN_OFF,
+    VIR_DOMAIN_EVENT_STOPPED_DESTROYED,
+};
+static const StateChange SUSPEND = {
+    "hvdDomainSuspend",         0,  is_running, N_("domain is not running"),
+    MSVM_REQUESTED_STATE_PAUSE, -1,
+};
+static const StateChange RESUME = {
+    "hvdDomainResume",          0,
+    hvd_state_paused,           N_("domain is not paused"),
+    MSVM_REQUESTED_STATE_START, -1,
+};
+
+static gboolean
+change_state(HvdDriver *d, const guchar uuid[16], guint flags,
+             const StateChange *how, GError **error)
+{
+    g_autoptr(VmEntry) e = NULL;
+
+    if (!hvd_check_flags(flags, how->flags, how->api, error) ||
+        !(e = hvd_driver_find_vm(d, uuid, error)))
+        return FALSE;
+    if (!how->allowed(e->enabled_state)) {
+        hvd_error_set(error, HVD_ERROR_HYPERV, VIR_ERR_OPERATION_INVALID, "%s",
+                      _(how->refusal));
+        return FALSE;
+    }
+    return hvd_driver_change_state(d, e, how->requested, how->event, error);
 }
 
 HvdDomain *
@@ -1895,99 +1953,39 @@ hvd_domain_create(HvdDriver *d, const guchar uuid[16], guint flags,
 {
     g_autoptr(VmEntry) e = NULL;
 
-    if (!hvd_check_flags(flags, VIR_DOMAIN_START_PAUSED,
-                         "hvdDomainCreateWithFlags", error))
-        return NULL;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
-        return NULL;
-    if (hvd_state_active(e->enabled_state)) {
-        not_running(error, _("domain is already running"));
-        return NULL;
-    }
-    if (!hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error))
+    if (!change_state(d, uuid, flags, &START, error))
         return NULL;
     if ((flags & VIR_DOMAIN_START_PAUSED) &&
-        !hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error))
+        !change_state(d, uuid, 0, &SUSPEND, error))
         return NULL;
-    g_clear_pointer(&e, hvd_vm_entry_free);
     e = hvd_driver_find_vm(d, uuid, error);
     return e ? hvd_vm_entry_domain(e) : NULL;
 }
-
-#define SHUTDOWN_FLAGS                                                         \
-    (VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN | VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)
 
 gboolean
 hvd_domain_shutdown(HvdDriver *d, const guchar uuid[16], guint flags,
                     GError **error)
 {
-    g_autoptr(VmEntry) e = NULL;
-
-    /* the guest's integration services shut it down, as an ACPI button
-     * or an agent would */
-    if (!hvd_check_flags(flags, SHUTDOWN_FLAGS, "hvdDomainShutdownFlags",
-                         error))
-        return FALSE;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
-        return FALSE;
-    if (!hvd_state_active(e->enabled_state) ||
-        hvd_state_paused(e->enabled_state)) {
-        not_running(error, _("domain is not running"));
-        return FALSE;
-    }
-    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_SHUT_DOWN,
-                                   VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN, error);
+    return change_state(d, uuid, flags, &SHUTDOWN, error);
 }
 
 gboolean
 hvd_domain_destroy(HvdDriver *d, const guchar uuid[16], guint flags,
                    GError **error)
 {
-    g_autoptr(VmEntry) e = NULL;
-
-    if (!hvd_check_flags(flags, VIR_DOMAIN_DESTROY_GRACEFUL,
-                         "hvdDomainDestroyFlags", error))
-        return FALSE;
-    e = hvd_driver_find_vm(d, uuid, error);
-    if (!e)
-        return FALSE;
-    if (!hvd_state_active(e->enabled_state)) {
-        not_running(error, _("domain is not running"));
-        return FALSE;
-    }
-    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_TURN_OFF,
-                                   VIR_DOMAIN_EVENT_STOPPED_DESTROYED, error);
+    return change_state(d, uuid, flags, &DESTROY, error);
 }
 
 gboolean
 hvd_domain_suspend(HvdDriver *d, const guchar uuid[16], GError **error)
 {
-    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
-
-    if (!e)
-        return FALSE;
-    if (!hvd_state_active(e->enabled_state) ||
-        hvd_state_paused(e->enabled_state)) {
-        not_running(error, _("domain is not running"));
-        return FALSE;
-    }
-    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_PAUSE, -1, error);
+    return change_state(d, uuid, 0, &SUSPEND, error);
 }
 
 gboolean
 hvd_domain_resume(HvdDriver *d, const guchar uuid[16], GError **error)
 {
-    g_autoptr(VmEntry) e = hvd_driver_find_vm(d, uuid, error);
-
-    if (!e)
-        return FALSE;
-    if (!hvd_state_paused(e->enabled_state)) {
-        not_running(error, _("domain is not paused"));
-        return FALSE;
-    }
-    return hvd_driver_change_state(d, e, MSVM_REQUESTED_STATE_START, -1, error);
+    return change_state(d, uuid, 0, &RESUME, error);
 }
 
 /* Block info */
