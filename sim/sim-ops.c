@@ -178,12 +178,12 @@ sim_job_start(SimHost *host, guint16 type, gboolean storage, SimJobRun run,
 }
 
 void
-sim_job_affects(SimJob *job, const char *class_name, const char *key)
+sim_job_affects(SimJob *job, const char *class_name, const char *id)
 {
     g_free(job->affected_class);
     g_free(job->affected_key);
     job->affected_class = g_strdup(class_name);
-    job->affected_key = g_strdup(key);
+    job->affected_key = g_strdup(id);
 }
 
 SimTask *
@@ -200,6 +200,34 @@ SimTask *
 sim_task_new(void)
 {
     return g_new0(SimTask, 1);
+}
+
+SimVm *
+sim_job_step_vm(SimHost *host, SimJob *job, guint percent, const SimTask *t,
+                GError **error)
+{
+    SimVm *vm;
+
+    sim_job_step(host, job, percent);
+    vm = sim_host_find_vm(host, t->vm_id);
+    if (!vm)
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The virtual machine was deleted."));
+    return vm;
+}
+
+SimSnapshot *
+sim_job_step_snapshot(SimHost *host, SimJob *job, guint percent, const char *id,
+                      SimVm **vm, GError **error)
+{
+    SimSnapshot *s;
+
+    sim_job_step(host, job, percent);
+    s = sim_host_find_snapshot(host, id, vm);
+    if (!s)
+        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
+                    _("The checkpoint was deleted."));
+    return s;
 }
 
 void
@@ -609,23 +637,13 @@ static gboolean
 run_create_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
     SimTask *d = data;
-    SimVm *vm;
-    SimSnapshot *s;
-    g_autofree char *key = NULL;
+    SimVm *vm = sim_job_step_vm(host, job, 10, d, error);
+    SimSnapshot *s = NULL;
 
-    sim_job_step(host, job, 10);
-    vm = sim_host_find_vm(host, d->vm_id);
-    if (!vm) {
-        g_mutex_unlock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The virtual machine was deleted."));
-        return FALSE;
-    }
-    s = sim_take_snapshot(host, vm, d->value, d->consistency, error);
-    if (s) {
-        key = g_strdup_printf("Microsoft:%s", s->id);
-        sim_job_affects(job, "Msvm_VirtualSystemSettingData", key);
-    }
+    if (vm)
+        s = sim_take_snapshot(host, vm, d->value, d->consistency, error);
+    if (s)
+        sim_job_affects(job, "Msvm_VirtualSystemSettingData", s->id);
     g_mutex_unlock(&host->lock);
     sim_job_progress(host, job, 90);
     return s != NULL;
@@ -870,15 +888,12 @@ run_destroy_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
     SimTask *d = data;
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
     SimVm *vm = NULL;
-    SimSnapshot *s;
+    SimSnapshot *s =
+        sim_job_step_snapshot(host, job, 10, d->item_id, &vm, error);
     gboolean ok = TRUE;
 
-    sim_job_step(host, job, 10);
-    s = sim_host_find_snapshot(host, d->item_id, &vm);
     if (!s) {
         g_mutex_unlock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The checkpoint was deleted."));
         return FALSE;
     }
     if (d->tree)
@@ -958,20 +973,10 @@ sim_apply_snapshot(SimHost *host, SimVm *vm, SimSnapshot *s, GError **error)
 static gboolean
 run_apply_snapshot(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
-    const char *id = data;
     SimVm *vm = NULL;
-    SimSnapshot *s;
-    gboolean ok;
+    SimSnapshot *s = sim_job_step_snapshot(host, job, 20, data, &vm, error);
+    gboolean ok = s && sim_apply_snapshot(host, vm, s, error);
 
-    sim_job_step(host, job, 20);
-    s = sim_host_find_snapshot(host, id, &vm);
-    if (!s) {
-        g_mutex_unlock(&host->lock);
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The checkpoint was deleted."));
-        return FALSE;
-    }
-    ok = sim_apply_snapshot(host, vm, s, error);
     if (ok)
         sim_job_affects(job, "Msvm_ComputerSystem", vm->id);
     g_mutex_unlock(&host->lock);
@@ -1019,10 +1024,8 @@ static gboolean
 run_state_change(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
     SimTask *d = data;
-    SimVm *vm;
+    SimVm *vm = sim_job_step_vm(host, job, 50, d, error);
 
-    sim_job_step(host, job, 50);
-    vm = sim_host_find_vm(host, d->vm_id);
     if (vm) {
         if (vm->state == MSVM_ENABLED_STATE_DISABLED ||
             vm->state == MSVM_ENABLED_STATE_OFFLINE)

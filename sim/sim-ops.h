@@ -29,7 +29,10 @@ void sim_job_step(SimHost *host, SimJob *job, guint percent);
  * how */
 gboolean sim_member_fault(SimHost *host, const SimJob *job, const SimVm *vm,
                           GError **error);
-void sim_job_affects(SimJob *job, const char *class_name, const char *key);
+/* What the job made or changed, for its AffectedElement: the class and
+ * the object's id (a VM's Name, a checkpoint's or reference point's
+ * InstanceID with or without "Microsoft:", a CollectionID) */
+void sim_job_affects(SimJob *job, const char *class_name, const char *id);
 
 /* What a job needs to find its objects again from the worker, by id, and
  * the values it was given; each job uses the fields it needs. */
@@ -54,6 +57,13 @@ SimTask *sim_task_new(void);
 /* A job on one VM: the VM and a value or two */
 SimTask *sim_vm_task_new(SimVm *vm, guint16 value, guint8 consistency);
 void sim_task_free(SimTask *t);
+/* sim_job_step, then the VM t works on, or NULL with error set when it
+ * went while the job waited (the lock is held either way) */
+SimVm *sim_job_step_vm(SimHost *host, SimJob *job, guint percent,
+                       const SimTask *t, GError **error);
+/* The same for the checkpoint id and its VM (*vm) */
+SimSnapshot *sim_job_step_snapshot(SimHost *host, SimJob *job, guint percent,
+                                   const char *id, SimVm **vm, GError **error);
 
 void sim_out_job(WmiObject *out, SimJob *job);
 /* Starts a job on t (taken) for a method, its output naming the job and

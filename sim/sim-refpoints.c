@@ -95,21 +95,11 @@ static gboolean
 run_convert(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
     SimVm *vm = NULL;
-    SimSnapshot *s;
-    SimRefPoint *r = NULL;
-    g_autofree char *key = NULL;
+    SimSnapshot *s = sim_job_step_snapshot(host, job, 10, data, &vm, error);
+    SimRefPoint *r = s ? sim_convert_snapshot(host, job, vm, s, error) : NULL;
 
-    sim_job_step(host, job, 10);
-    s = sim_host_find_snapshot(host, data, &vm);
-    if (!s)
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The checkpoint was deleted."));
-    else
-        r = sim_convert_snapshot(host, job, vm, s, error);
-    if (r) {
-        key = g_strdup_printf("Microsoft:%s", r->id);
-        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", key);
-    }
+    if (r)
+        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", r->id);
     if (vm)
         vm->busy_status = 0;
     g_mutex_unlock(&host->lock);
@@ -139,20 +129,13 @@ static gboolean
 run_create_refpoint(SimHost *host, SimJob *job, gpointer data, GError **error)
 {
     SimTask *d = data;
-    SimVm *vm;
+    SimVm *vm = sim_job_step_vm(host, job, 30, d, error);
     SimRefPoint *r = NULL;
-    g_autofree char *key = NULL;
 
-    sim_job_step(host, job, 30);
-    vm = sim_host_find_vm(host, d->vm_id);
-    if (!vm) {
-        g_set_error(error, SIM_ERROR, SIM_ERROR_NOT_FOUND,
-                    _("The virtual machine was deleted."));
-    } else {
+    if (vm) {
         r = refpoint_new(vm, vm->disks, d->consistency, vm->change_seq);
         g_ptr_array_add(vm->refpoints, r);
-        key = g_strdup_printf("Microsoft:%s", r->id);
-        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", key);
+        sim_job_affects(job, "Msvm_VirtualSystemReferencePoint", r->id);
     }
     g_mutex_unlock(&host->lock);
     return r != NULL;
