@@ -45,6 +45,29 @@ hv_vm_list(WsmanClient *c, GError **error)
         error);
 }
 
+/* The first object of list, which it takes, or NULL: when list is NULL
+ * (error set), or empty, when error says so with fmt as not found */
+static gpointer first_found(GPtrArray *list, GError **error, const char *fmt,
+                            ...) G_GNUC_PRINTF(3, 4);
+
+static gpointer
+first_found(GPtrArray *list, GError **error, const char *fmt, ...)
+{
+    g_autoptr(GPtrArray) owned = list;
+    g_autofree char *message = NULL;
+    va_list ap;
+
+    if (!list)
+        return NULL;
+    if (list->len)
+        return g_ptr_array_steal_index(list, 0);
+    va_start(ap, fmt);
+    message = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, HV_ERROR, HV_ERROR_NOT_FOUND, message);
+    return NULL;
+}
+
 Msvm_ComputerSystem *
 hv_vm_lookup(WsmanClient *c, const char *guid, GError **error)
 {
@@ -53,19 +76,12 @@ hv_vm_lookup(WsmanClient *c, const char *guid, GError **error)
         g_strdup_printf("SELECT * FROM Msvm_ComputerSystem WHERE Description = "
                         "'" HV_VM_DESCRIPTION "' AND Name = %s",
                         q);
-    g_autoptr(GPtrArray) vms =
+    GPtrArray *vms =
         hv_typed_list(&Msvm_ComputerSystem_class,
                       wsman_enumerate(c, wql, FALSE, error), error);
 
-    if (!vms)
-        return NULL;
-    if (vms->len == 0) {
-        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND,
-                    _("%s: no virtual machine has the GUID %s"),
-                    wsman_client_host(c), guid);
-        return NULL;
-    }
-    return g_ptr_array_steal_index(vms, 0);
+    return first_found(vms, error, _("%s: no virtual machine has the GUID %s"),
+                       wsman_client_host(c), guid);
 }
 
 WmiEpr *
@@ -174,19 +190,13 @@ hv_vm_request_state(WsmanClient *c, const char *guid, guint16 state,
 Msvm_VirtualSystemSettingData *
 hv_vm_settings(WsmanClient *c, const char *guid, GError **error)
 {
-    g_autoptr(GPtrArray) r =
+    GPtrArray *r =
         hv_associated(c, &Msvm_SettingsDefineState_assoc, hv_vm_epr(guid),
                       &Msvm_VirtualSystemSettingData_class, error);
 
-    if (!r)
-        return NULL;
-    if (r->len == 0) {
-        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND,
-                    _("%s: the virtual machine %s has no settings"),
-                    wsman_client_host(c), guid);
-        return NULL;
-    }
-    return g_ptr_array_steal_index(r, 0);
+    return first_found(r, error,
+                       _("%s: the virtual machine %s has no settings"),
+                       wsman_client_host(c), guid);
 }
 
 GPtrArray *

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hv-job.h"
+#include "hv-vm.h"
 #include "test-tls.h"
 #include "vhdx.h"
 #include "wsman.h"
@@ -914,6 +915,36 @@ test_https(void)
     g_assert_cmpint(system(rm), ==, 0);
 }
 
+/* A VM and its settings found by GUID; an unknown GUID is not found,
+ * and the error names it */
+static void
+test_vm_lookup(Sim *s, gconstpointer data)
+{
+    g_autoptr(GPtrArray) vms = hv_vm_list(s->client, NULL);
+    const char *guid;
+    g_autoptr(Msvm_ComputerSystem) vm = NULL;
+    g_autoptr(Msvm_VirtualSystemSettingData) settings = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *unknown = "0badc0de-0000-4000-8000-000000000000";
+
+    g_assert_nonnull(vms);
+    g_assert_cmpuint(vms->len, >, 0);
+    guid = ((Msvm_ComputerSystem *) vms->pdata[0])->Name;
+    vm = hv_vm_lookup(s->client, guid, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(vm->Name, ==, guid);
+    settings = hv_vm_settings(s->client, guid, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(settings->VirtualSystemIdentifier, ==, guid);
+
+    g_assert_null(hv_vm_lookup(s->client, unknown, &err));
+    g_assert_error(err, HV_ERROR, HV_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(err->message, unknown));
+    g_clear_error(&err);
+    g_assert_null(hv_vm_settings(s->client, unknown, &err));
+    g_assert_error(err, HV_ERROR, HV_ERROR_NOT_FOUND);
+}
+
 #define ADD(path, fn) g_test_add(path, Sim, NULL, sim_start, fn, sim_stop)
 
 int
@@ -928,6 +959,7 @@ main(int argc, char **argv)
         test_snapshot_tree_and_merge_middle);
     ADD("/sim/snapshot/apply-running-refused", test_apply_running_refused);
     ADD("/sim/vm/state-changes", test_state_changes);
+    ADD("/sim/vm/lookup", test_vm_lookup);
     ADD("/sim/state/survives-restart", test_state_survives_restart);
     ADD("/sim/merge/crash-midway", test_crash_during_merge);
     ADD("/sim/image-service/create-reconnect-merge", test_image_service);
