@@ -251,17 +251,18 @@ backup_run(gpointer data)
 {
     Backup *b = data;
     HvdDriver *d = b->d;
-    HvJobWait wait = hvd_driver_job_wait(d);
+    HvdJobProgress progress;
+    HvJobWait wait = hvd_domain_job_wait(d, b->vm, &progress);
     HvJobWait after = hvd_driver_job_wait(d);
-    HvdJobProgress progress = { .driver = d };
     g_autoptr(Msvm_ConcreteJob) job = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GError) local = NULL;
     WsmanClient *c = hvd_driver_client_get(d, &error);
 
-    memcpy(progress.uuid, b->vm->uuid, 16);
-    wait.progress = b->group ? hvd_group_op_progress : hvd_domain_job_progress;
-    wait.progress_data = b->group ? (gpointer) b->group : &progress;
+    if (b->group) {
+        wait.progress = hvd_group_op_progress;
+        wait.progress_data = b->group;
+    }
     wait.cancellable = b->abort;
     if (c && b->export_job) {
         job = hv_job_wait(c, b->export_job, &wait, &local);

@@ -46,11 +46,7 @@ static void
 ckpt_free(gpointer p)
 {
     Ckpt *k = p;
-    g_free(k->m.id);
-    g_free(k->m.name);
-    g_free(k->m.label);
-    g_free(k->m.description);
-    g_free(k->m.parent_id);
+    hvd_moment_clear(&k->m);
     g_strfreev(k->rct_ids);
     g_strfreev(k->disk_ids);
     hvd_checkpoint_def_free(k->meta);
@@ -409,6 +405,10 @@ add_sizes(HvdDriver *d, WsmanClient *c, HvdCheckpointDef *def, GPtrArray *slots,
     return TRUE;
 }
 
+#define XML_FLAGS                                                              \
+    (VIR_DOMAIN_CHECKPOINT_XML_SECURE | VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN |  \
+     VIR_DOMAIN_CHECKPOINT_XML_SIZE)
+
 char *
 hvd_domain_checkpoint_get_xml_desc(HvdDriver *d, const guchar uuid[16],
                                    const char *name, guint flags,
@@ -421,14 +421,10 @@ hvd_domain_checkpoint_get_xml_desc(HvdDriver *d, const guchar uuid[16],
     WsmanClient *c;
     Ckpt *k;
 
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_CHECKPOINT_XML_SECURE |
-                             VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN |
-                             VIR_DOMAIN_CHECKPOINT_XML_SIZE,
-                         "hvdDomainCheckpointGetXMLDesc", error))
-        return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(k = resolve_locked(d, vm, name, &t, error)))
+    if (!hvd_check_flags(flags, XML_FLAGS, "hvdDomainCheckpointGetXMLDesc",
+                         error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)) ||
+        !(k = resolve_locked(d, vm, name, &t, error)))
         return NULL;
     /* the disks of a point the daemon did not make are named by the VM's
      * disks now, which asks the host */
@@ -709,6 +705,11 @@ redefine(HvdDriver *d, const VmEntry *vm, HvdCheckpointDef *def, GError **error)
     return g_strdup(def->name);
 }
 
+#define CREATE_FLAGS                                                           \
+    (VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE |                                   \
+     VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE |                                    \
+     VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE)
+
 char *
 hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
                                  const char *xml, guint flags, GError **error)
@@ -719,15 +720,12 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     g_autoptr(GPtrArray) slots = NULL;
     g_auto(HvdGroupRef) group = { NULL };
     HvJobWait wait = hvd_driver_job_wait(d);
-    HvdJobProgress progress = { .driver = d };
+    HvdJobProgress progress;
     WsmanClient *c;
     gboolean ok;
 
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE |
-                             VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE |
-                             VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE,
-                         "hvdDomainCheckpointCreateXML", error))
+    if (!hvd_check_flags(flags, CREATE_FLAGS, "hvdDomainCheckpointCreateXML",
+                         error))
         return NULL;
     if (!hvd_check_requires(
             flags, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE,
@@ -777,9 +775,7 @@ hvd_domain_checkpoint_create_xml(HvdDriver *d, const guchar uuid[16],
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
                               _("creating checkpoint"), def->name, error))
         return NULL;
-    memcpy(progress.uuid, vm->uuid, 16);
-    wait.progress = hvd_domain_job_progress;
-    wait.progress_data = &progress;
+    wait = hvd_domain_job_wait(d, vm, &progress);
     c = hvd_driver_client_get(d, error);
     ok = c && (slots = hvd_driver_prepare_checkpoint(d, c, vm, def, error));
     if (ok) {
@@ -906,6 +902,11 @@ add_subtree(GPtrArray *out, HvdMoment *m)
     }
 }
 
+#define DELETE_FLAGS                                                           \
+    (VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN |                                   \
+     VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY |                              \
+     VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY)
+
 gboolean
 hvd_domain_checkpoint_delete(HvdDriver *d, const guchar uuid[16],
                              const char *name, guint flags, GError **error)
@@ -919,26 +920,22 @@ hvd_domain_checkpoint_delete(HvdDriver *d, const guchar uuid[16],
     g_autofree char *label = NULL;
     gboolean metadata_only = flags & VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
     HvJobWait wait = hvd_driver_job_wait(d);
-    HvdJobProgress progress = { .driver = d };
+    HvdJobProgress progress;
     g_autoptr(GError) local = NULL;
     CheckpointTree *t;
     WsmanClient *c = NULL;
     gboolean ok = TRUE;
     Ckpt *k;
 
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN |
-                             VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY |
-                             VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY,
-                         "hvdDomainCheckpointDelete", error))
+    if (!hvd_check_flags(flags, DELETE_FLAGS, "hvdDomainCheckpointDelete",
+                         error))
         return FALSE;
     if (!hvd_check_exclusive(flags, VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN,
                              VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY,
                              "children", "children-only", HVD_ERROR_CHECKPOINT,
-                             error))
-        return FALSE;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(k = resolve_locked(d, vm, name, &t, error)))
+                             error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)) ||
+        !(k = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
     label = g_strdup(k->m.label);
     if (flags & (VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN |
@@ -961,9 +958,7 @@ hvd_domain_checkpoint_delete(HvdDriver *d, const guchar uuid[16],
         if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_UNKNOWN,
                                   _("deleting checkpoint"), label, error))
             return FALSE;
-        memcpy(progress.uuid, vm->uuid, 16);
-        wait.progress = hvd_domain_job_progress;
-        wait.progress_data = &progress;
+        wait = hvd_domain_job_wait(d, vm, &progress);
         c = hvd_driver_client_get(d, error);
         ok = c != NULL;
     }

@@ -95,6 +95,18 @@ hvd_domain_job_progress(guint percent, gpointer data)
     g_mutex_unlock(&p->driver->lock);
 }
 
+HvJobWait
+hvd_domain_job_wait(HvdDriver *d, const VmEntry *vm, HvdJobProgress *progress)
+{
+    HvJobWait w = hvd_driver_job_wait(d);
+
+    progress->driver = d;
+    memcpy(progress->uuid, vm->uuid, 16);
+    w.progress = hvd_domain_job_progress;
+    w.progress_data = progress;
+    return w;
+}
+
 void
 hvd_domain_job_end(HvdDriver *d, const VmEntry *vm, GError **error)
 {

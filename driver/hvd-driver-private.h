@@ -167,6 +167,11 @@ typedef struct {
     guchar uuid[16];
 } HvdJobProgress;
 void hvd_domain_job_progress(guint percent, gpointer progress);
+/* The driver's wait for Hyper-V's jobs (hvd_driver_job_wait), their
+ * progress going into vm's job through progress, which lives as long as
+ * the wait */
+HvJobWait hvd_domain_job_wait(HvdDriver *d, const VmEntry *vm,
+                              HvdJobProgress *progress);
 
 /* hvd-group.c: VM groups */
 /* An operation on the whole group want names, of which asker is a member:

@@ -82,6 +82,16 @@ add_preorder(GPtrArray *out, HvdMoment *m)
     }
 }
 
+void
+hvd_moment_clear(HvdMoment *m)
+{
+    g_free(m->id);
+    g_free(m->name);
+    g_free(m->label);
+    g_free(m->description);
+    g_free(m->parent_id);
+}
+
 HvdMomentTree *
 hvd_moment_tree_new(GPtrArray *moments)
 {

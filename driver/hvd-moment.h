@@ -35,6 +35,9 @@ struct _HvdMoment {
     guint nchildren;
 };
 
+/* Frees what every moment owns, for a kind's free function */
+void hvd_moment_clear(HvdMoment *m);
+
 typedef struct _HvdMomentTree HvdMomentTree;
 
 /* Flags both kinds share; each kind maps its own onto these */

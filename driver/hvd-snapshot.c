@@ -56,11 +56,7 @@ static void
 snap_free(gpointer p)
 {
     Snap *s = p;
-    g_free(s->m.id);
-    g_free(s->m.name);
-    g_free(s->m.label);
-    g_free(s->m.description);
-    g_free(s->m.parent_id);
+    hvd_moment_clear(&s->m);
     if (s->domain)
         hvd_domain_def_free(s->domain);
     hvd_group_ref_clear(&s->group);
@@ -822,10 +818,9 @@ hvd_domain_snapshot_get_xml_desc(HvdDriver *d, const guchar uuid[16],
     char *xml;
 
     if (!hvd_check_flags(flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE,
-                         "hvdDomainSnapshotGetXMLDesc", error))
-        return NULL;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+                         "hvdDomainSnapshotGetXMLDesc", error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)) ||
+        !(s = resolve_locked(d, vm, name, &t, error)))
         return NULL;
     if (s->domain) {
         xml = format_snapshot(t, s);
@@ -1607,6 +1602,13 @@ hvd_group_snapshot_revert(HvdDriver *d, const char *domain, const char *name,
     return ok;
 }
 
+#define CREATE_FLAGS                                                           \
+    (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |                                     \
+     VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT | VIR_DOMAIN_SNAPSHOT_CREATE_HALT |    \
+     VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |                                    \
+     VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |  \
+     VIR_DOMAIN_SNAPSHOT_CREATE_LIVE | VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE)
+
 char *
 hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
                                const char *xml, guint flags, GError **error)
@@ -1633,16 +1635,8 @@ hvd_domain_snapshot_create_xml(HvdDriver *d, const guchar uuid[16],
                      "VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT",
                      _("Hyper-V makes a checkpoint's disk files itself"),
                      error) ||
-        !hvd_check_flags(flags,
-                         VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_HALT |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_LIVE |
-                             VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE,
-                         "hvdDomainSnapshotCreateXML", error))
+        !hvd_check_flags(flags, CREATE_FLAGS, "hvdDomainSnapshotCreateXML",
+                         error))
         return NULL;
     if (!hvd_check_requires(flags, VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT,
                             VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, "current",
@@ -1763,6 +1757,10 @@ from_snapshot_reason(HvdDriver *d, const guchar uuid[16])
     return VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT;
 }
 
+#define REVERT_FLAGS                                                           \
+    (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED |  \
+     VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+
 gboolean
 hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
                               const char *name, guint flags, GError **error)
@@ -1773,24 +1771,20 @@ hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
     g_autofree char *what = NULL;
     g_autoptr(GError) local = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
-    HvdJobProgress progress = { .driver = d };
+    HvdJobProgress progress;
     gboolean saved, ok, start;
     SnapshotTree *t;
     WsmanClient *c;
     Snap *s;
 
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
-                             VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED |
-                             VIR_DOMAIN_SNAPSHOT_REVERT_FORCE,
-                         "hvdDomainRevertToSnapshot", error))
+    if (!hvd_check_flags(flags, REVERT_FLAGS, "hvdDomainRevertToSnapshot",
+                         error))
         return FALSE;
     if (!hvd_check_exclusive(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
                              VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED, "running",
-                             "paused", HVD_ERROR_SNAPSHOT, error))
-        return FALSE;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+                             "paused", HVD_ERROR_SNAPSHOT, error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)) ||
+        !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
     id = g_strdup(s->m.id);
     label = g_strdup(s->m.label);
@@ -1826,9 +1820,7 @@ hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT,
                               _("reverting to snapshot"), label, error))
         return FALSE;
-    memcpy(progress.uuid, vm->uuid, 16);
-    wait.progress = hvd_domain_job_progress;
-    wait.progress_data = &progress;
+    wait = hvd_domain_job_wait(d, vm, &progress);
     ok = !hvd_state_active(vm->enabled_state) ||
          hvd_driver_change_state(d, vm, MSVM_REQUESTED_STATE_TURN_OFF,
                                  VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT, error);
@@ -1867,6 +1859,10 @@ hvd_domain_revert_to_snapshot(HvdDriver *d, const guchar uuid[16],
 
 /* Delete */
 
+#define DELETE_FLAGS                                                           \
+    (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |                                     \
+     VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY)
+
 gboolean
 hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
                            const char *name, guint flags, GError **error)
@@ -1877,7 +1873,7 @@ hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
     g_autofree char *what = NULL;
     g_autoptr(GError) local = NULL;
     HvJobWait wait = hvd_driver_job_wait(d);
-    HvdJobProgress progress = { .driver = d };
+    HvdJobProgress progress;
     gboolean ok = TRUE;
     SnapshotTree *t;
     WsmanClient *c;
@@ -1890,18 +1886,14 @@ hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
                         "files go together"));
         return FALSE;
     }
-    if (!hvd_check_flags(flags,
-                         VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
-                             VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
-                         "hvdDomainSnapshotDelete", error))
+    if (!hvd_check_flags(flags, DELETE_FLAGS, "hvdDomainSnapshotDelete", error))
         return FALSE;
     if (!hvd_check_exclusive(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN,
                              VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
                              "children", "children-only", HVD_ERROR_SNAPSHOT,
-                             error))
-        return FALSE;
-    vm = hvd_driver_find_vm(d, uuid, error);
-    if (!vm || !(s = resolve_locked(d, vm, name, &t, error)))
+                             error) ||
+        !(vm = hvd_driver_find_vm(d, uuid, error)) ||
+        !(s = resolve_locked(d, vm, name, &t, error)))
         return FALSE;
     label = g_strdup(s->m.label);
     if (flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY) {
@@ -1915,9 +1907,7 @@ hvd_domain_snapshot_delete(HvdDriver *d, const guchar uuid[16],
     if (!hvd_domain_job_begin(d, vm, VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE,
                               _("deleting snapshot"), label, error))
         return FALSE;
-    memcpy(progress.uuid, vm->uuid, 16);
-    wait.progress = hvd_domain_job_progress;
-    wait.progress_data = &progress;
+    wait = hvd_domain_job_wait(d, vm, &progress);
     c = hvd_driver_client_get(d, error);
     ok = c != NULL;
     for (guint i = 0; ok && i < targets->len; i++) {

@@ -26,13 +26,8 @@
 static void
 moment_free(gpointer p)
 {
-    HvdMoment *m = p;
-    g_free(m->id);
-    g_free(m->name);
-    g_free(m->label);
-    g_free(m->description);
-    g_free(m->parent_id);
-    g_free(m);
+    hvd_moment_clear(p);
+    g_free(p);
 }
 
 static guint
