@@ -53,19 +53,21 @@ static gpointer first_found(GPtrArray *list, GError **error, const char *fmt,
 static gpointer
 first_found(GPtrArray *list, GError **error, const char *fmt, ...)
 {
-    g_autoptr(GPtrArray) owned = list;
-    g_autofree char *message = NULL;
+    gpointer first = NULL;
     va_list ap;
 
     if (!list)
         return NULL;
-    if (list->len)
-        return g_ptr_array_steal_index(list, 0);
-    va_start(ap, fmt);
-    message = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, HV_ERROR, HV_ERROR_NOT_FOUND, message);
-    return NULL;
+    if (list->len) {
+        first = g_ptr_array_steal_index(list, 0);
+    } else {
+        va_start(ap, fmt);
+        g_propagate_error(
+            error, g_error_new_valist(HV_ERROR, HV_ERROR_NOT_FOUND, fmt, ap));
+        va_end(ap);
+    }
+    g_ptr_array_unref(list);
+    return first;
 }
 
 Msvm_ComputerSystem *
